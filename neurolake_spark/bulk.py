@@ -1,0 +1,209 @@
+"""Row-level bulk operations behind one API: insert, upsert (MERGE), update, delete, erase.
+
+Every call takes a resolved :class:`~neurolake_spark.tables.TableRef` and returns the
+:class:`TableVersion` it committed, so a job does not care which format a table is::
+
+    ref = lh.tables.resolve("silver.orders")
+    bulk.upsert(spark, ref, updates_df, keys=["order_id"], newer_than="updated_at")
+    bulk.delete(spark, ref, "status = 'test'")
+    bulk.erase_keys(spark, lh.tables.resolve("silver.customers"), "customer_id", [42, 43])
+
+Each operation is one atomic commit. Conditions are Spark SQL expressions.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from neurolake_spark.errors import PipelineError
+from neurolake_spark.tables import TableRef
+
+
+@dataclass(frozen=True)
+class TableVersion:
+    """A committed table version and what the commit did."""
+
+    table: str
+    version: int
+    operation: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def metric(self, *names: str) -> int:
+        """The first of ``names`` the commit reported, as an int (0 when none)."""
+        for name in names:
+            if name in self.metrics and self.metrics[name] not in (None, ""):
+                return int(self.metrics[name])
+        return 0
+
+    @property
+    def rows_written(self) -> int:
+        return self.metric("numOutputRows", "numTargetRowsInserted") + self.metric("numTargetRowsUpdated")
+
+    @property
+    def bytes_written(self) -> int:
+        return self.metric("numOutputBytes", "numAddedBytes")
+
+    @property
+    def files_written(self) -> int:
+        return self.metric("numFiles", "numAddedFiles", "numTargetFilesAdded")
+
+
+def exists(spark: SparkSession, ref: TableRef) -> bool:
+    """Whether the table has at least one committed version."""
+    if ref.format == "delta":
+        return DeltaTable.isDeltaTable(spark, ref.uri)
+    return (ref.path / "_ncf_log").is_dir()
+
+
+def current_version(spark: SparkSession, ref: TableRef) -> TableVersion:
+    """The latest committed version of ``ref``."""
+    if ref.format != "delta":
+        raise PipelineError(f"table {ref.name}: format '{ref.format}' is not supported by bulk yet")
+    if not exists(spark, ref):
+        raise PipelineError(f"table {ref.name} does not exist yet at {ref.path}")
+    row = DeltaTable.forPath(spark, ref.uri).history(1).select("version", "operation", "operationMetrics").first()
+    return TableVersion(ref.name, int(row["version"]), row["operation"], dict(row["operationMetrics"] or {}))
+
+
+def _save(spark: SparkSession, ref: TableRef, writer) -> TableVersion:
+    """Run a Delta writer and return the version it committed.
+
+    Delta commits nothing for some empty writes; the result then reports the unchanged
+    version with operation ``NONE`` and no metrics, never the previous commit's metrics.
+    """
+    before = current_version(spark, ref).version if exists(spark, ref) else None
+    writer.save(ref.uri)
+    after = current_version(spark, ref)
+    if after.version == before:
+        return TableVersion(ref.name, after.version, "NONE")
+    return after
+
+
+def _commit_metadata(run_id: str | None) -> dict[str, str]:
+    return {"userMetadata": json.dumps({"neurolake_run_id": run_id})} if run_id else {}
+
+
+def overwrite_where(
+    spark: SparkSession, ref: TableRef, df: DataFrame, condition: str, run_id: str | None = None
+) -> TableVersion:
+    """Atomically replace the rows matching ``condition`` with ``df`` (creating the table).
+
+    Re-running with the same input leaves the same table, which makes batch loads idempotent.
+    """
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
+    for key, value in _commit_metadata(run_id).items():
+        writer = writer.option(key, value)
+    if ref.definition.partition_by and not exists(spark, ref):
+        writer = writer.partitionBy(*ref.definition.partition_by)
+    return _save(spark, ref, writer)
+
+
+def overwrite(spark: SparkSession, ref: TableRef, df: DataFrame, run_id: str | None = None) -> TableVersion:
+    """Atomically replace the whole table with ``df``."""
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    for key, value in _commit_metadata(run_id).items():
+        writer = writer.option(key, value)
+    if ref.definition.partition_by:
+        writer = writer.partitionBy(*ref.definition.partition_by)
+    return _save(spark, ref, writer)
+
+
+def insert(spark: SparkSession, ref: TableRef, df: DataFrame, run_id: str | None = None) -> TableVersion:
+    """Append ``df`` to the table (creating it)."""
+    writer = df.write.format("delta").mode("append")
+    for key, value in _commit_metadata(run_id).items():
+        writer = writer.option(key, value)
+    if ref.definition.partition_by and not exists(spark, ref):
+        writer = writer.partitionBy(*ref.definition.partition_by)
+    return _save(spark, ref, writer)
+
+
+@contextmanager
+def _commit_tagged(spark: SparkSession, run_id: str | None):
+    """Tag the commits made inside with the run id (for Delta operations without writer options)."""
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    if run_id:
+        spark.conf.set(key, json.dumps({"neurolake_run_id": run_id}))
+    try:
+        yield
+    finally:
+        spark.conf.unset(key)
+
+
+def upsert(
+    spark: SparkSession,
+    ref: TableRef,
+    source: DataFrame,
+    keys: list[str],
+    newer_than: str | None = None,
+    run_id: str | None = None,
+) -> TableVersion:
+    """MERGE ``source`` into the table by ``keys``: update matches, insert the rest.
+
+    With ``newer_than`` (a column), a match is only updated when the source row is newer,
+    so replaying an old batch never undoes a later change. The table is created from
+    ``source``'s schema if it does not exist.
+    """
+    if not keys:
+        raise PipelineError(f"upsert into {ref.name}: at least one key column is needed")
+    if not exists(spark, ref):
+        return insert(spark, ref, source, run_id)
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    condition = f"s.`{newer_than}` > t.`{newer_than}`" if newer_than else None
+    with _commit_tagged(spark, run_id):
+        (
+            DeltaTable.forPath(spark, ref.uri).alias("t")
+            .merge(source.alias("s"), on)
+            .whenMatchedUpdateAll(condition=condition)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+    return current_version(spark, ref)
+
+
+def update(
+    spark: SparkSession, ref: TableRef, condition: str, assignments: dict[str, str], run_id: str | None = None
+) -> TableVersion:
+    """Set columns (``{"status": "'cancelled'"}``, SQL expressions) on rows matching ``condition``."""
+    with _commit_tagged(spark, run_id):
+        DeltaTable.forPath(spark, ref.uri).update(F.expr(condition), {k: F.expr(v) for k, v in assignments.items()})
+    return current_version(spark, ref)
+
+
+def delete(spark: SparkSession, ref: TableRef, condition: str, run_id: str | None = None) -> TableVersion:
+    """Delete the rows matching ``condition``."""
+    with _commit_tagged(spark, run_id):
+        DeltaTable.forPath(spark, ref.uri).delete(F.expr(condition))
+    return current_version(spark, ref)
+
+
+def erase_keys(
+    spark: SparkSession, ref: TableRef, key: str, values: Iterable[Any], run_id: str | None = None
+) -> TableVersion:
+    """Delete every row whose ``key`` is in ``values`` (e.g. a GDPR erasure request).
+
+    The old files stay readable by time travel until VACUUM removes them.
+    """
+    keys_df = spark.createDataFrame([(v,) for v in values], schema=f"`{key}` {_column_type(spark, ref, key)}")
+    with _commit_tagged(spark, run_id):
+        (
+            DeltaTable.forPath(spark, ref.uri).alias("t")
+            .merge(keys_df.alias("s"), f"t.`{key}` = s.`{key}`")
+            .whenMatchedDelete()
+            .execute()
+        )
+    return current_version(spark, ref)
+
+
+def _column_type(spark: SparkSession, ref: TableRef, column: str) -> str:
+    fields = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(ref.uri).schema.fields}
+    if column not in fields:
+        raise PipelineError(f"table {ref.name} has no column '{column}' (columns: {', '.join(fields)})")
+    return fields[column]

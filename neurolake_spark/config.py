@@ -1,0 +1,297 @@
+"""Typed settings: ``conf/*.yaml``, then ``NEUROLAKE__SECTION__KEY`` env vars, then CLI ``--set``.
+
+Example::
+
+    settings = load_settings("conf/local.yaml", overrides=["spark.master=local[4]"])
+    settings.storage.warehouse            # an absolute Path
+    settings.pipeline_definition().sources["orders"].key
+
+Relative paths in a settings file are relative to that file's folder; relative paths
+given by env vars or ``--set`` are relative to the current directory. An unknown key or
+a wrong type is a :class:`~neurolake_spark.errors.ConfigError` naming the key and where
+it came from. Secrets are never settings: a setting names the env var or file that
+holds a secret (see :func:`read_secret`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from neurolake_spark.errors import ConfigError
+
+ENV_PREFIX = "NEUROLAKE__"
+DEFAULT_CONF_ENV = "NEUROLAKE_CONF"
+DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SparkSettings(_Section):
+    master: str = "local[2]"
+    app_name: str = "neurolake"
+    shuffle_partitions: int = Field(default=8, ge=1)
+    driver_memory: str = "2g"
+    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "ERROR"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+class JvmSettings(_Section):
+    packages: list[str] = Field(default_factory=lambda: [DELTA_PACKAGE])
+    jars_dir: Path = Path("~/.cache/neurolake/jars")
+    extra_packages: list[str] = Field(default_factory=list)
+
+
+class StorageSettings(_Section):
+    warehouse: Path = Path("../warehouse")
+    raw: Path | None = None
+
+
+class CatalogSettings(_Section):
+    url: str | None = None
+
+
+class LineageSettings(_Section):
+    enabled: bool = True
+    namespace: str | None = None
+    transports: list[dict[str, Any]] = Field(default_factory=lambda: [{"type": "catalog"}])
+    spool_dir: Path | None = None
+    spark_listener: bool = False
+    spark_listener_package: str = "io.openlineage:openlineage-spark_2.13:1.40.1"
+
+
+class QualitySettings(_Section):
+    enabled: bool = True
+    suites: Path = Path("quality")
+    pii_policies: Path = Path("pii.yaml")
+    pii_salt_env: str = "NEUROLAKE_PII_SALT"
+    pii_salt_file: Path | None = None
+    token_key_env: str = "NEUROLAKE_TOKEN_KEY"
+    token_key_file: Path | None = None
+
+
+class MetricsSettings(_Section):
+    enabled: bool = True
+    pushgateway_url: str | None = None
+    pushgateway_auth_env: str | None = None
+    textfile_dir: Path | None = None
+
+
+class MaintenanceSettings(_Section):
+    optimize: bool = True
+    vacuum: bool = True
+    vacuum_retention_hours: int = Field(default=168, ge=0)
+
+
+class GeneratorSettings(_Section):
+    seed: int = 20261125
+    scale: float = Field(default=1.0, gt=0)
+
+
+class Settings(_Section):
+    """All settings of one environment; built by :func:`load_settings`."""
+
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    jvm: JvmSettings = Field(default_factory=JvmSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    pipeline: Path = Path("pipeline.yaml")
+    source_file: Path | None = None
+
+    @property
+    def warehouse(self) -> Path:
+        return self.storage.warehouse
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.storage.raw or self.storage.warehouse / "raw"
+
+    @property
+    def catalog_url(self) -> str:
+        return self.catalog.url or f"sqlite:///{self.storage.warehouse / 'catalog.db'}"
+
+    @property
+    def lineage_namespace(self) -> str:
+        return self.lineage.namespace or self.storage.warehouse.as_uri()
+
+    @property
+    def lineage_spool_dir(self) -> Path:
+        return self.lineage.spool_dir or self.storage.warehouse / "_lineage_spool"
+
+    @property
+    def metrics_textfile_dir(self) -> Path:
+        return self.metrics.textfile_dir or self.storage.warehouse / "_metrics"
+
+    def pipeline_definition(self):
+        """The sources and tables this environment's pipeline file declares."""
+        from neurolake_spark.pipeline_config import load_pipeline_definition
+
+        return load_pipeline_definition(self.pipeline)
+
+
+def _path_fields(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Dotted names of every Path-typed field, so relative paths can be anchored."""
+    names = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names.extend(_path_fields(annotation, f"{prefix}{name}."))
+        elif Path in getattr(annotation, "__args__", ()) or annotation is Path:
+            names.append(f"{prefix}{name}")
+    return names
+
+
+PATH_FIELDS = _path_fields(Settings)
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any, origin: str) -> None:
+    parts = [p for p in dotted.split(".") if p]
+    if not parts:
+        raise ConfigError(f"{origin}: empty setting name")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{origin}: '{'.'.join(parts)}' goes below '{part}', which is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _anchor_paths(tree: dict, base: Path, only: set[str] | None = None) -> None:
+    for dotted in PATH_FIELDS:
+        if only is not None and dotted not in only:
+            continue
+        parts = dotted.split(".")
+        node = tree
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if not isinstance(node, dict) or node.get(parts[-1]) in (None, ""):
+            continue
+        path = Path(str(node[parts[-1]])).expanduser()
+        node[parts[-1]] = str(path if path.is_absolute() else (base / path).resolve())
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"settings file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def _origin_of(key: str, origins: dict[str, str], default: str) -> str:
+    best = default
+    for dotted, origin in origins.items():
+        if key == dotted or key.startswith(dotted + "."):
+            best = origin
+    return best
+
+
+def load_settings(
+    path: str | os.PathLike | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    """Load one environment's settings.
+
+    ``path`` defaults to ``$NEUROLAKE_CONF`` or ``conf/local.yaml``. ``overrides`` are
+    ``"section.key=value"`` strings (the CLI's ``--set``) or a ``{dotted: value}`` dict;
+    they win over ``NEUROLAKE__SECTION__KEY`` env vars, which win over the file.
+    """
+    env = dict(os.environ if env is None else env)
+    conf_path = Path(path or env.get(DEFAULT_CONF_ENV) or "conf/local.yaml").expanduser().resolve()
+    tree = _read_yaml(conf_path)
+    _anchor_paths(tree, conf_path.parent)
+    origins: dict[str, str] = {}
+
+    layered: list[tuple[str, Any, str]] = []
+    for name, value in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+        layered.append((dotted, _parse_scalar(value), f"env var {name}"))
+    if isinstance(overrides, dict):
+        layered.extend((k, v, f"override {k}") for k, v in overrides.items())
+    else:
+        for item in overrides or []:
+            if "=" not in item:
+                raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE")
+            key, value = item.split("=", 1)
+            layered.append((key.strip(), _parse_scalar(value), f"--set {key.strip()}"))
+
+    for dotted, value, origin in layered:
+        _set_dotted(tree, dotted, value, origin)
+        origins[dotted] = origin
+        if dotted in PATH_FIELDS:
+            _anchor_paths(tree, Path.cwd(), only={dotted})
+
+    tree["source_file"] = str(conf_path)
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"])
+        origin = _origin_of(key, origins, str(conf_path))
+        if error["type"] == "extra_forbidden":
+            raise ConfigError(f"{origin}: unknown setting '{key}'") from None
+        got = error.get("input")
+        shown = "" if isinstance(got, dict) else f", got {got!r}"
+        raise ConfigError(f"{origin}: setting '{key}': {error['msg'].lower()}{shown}") from None
+
+
+def read_secret(env_var: str | None, file: Path | None, what: str, env: dict[str, str] | None = None) -> str:
+    """Return a secret from ``env_var`` or ``file``; there is never a default.
+
+    Raises :class:`ConfigError` naming where the secret was expected, never its value.
+    """
+    env = os.environ if env is None else env
+    if env_var and env.get(env_var):
+        return env[env_var]
+    if file:
+        try:
+            value = Path(file).read_text(encoding="utf-8").strip()
+        except OSError:
+            raise ConfigError(f"{what}: cannot read secret file {file}") from None
+        if value:
+            return value
+    places = " or ".join(p for p in [f"env var {env_var}" if env_var else "", f"file {file}" if file else ""] if p)
+    raise ConfigError(f"{what} is not set: provide it in {places or 'an env var or a file'}")

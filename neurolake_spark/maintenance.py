@@ -1,0 +1,92 @@
+"""Table health: compaction (OPTIMIZE, optionally Z-ordered), VACUUM, RESTORE.
+
+Example::
+
+    maintenance.optimize(lh, "silver.orders", zorder_by=["customer_id"])
+    maintenance.vacuum(lh, "silver.orders", retention_hours=168)
+    maintenance.restore(lh, "gold.daily_revenue", version=3)
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from delta.tables import DeltaTable
+
+from neurolake_spark import bulk
+from neurolake_spark.errors import PipelineError
+from neurolake_spark.lakehouse import Lakehouse
+from neurolake_spark.runs import JobRun
+
+SAFE_RETENTION_HOURS = 168
+
+
+def optimize(lh: Lakehouse, name: str, where: str | None = None, zorder_by: list[str] | None = None) -> bulk.TableVersion:
+    """Compact small files of a Delta table (only the partitions matching ``where``)."""
+    ref = lh.resolve(name)
+    builder = DeltaTable.forPath(lh.spark, ref.uri).optimize()
+    if where:
+        builder = builder.where(where)
+    if zorder_by:
+        builder.executeZOrderBy(*zorder_by)
+    else:
+        builder.executeCompaction()
+    return bulk.current_version(lh.spark, ref)
+
+
+@contextmanager
+def _retention_check(lh: Lakehouse, enabled: bool):
+    key = "spark.databricks.delta.retentionDurationCheck.enabled"
+    lh.spark.conf.set(key, "true" if enabled else "false")
+    try:
+        yield
+    finally:
+        lh.spark.conf.set(key, "true")
+
+
+def vacuum(lh: Lakehouse, name: str, retention_hours: int | None = None, force: bool = False) -> bulk.TableVersion:
+    """Delete files no version within ``retention_hours`` needs.
+
+    A retention below 168 hours can break time travel and concurrent readers, so it is
+    refused unless ``force`` is set (e.g. to complete an erasure request).
+    """
+    hours = lh.settings.maintenance.vacuum_retention_hours if retention_hours is None else retention_hours
+    if hours < SAFE_RETENTION_HOURS and not force:
+        raise PipelineError(
+            f"vacuum {name}: retention {hours}h is below the safe minimum of {SAFE_RETENTION_HOURS}h; "
+            "pass force=True (--force) if no reader needs older versions"
+        )
+    ref = lh.resolve(name)
+    with _retention_check(lh, enabled=not force):
+        DeltaTable.forPath(lh.spark, ref.uri).vacuum(float(hours))
+    return bulk.current_version(lh.spark, ref)
+
+
+def restore(lh: Lakehouse, name: str, version: int | None = None, timestamp: str | None = None) -> bulk.TableVersion:
+    """Roll a Delta table back to an earlier version or timestamp (a new commit)."""
+    if (version is None) == (timestamp is None):
+        raise PipelineError(f"restore {name}: give exactly one of a version or a timestamp")
+    ref = lh.resolve(name)
+    table = DeltaTable.forPath(lh.spark, ref.uri)
+    if version is not None:
+        table.restoreToVersion(int(version))
+    else:
+        table.restoreToTimestamp(timestamp)
+    return bulk.current_version(lh.spark, ref)
+
+
+def nightly_maintenance(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
+    """Compact what the night wrote and vacuum every table with the configured retention."""
+    settings = lh.settings.maintenance
+    for name in lh.tables.names():
+        ref = lh.resolve(name)
+        if ref.format != "delta" or not bulk.exists(lh.spark, ref):
+            continue
+        version = None
+        if settings.optimize:
+            partitioned = "_batch_date" in ref.definition.partition_by
+            version = optimize(lh, name, where=f"_batch_date = '{batch_date}'" if partitioned else None)
+        if settings.vacuum:
+            version = vacuum(lh, name)
+        if version is not None:
+            run.add_output(name, format="delta", path=ref.uri, version=version.version)

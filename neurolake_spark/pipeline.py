@@ -1,0 +1,97 @@
+"""The nightly pipeline: ingest -> silver -> gold -> maintenance, each step in a JobRun.
+
+Example::
+
+    lh = Lakehouse.open("conf/local.yaml")
+    result = run_nightly(lh, "2026-11-24")
+    print(format_summary(result))
+
+Every step is safe to re-run for the same date; ``run_step`` runs one of them (what
+``jobs/<step>.py`` and the Airflow DAG call).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from neurolake_spark.curate import build_gold, build_silver
+from neurolake_spark.demo_data import parse_date
+from neurolake_spark.errors import PipelineError
+from neurolake_spark.ingest import ingest_all
+from neurolake_spark.lakehouse import Lakehouse
+from neurolake_spark.maintenance import nightly_maintenance
+from neurolake_spark.runs import JobRun
+
+
+def _ingest(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
+    ingest_all(lh, batch_date, run)
+
+
+def _silver(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
+    build_silver(lh, batch_date, run)
+
+
+def _gold(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
+    build_gold(lh, run)
+
+
+STEPS: dict[str, Callable[[Lakehouse, str, JobRun], None]] = {
+    "ingest": _ingest,
+    "silver": _silver,
+    "gold": _gold,
+    "maintenance": nightly_maintenance,
+}
+
+
+@dataclass
+class NightlyResult:
+    """The nightly run and its step runs, in order."""
+
+    run: JobRun
+    steps: list[JobRun] = field(default_factory=list)
+
+
+def run_step(lh: Lakehouse, step: str, batch_date: str, parent: JobRun | None = None) -> JobRun:
+    """Run one pipeline step for ``batch_date`` inside its own JobRun and return the run."""
+    batch_date = parse_date(batch_date).isoformat()
+    if step not in STEPS:
+        raise PipelineError(f"unknown step '{step}' (steps: {', '.join(STEPS)})")
+    lh.spark  # start Spark before the run's clock starts
+    with lh.run(step, run_date=batch_date, parent=parent) as run:
+        STEPS[step](lh, batch_date, run)
+    return run
+
+
+def run_nightly(lh: Lakehouse, batch_date: str, steps: list[str] | None = None) -> NightlyResult:
+    """Run the nightly chain for ``batch_date``; the nightly run is the parent of each step."""
+    batch_date = parse_date(batch_date).isoformat()
+    lh.spark  # start Spark before the run's clock starts
+    with lh.run("nightly", run_date=batch_date) as nightly:
+        result = NightlyResult(nightly)
+        for step in steps or list(STEPS):
+            step_run = run_step(lh, step, batch_date, parent=nightly)
+            result.steps.append(step_run)
+            nightly.rows_quarantined += step_run.rows_quarantined
+    return result
+
+
+def format_summary(result: NightlyResult) -> str:
+    """A short human summary: tables written with versions and rows, quarantine, duration."""
+    run = result.run
+    lines = [f"NeuroLake nightly {run.run_date}: {run.status} in {run.duration_seconds:.1f}s (run {run.run_id})"]
+    latest: dict[str, tuple[int | None, int | None]] = {}
+    for step in result.steps:
+        for output in step.outputs:
+            version, rows = latest.get(output.name, (None, None))
+            latest[output.name] = (output.version, output.rows if output.rows is not None else rows)
+    width = max((len(n) for n in latest), default=10)
+    lines.append(f"  {'table'.ljust(width)}  version  rows")
+    for name in sorted(latest):
+        version, rows = latest[name]
+        lines.append(f"  {name.ljust(width)}  {str(version).rjust(7)}  {'' if rows is None else f'{rows:,}'}")
+    read = sum(s.rows_in for s in result.steps if s.job_name == "ingest")
+    lines.append(f"  ingested {read:,} raw rows; quarantined {run.rows_quarantined:,}")
+    for step in result.steps:
+        lines.append(f"  step {step.job_name:<12} {step.status:<8} {step.duration_seconds:6.1f}s")
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""Building the SparkSession from settings: Delta, UTC, local tuning, the ``ncf`` source.
+
+Example::
+
+    from neurolake_spark.config import load_settings
+    from neurolake_spark.session import build_spark
+    spark = build_spark(load_settings("conf/local.yaml"))
+
+Under ``spark-submit`` the driver JVM is already running, so its jars must be passed on
+the command line: ``spark-submit --jars "$(neurolake jars)" jobs/nightly.py ...``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from neurolake_spark import jars
+from neurolake_spark.config import Settings
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+BASE_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.python.filterPushdown.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    "spark.databricks.delta.optimizeWrite.enabled": "false",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+}
+
+LOCAL_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    "spark.default.parallelism": "4",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.host": "127.0.0.1",
+    # Delta's snapshot state and VACUUM's file listing default to 50 and 10,000 tasks,
+    # which costs minutes on a laptop; a local session needs only a few.
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
+}
+
+
+def jvm_coordinates(settings: Settings) -> list[str]:
+    """Maven coordinates the session needs: Delta, extras, and the lineage listener when on."""
+    coordinates = list(settings.jvm.packages) + list(settings.jvm.extra_packages)
+    if settings.lineage.enabled and settings.lineage.spark_listener:
+        coordinates.append(settings.lineage.spark_listener_package)
+    return coordinates
+
+
+def session_conf(settings: Settings) -> dict[str, str]:
+    """Every Spark setting the project applies, in the order later keys win."""
+    jar_paths = jars.resolve_all(jvm_coordinates(settings), settings.jvm.jars_dir)
+    conf = {
+        "spark.master": settings.spark.master,
+        "spark.app.name": settings.spark.app_name,
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.driver.memory": settings.spark.driver_memory,
+        "spark.jars": ",".join(str(p) for p in jar_paths),
+        "spark.sql.warehouse.dir": str(settings.warehouse / "_spark_catalog"),
+        **DELTA_CONF,
+        **BASE_CONF,
+    }
+    if settings.spark.master.startswith("local"):
+        conf.update(LOCAL_CONF)
+    if settings.lineage.enabled and settings.lineage.spark_listener:
+        from neurolake_spark.lineage.spark_listener import listener_conf
+
+        conf.update(listener_conf(settings))
+    conf.update(settings.spark.conf)
+    return conf
+
+
+def register_ncf(spark: SparkSession) -> bool:
+    """Register the ``ncf`` data source in ``spark``; False when it is not installed."""
+    try:
+        from ncf_datasource.spark import NCFDataSource
+    except ImportError:
+        return False
+    spark.dataSource.register(NCFDataSource)
+    return True
+
+
+def build_spark(settings: Settings) -> SparkSession:
+    """Return the process's SparkSession configured from ``settings`` (created on first call)."""
+    jars.check_java()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if settings.spark.master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder
+    for key, value in session_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(settings.spark.log_level)
+    register_ncf(spark)
+    return spark
