@@ -182,20 +182,14 @@ def _set_dotted(tree: dict, dotted: str, value: Any, origin: str) -> None:
     node[parts[-1]] = value
 
 
-def _anchor_paths(tree: dict, base: Path, only: set[str] | None = None) -> None:
-    for dotted in PATH_FIELDS:
-        if only is not None and dotted not in only:
-            continue
-        parts = dotted.split(".")
-        node = tree
-        for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-            if node is None:
-                break
-        if not isinstance(node, dict) or node.get(parts[-1]) in (None, ""):
-            continue
-        path = Path(str(node[parts[-1]])).expanduser()
-        node[parts[-1]] = str(path if path.is_absolute() else (base / path).resolve())
+def _anchor_override(tree: dict, dotted: str) -> None:
+    """A path given by an env var or ``--set`` is relative to the current directory."""
+    *sections, name = dotted.split(".")
+    node = tree
+    for section in sections:
+        node = node[section]
+    if node.get(name) not in (None, ""):
+        node[name] = str(Path(str(node[name])).expanduser().resolve())
 
 
 def _read_yaml(path: Path) -> dict:
@@ -240,7 +234,6 @@ def load_settings(
     env = dict(os.environ if env is None else env)
     conf_path = Path(path or env.get(DEFAULT_CONF_ENV) or "conf/local.yaml").expanduser().resolve()
     tree = _read_yaml(conf_path)
-    _anchor_paths(tree, conf_path.parent)
     origins: dict[str, str] = {}
 
     layered: list[tuple[str, Any, str]] = []
@@ -262,11 +255,11 @@ def load_settings(
         _set_dotted(tree, dotted, value, origin)
         origins[dotted] = origin
         if dotted in PATH_FIELDS:
-            _anchor_paths(tree, Path.cwd(), only={dotted})
+            _anchor_override(tree, dotted)
 
     tree["source_file"] = str(conf_path)
     try:
-        return Settings.model_validate(tree)
+        settings = Settings.model_validate(tree)
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(p) for p in error["loc"])
@@ -276,6 +269,22 @@ def load_settings(
         got = error.get("input")
         shown = "" if isinstance(got, dict) else f", got {got!r}"
         raise ConfigError(f"{origin}: setting '{key}': {error['msg'].lower()}{shown}") from None
+    _anchor_to(settings, conf_path.parent)
+    return settings
+
+
+def _anchor_to(settings: Settings, base: Path) -> None:
+    """Make every relative path setting (from the file or a default) relative to ``base``."""
+    for dotted in PATH_FIELDS:
+        *sections, name = dotted.split(".")
+        owner = settings
+        for section in sections:
+            owner = getattr(owner, section)
+        value = getattr(owner, name)
+        if value is not None and not value.expanduser().is_absolute():
+            setattr(owner, name, (base / value).resolve())
+        elif value is not None:
+            setattr(owner, name, value.expanduser())
 
 
 def read_secret(env_var: str | None, file: Path | None, what: str, env: dict[str, str] | None = None) -> str:

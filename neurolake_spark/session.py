@@ -57,20 +57,31 @@ def jvm_coordinates(settings: Settings) -> list[str]:
     return coordinates
 
 
+def under_spark_submit() -> bool:
+    """True when spark-submit started this Python process (its JVM is already running)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def session_conf(settings: Settings) -> dict[str, str]:
-    """Every Spark setting the project applies, in the order later keys win."""
-    jar_paths = jars.resolve_all(jvm_coordinates(settings), settings.jvm.jars_dir)
+    """Every Spark setting the project applies, in the order later keys win.
+
+    Under spark-submit, the master, driver memory and jars come from its command line.
+    """
     conf = {
-        "spark.master": settings.spark.master,
         "spark.app.name": settings.spark.app_name,
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
-        "spark.driver.memory": settings.spark.driver_memory,
-        "spark.jars": ",".join(str(p) for p in jar_paths),
         "spark.sql.warehouse.dir": str(settings.warehouse / "_spark_catalog"),
         **DELTA_CONF,
         **BASE_CONF,
     }
-    if settings.spark.master.startswith("local"):
+    if not under_spark_submit():
+        jar_paths = jars.resolve_all(jvm_coordinates(settings), settings.jvm.jars_dir)
+        conf.update({
+            "spark.master": settings.spark.master,
+            "spark.driver.memory": settings.spark.driver_memory,
+            "spark.jars": ",".join(str(p) for p in jar_paths),
+        })
+    if settings.spark.master.startswith("local") and not under_spark_submit():
         conf.update(LOCAL_CONF)
     if settings.lineage.enabled and settings.lineage.spark_listener:
         from neurolake_spark.lineage.spark_listener import listener_conf
@@ -92,7 +103,8 @@ def register_ncf(spark: SparkSession) -> bool:
 
 def build_spark(settings: Settings) -> SparkSession:
     """Return the process's SparkSession configured from ``settings`` (created on first call)."""
-    jars.check_java()
+    if not under_spark_submit():
+        jars.check_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if settings.spark.master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
