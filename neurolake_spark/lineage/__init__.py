@@ -1,0 +1,19 @@
+"""OpenLineage events of every :class:`~neurolake_spark.runs.JobRun`, and their delivery.
+
+- :mod:`~neurolake_spark.lineage.events`: a run's START / COMPLETE / FAIL ``RunEvent``
+  with its datasets and facets (schema, column lineage, statistics, versions, quality).
+- :mod:`~neurolake_spark.lineage.transports`: console, file, http, composite and catalog
+  backends chosen by ``lineage.transports``.
+- :mod:`~neurolake_spark.lineage.spool`: per-backend durable queues and circuit breakers;
+  :func:`~neurolake_spark.lineage.spool.replay` delivers what was spooled, in order.
+- :mod:`~neurolake_spark.lineage.listener`: the ``RunListener`` that ties them to ``JobRun``.
+- :mod:`~neurolake_spark.lineage.spark_listener`: the optional ``openlineage-spark`` JVM listener.
+
+See ``docs/lineage.md``.
+"""
+
+from neurolake_spark.errors import NeuroLakeError
+
+
+class LineageEventError(NeuroLakeError):
+    """An event is malformed: not JSON, or missing what identifies it."""
