@@ -62,8 +62,11 @@ class Choice:
     sub: Encoding = Encoding.FOR
     dictionary: Any = None
     scale: int = 0
+    validity: bool = False
 
     def name(self) -> str:
+        if self.validity:
+            return "validity"
         if self.encoding in (Encoding.STRINGS, Encoding.DELTA, Encoding.SCALED):
             return f"{self.encoding.name.lower()}[{self.sub.name.lower()}]"
         return self.encoding.name.lower()
@@ -90,6 +93,9 @@ def _offsets(arr: pa.Array, large: bool) -> np.ndarray:
 def flatten(arr: pa.Array, out: list) -> list:
     """Append ``(kind, payload)`` logical streams of ``arr`` (depth-first) to ``out``."""
     t = arr.type
+    if pa.types.is_null(t):
+        out.append((VALIDITY, None))
+        return out
     valid = _validity(arr)
     out.append((VALIDITY, valid))
     if pa.types.is_boolean(t):
@@ -126,7 +132,7 @@ def stream_count(t: pa.DataType) -> int:
         return 2 + stream_count(t.field(0).type)
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return 2 + stream_count(t.value_type)
-    return 2
+    return 1 if pa.types.is_null(t) else 2
 
 
 # ---------------------------------------------------------------- choosing encodings
@@ -167,7 +173,7 @@ def choose(arr: pa.Array, samples: list[pa.Array], level: int, max_decode_cost: 
     for pos, (kind, _) in enumerate(flat[0]):
         payloads = [f[pos][1] for f in flat]
         if kind == VALIDITY:
-            plan.append(Choice(Encoding.BITMAP))
+            plan.append(Choice(Encoding.BITMAP, validity=True))
             continue
         candidates = [c for c in CANDIDATES[kind] if DECODE_COST[c] <= max_decode_cost]
         if pos != 1 or not allow_dict:
@@ -300,6 +306,10 @@ def _bytes_array(t: pa.DataType, n: int, validity, stream: Stream) -> pa.Array:
 
 
 def _decode_node(t: pa.DataType, n: int, r: _PageReader, top: bool = False) -> pa.Array:
+    if pa.types.is_null(t):
+        if r.next().encoding != Encoding.NONE:
+            raise CorruptData("a void column holds values")
+        return pa.nulls(n)
     validity = _validity_buffer(r.next(), n)
     nulls = -1 if validity is not None else 0
     dictionary = r.dictionary if top else None

@@ -25,7 +25,7 @@ from .types import column_tags_of, schema_from_json
 
 MAX_FOOTER_BYTES = 1 << 30
 PAGE_CACHE_SIZE = 64
-_DECODE_ERRORS = (CorruptData, ValueError, TypeError, KeyError, IndexError, OverflowError, pa.ArrowException, zstandard.ZstdError)
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, pa.ArrowException, zstandard.ZstdError)
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -150,7 +150,7 @@ class NCFFile:
             self._load_footer(footer, minor)
         except NCFVersionError as exc:
             raise NCFVersionError(f"{self.path}: {exc}") from None
-        except (*_DECODE_ERRORS, AttributeError, RecursionError) as exc:
+        except (CorruptData, *_DECODE_ERRORS, AttributeError, RecursionError) as exc:
             raise self._corrupt(f"invalid footer: {exc}") from None
 
     def _load_footer(self, footer: dict[str, Any], minor: int) -> None:
@@ -294,7 +294,9 @@ class NCFFile:
                 n = min(rg.page_rows, rg.num_rows - i * rg.page_rows)
                 out.append(decode_page(t, view[off : off + length], n, dictionary))
             return out
-        except _DECODE_ERRORS as exc:
+        except NCFVersionError as exc:
+            raise NCFVersionError(f"{self._where(rg.index, column)}: {exc}") from None
+        except (CorruptData, *_DECODE_ERRORS) as exc:
             raise NCFCorruptFileError(f"{self._where(rg.index, column)}: {exc}") from None
 
     def _page(self, rg: RowGroup, column: str, i: int) -> pa.Array:
@@ -313,7 +315,9 @@ class NCFFile:
                 raise CorruptData(f"page {i} checksum mismatch")
             n = min(rg.page_rows, rg.num_rows - i * rg.page_rows)
             arr = decode_page(self.schema.field(column).type, memoryview(data), n, self._dictionary(rg, column))
-        except _DECODE_ERRORS as exc:
+        except NCFVersionError as exc:
+            raise NCFVersionError(f"{self._where(rg.index, column)}: {exc}") from None
+        except (CorruptData, *_DECODE_ERRORS) as exc:
             raise NCFCorruptFileError(f"{self._where(rg.index, column)}: {exc}") from None
         with self._lock:
             self._pages[key] = arr
@@ -432,7 +436,7 @@ class NCFFile:
             if crc32c(block) != crc:
                 raise CorruptData("index block checksum mismatch")
             index = LearnedIndex.from_block(meta, memoryview(block))
-        except _DECODE_ERRORS as exc:
+        except (CorruptData, *_DECODE_ERRORS) as exc:
             raise NCFCorruptFileError(f"{self.path}: learned index of {column!r}: {exc}") from None
         with self._lock:
             self._indexes[column] = index

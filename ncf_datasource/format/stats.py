@@ -24,7 +24,7 @@ _EPOCH = datetime.date(1970, 1, 1)
 
 def has_min_max(t: pa.DataType) -> bool:
     """Whether min/max statistics are kept for columns of type ``t``."""
-    return not (pa.types.is_nested(t))
+    return not (pa.types.is_nested(t) or pa.types.is_null(t))
 
 
 def _to_json(value: Any, t: pa.DataType) -> Any:

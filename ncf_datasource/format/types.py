@@ -2,7 +2,7 @@
 
 A type is stored in the footer as a JSON object whose ``"id"`` is the Spark SQL type name
 (``boolean, byte, short, int, long, float, double, decimal, string, binary, date,
-timestamp, timestamp_ntz, array, struct, map``) plus the attributes needed to give back the
+timestamp, timestamp_ntz, void, array, struct, map``) plus the attributes needed to give back the
 identical Arrow type (``large`` offsets, timestamp ``unit``/``tz``, field names...).
 """
 
@@ -27,6 +27,7 @@ _SIMPLE = {
     "float": pa.float32(),
     "double": pa.float64(),
     "date": pa.date32(),
+    "void": pa.null(),
 }
 _SIMPLE_BY_TYPE = {t: name for name, t in _SIMPLE.items()}
 
