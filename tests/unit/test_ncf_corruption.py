@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_ncf_strategies import assert_identical
+from .test_ncf_strategies import assert_identical
 
 import ncf_datasource as ncf
 from ncf_datasource.format import layout

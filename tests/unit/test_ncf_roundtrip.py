@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_ncf_strategies import PRIMITIVES, assert_identical, tables, values
+from .test_ncf_strategies import PRIMITIVES, assert_identical, tables, values
 
 import ncf_datasource as ncf
 from ncf_datasource.format.encodings import Encoding

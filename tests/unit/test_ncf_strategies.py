@@ -1,5 +1,5 @@
 """Hypothesis strategies for Arrow schemas and data, and an exact table comparison, shared
-by the NCF tests (imported as ``test_ncf_strategies``); its own tests check the comparison."""
+by the NCF tests (imported relatively from ``.test_ncf_strategies``); its own tests check the comparison."""
 
 from __future__ import annotations
 
