@@ -186,4 +186,8 @@ def build_listeners(settings: Settings) -> list[RunListener]:
         from neurolake_spark.metrics import MetricsListener
 
         listeners.append(MetricsListener(settings))
+    if settings.lineage.enabled:
+        from neurolake_spark.lineage.listener import LineageListener
+
+        listeners.append(LineageListener(settings))
     return listeners

@@ -7,7 +7,7 @@
   and ``uri`` formats checked;
 - every standard facet against its own schema in ``facets/``, chosen by its key and by
   where it sits (run, job, dataset, input or output facets). Custom facets (keys no
-  spec file defines, e.g. ``neurolake_codeVersion``) only need to be valid base facets.
+  spec file defines, e.g. ``neurolake_code``) only need to be valid base facets.
 
 The spec lives in ``shared/openlineage-spec`` beside the repository; ``$ref``s resolve
 by their ``$id`` to those local copies, so nothing is fetched.

@@ -11,7 +11,7 @@ What an event holds:
 - job ``neurolake``/``run.job_name`` with a ``jobType`` facet (BATCH, SPARK, JOB);
 - run ``run.run_id`` with ``parent`` (and ``root``) when the run has a parent,
   ``nominalTime`` (the run date), ``processing_engine`` (Spark's version),
-  ``neurolake_codeVersion`` (see :class:`CodeVersionRunFacet`) and, on FAIL, ``errorMessage``;
+  ``neurolake_code`` (see :class:`CodeVersionRunFacet`) and, on FAIL, ``errorMessage``;
 - on COMPLETE / FAIL, inputs and outputs named ``settings.lineage_namespace`` + logical
   table name, with ``schema``, ``dataSource``, ``storage``, ``version`` (the table
   version), ``columnLineage`` and ``outputStatistics``; quality results become
@@ -93,15 +93,16 @@ def producer() -> str:
 
 @attr.define
 class CodeVersionRunFacet(RunFacet):
-    """Run facet ``neurolake_codeVersion``: which code produced the run.
+    """Run facet ``neurolake_code``: which code produced the run.
 
-    ``codeVersion`` is ``$NEUROLAKE_CODE_VERSION`` when set, else the project version
-    with the git commit (``0.1.0+<12 hex>``) when the code runs from a git checkout.
+    ``version`` is ``$NEUROLAKE_CODE_VERSION`` when set, else the project version;
+    ``gitSha`` is the commit of the checkout the code runs from (not looked up when the
+    env var pins the version).
     """
 
-    codeVersion: str  # noqa: N815
+    version: str
     projectVersion: str  # noqa: N815
-    gitCommit: str | None = attr.field(default=None)  # noqa: N815
+    gitSha: str | None = attr.field(default=None)  # noqa: N815
 
     @staticmethod
     def _get_schema() -> str:
@@ -111,10 +112,11 @@ class CodeVersionRunFacet(RunFacet):
 def code_version_facet() -> CodeVersionRunFacet:
     """The code version facet of this process (git is asked once, at the first event)."""
     pinned = os.environ.get(CODE_VERSION_ENV)
-    commit = None if pinned else git_commit()
-    version = pinned or (f"{project_version()}+{commit[:12]}" if commit else project_version())
     return CodeVersionRunFacet(
-        codeVersion=version, projectVersion=project_version(), gitCommit=commit, producer=producer()
+        version=pinned or project_version(),
+        projectVersion=project_version(),
+        gitSha=None if pinned else git_commit(),
+        producer=producer(),
     )
 
 
@@ -175,7 +177,13 @@ def _quality_facets(results: list[QualityResult]) -> dict[str, Any]:
             column=result.column,
             severity=result.severity,
             actual=None if result.observed_value is None else str(result.observed_value),
-            params={"action": result.action},
+            params={
+                key: value for key, value in (
+                    ("action", result.action),
+                    ("unexpected_count", result.unexpected_count),
+                    ("element_count", result.element_count),
+                ) if value is not None
+            },
         )
         for result in results
     ]
@@ -248,7 +256,7 @@ def _run_facets(run: JobRun, state: RunState) -> dict[str, Any]:
         "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
             version=pyspark.__version__, name="spark", openlineageAdapterVersion=client_version, producer=made_by
         ),
-        "neurolake_codeVersion": code_version_facet(),
+        "neurolake_code": code_version_facet(),
     }
     if run.parent is not None:
         facets["parent"] = _parent_facet(run)
