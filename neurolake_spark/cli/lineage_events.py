@@ -17,6 +17,8 @@ def add_replay_command(lineage_subparsers: argparse._SubParsersAction) -> None:
     replay = lineage_subparsers.add_parser(
         "replay",
         help="deliver spooled lineage events (and the Spark listener's) in order; exit 1 if some still wait",
+        description="Deliver the lineage events spooled while a backend was down, oldest first, trying each "
+                    "backend once even if its circuit breaker is open. Exits 1 while events still wait.",
     )
     add_environment_options(replay)
     replay.set_defaults(handler=_replay)
@@ -27,7 +29,7 @@ def _replay(args: argparse.Namespace) -> int:
     from neurolake_spark.lineage.delivery import replay
 
     settings = load_settings(args.conf_file, args.overrides)
-    report = replay(settings)
+    report = replay(settings, force=True)
     for result in report.results:
         line = f"{result.transport_id}: delivered {result.delivered}, waiting {result.pending}"
         if result.corrupt:

@@ -79,8 +79,11 @@ class Outbox:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
         self.breaker.succeeded()
 
-    def flush(self) -> FlushResult:
-        """Deliver waiting events oldest first; stop at the first failure to keep the order."""
+    def flush(self, force: bool = False) -> FlushResult:
+        """Deliver waiting events oldest first; stop at the first failure to keep the order.
+
+        ``force`` tries the backend even while its circuit breaker is open.
+        """
         result = FlushResult(self.transport.transport_id)
         with self.spool.draining() as acquired:
             if acquired:
@@ -89,7 +92,7 @@ class Outbox:
                     if event is None:
                         result.corrupt += 1
                         continue
-                    if not self.breaker.allows():
+                    if not (force or self.breaker.allows()):
                         result.error = "circuit breaker open"
                         break
                     try:
@@ -164,10 +167,12 @@ def _orphan_outboxes(settings: Settings, known: set[str]) -> list[Outbox | Flush
     return found
 
 
-def replay(settings: Settings, emitter: LineageEmitter | None = None) -> ReplayReport:
+def replay(settings: Settings, emitter: LineageEmitter | None = None, force: bool = False) -> ReplayReport:
     """Deliver everything spooled, oldest first, to the backend it was meant for.
 
     Also ingests the events the ``openlineage-spark`` JVM listener wrote, when it is on.
+    ``force`` tries each backend once even while its circuit breaker is open (what the
+    ``neurolake lineage replay`` command does).
     """
     emitter = emitter or LineageEmitter(settings)
     if settings.lineage.spark_listener:
@@ -177,5 +182,5 @@ def replay(settings: Settings, emitter: LineageEmitter | None = None) -> ReplayR
     report = ReplayReport()
     known = {o.transport.transport_id for o in emitter.outboxes}
     for outbox in emitter.outboxes + _orphan_outboxes(settings, known):
-        report.results.append(outbox if isinstance(outbox, FlushResult) else outbox.flush())
+        report.results.append(outbox if isinstance(outbox, FlushResult) else outbox.flush(force))
     return report
