@@ -103,7 +103,7 @@ class GraphDiff:
 
 def _label(node: GraphNode) -> str:
     if node.kind == "job":
-        return f"job {node.name} -> {node.output or '(reads only)'}"
+        return f"job {node.name} (writing {node.output})" if node.output else f"job {node.name} (reading only)"
     if node.kind == "column":
         return f"{node.name}.{node.column}"
     return node.name

@@ -450,3 +450,12 @@ def render(graph: Graph, fmt: str, store: CatalogStore | None = None) -> str:
     if fmt == "json":
         return json.dumps({**_plain(graph.to_dict()), "details": details}, indent=2, default=str) + "\n"
     return to_html(graph, details)
+
+
+def text_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """Rows as aligned plain-text columns (times in UTC words, empty cells as ``-``)."""
+    cells = [[("-" if v is None or v == "" else str(_plain(v))) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)

@@ -122,11 +122,18 @@ class CatalogStore:
             raise CatalogError(f"cannot open the catalog at {_safe_url(url)}: {exc.orig}") from None
 
     @classmethod
-    def from_settings(cls, settings) -> "CatalogStore":
-        """The catalog at ``settings.catalog_url`` (default ``<warehouse>/catalog.db``)."""
+    def from_settings(cls, settings, create: bool = True) -> "CatalogStore":
+        """The catalog at ``settings.catalog_url`` (default ``<warehouse>/catalog.db``).
+
+        With ``create=False`` a missing SQLite file is an error instead of a new empty catalog
+        (what read-only commands want).
+        """
         url = settings.catalog_url
         if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(url[len("sqlite:///"):])
+            if not create and not path.exists():
+                raise CatalogError(f"no catalog at {path} yet: run the pipeline (neurolake nightly) first")
+            path.parent.mkdir(parents=True, exist_ok=True)
         return cls(url, settings=settings, default_namespace=settings.lineage_namespace)
 
     def close(self) -> None:
@@ -399,21 +406,33 @@ class CatalogStore:
     def sync_definitions(self, settings=None) -> int:
         """Copy owners, descriptions and tags from the pipeline definition onto known datasets.
 
-        Returns how many datasets were updated. Tags that came from the definition and
+        Returns how many datasets changed (nothing is written when none did). Tags that came from the definition and
         are no longer in it are removed; tags added with :meth:`tag` stay.
         """
         if settings is not None:
             self.settings = settings
             self._definitions_cache = None
         definitions = self._definitions()
-        updated = 0
-        with self.write() as conn:
-            rows = conn.execute(select(s.datasets.c.id, s.datasets.c.name)
-                                .where(s.datasets.c.name.in_(list(definitions)))).all()
-            for row in rows:
-                self._apply_definition(conn, row.id, definitions[row.name])
-                updated += 1
-        return updated
+        d = s.datasets.c
+        with self.read() as conn:
+            rows = conn.execute(select(d.id, d.name, d.owner, d.description, d.format)
+                                .where(d.name.in_(list(definitions)))).all()
+            tags = conn.execute(select(s.dataset_tags.c.dataset_id, s.dataset_tags.c.tag)
+                                .where(s.dataset_tags.c.source == "definition")).all()
+        current_tags: dict[int, set[str]] = {}
+        for dataset_id, tag in tags:
+            current_tags.setdefault(dataset_id, set()).add(tag)
+        stale = [
+            row for row in rows
+            if any(definitions[row.name].get(k) and definitions[row.name][k] != getattr(row, k)
+                   for k in ("owner", "description", "format"))
+            or set(definitions[row.name]["tags"]) != current_tags.get(row.id, set())
+        ]
+        if stale:
+            with self.write() as conn:
+                for row in stale:
+                    self._apply_definition(conn, row.id, definitions[row.name])
+        return len(stale)
 
     def tag(self, name: str, tags: list[str], namespace: str | None = None) -> list[str]:
         """Add tags to a dataset; returns its tags afterwards."""
