@@ -1,0 +1,31 @@
+"""NCF tables without Spark: a folder of NCF files plus a commit log (``_ncf_log/``).
+
+Snapshots, time travel, optimistic concurrency across processes, row-level delete and
+update, compaction and vacuum; see ``ncf_datasource/TABLE_SPEC.md`` for the log format.
+The Spark data source ``ncf`` (``ncf_datasource.spark``) is built on this layer.
+
+Example::
+
+    from ncf_datasource.table import NCFTable
+    t = NCFTable("warehouse/events")
+    t.snapshot().version, t.read(filter=("id", ">", 10)), t.history(limit=5)
+"""
+
+from .errors import (
+    ConcurrentModificationError,
+    NCFTableError,
+    NotATableError,
+    SchemaMismatchError,
+    TimeTravelError,
+    VacuumRetentionError,
+)
+from .files import conform, read_data_file, write_data_file
+from .log import CHECKPOINT_INTERVAL, DataFile, Snapshot
+from .maintenance import SAFE_RETENTION_HOURS, compact, vacuum
+from .table import NCFTable, Transaction, prepare_write, to_epoch_ms, with_retries
+
+__all__ = [
+    "CHECKPOINT_INTERVAL", "ConcurrentModificationError", "DataFile", "NCFTable", "NCFTableError", "NotATableError",
+    "SAFE_RETENTION_HOURS", "SchemaMismatchError", "Snapshot", "TimeTravelError", "Transaction", "VacuumRetentionError",
+    "compact", "conform", "prepare_write", "read_data_file", "to_epoch_ms", "vacuum", "with_retries", "write_data_file",
+]
