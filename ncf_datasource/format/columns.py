@@ -56,11 +56,13 @@ _INNER_ENCODINGS = (Encoding.FOR, Encoding.BITPACK)
 class Choice:
     """The encoding of one stream position in a chunk: ``sub`` is the inner encoding of
     STRINGS (lengths), DELTA (differences) and SCALED (integers), ``scale`` the exponent
-    SCALED found on the sample, ``dictionary`` the chunk dictionary of DICT."""
+    SCALED found on the sample, ``dictionary`` the chunk dictionary of DICT and, for
+    strings, ``indices`` the chunk's rows encoded against it (one hash pass per chunk)."""
 
     encoding: Encoding
     sub: Encoding = Encoding.FOR
     dictionary: Any = None
+    indices: np.ndarray | None = None
     scale: int = 0
     validity: bool = False
 
@@ -183,7 +185,8 @@ def choose(arr: pa.Array, samples: list[pa.Array], level: int, max_decode_cost: 
         best: tuple[float, float, Choice] | None = None
         for enc in candidates:
             for choice in _expand(enc, kind, payloads, arr, max_decode_cost):
-                size = sum(len(encode_stream(kind, p, choice, level)) for p in payloads) * scale
+                sized = Choice(choice.encoding, choice.sub, choice.dictionary, None, choice.scale)
+                size = sum(len(encode_stream(kind, p, sized, level)) for p in payloads) * scale
                 if choice.dictionary is not None:
                     size += len(encode_dictionary(choice.dictionary, level))
                 key = (size * (1 + 0.02 * DECODE_COST[enc]), DECODE_COST[enc])
@@ -209,7 +212,12 @@ def _expand(enc: Encoding, kind: str, payloads: list, arr: pa.Array, max_decode_
     if not len(values) or distinct > len(values) // 4 or distinct > DICT_MAX_ENTRIES:
         return []
     if kind == BYTES:
-        dictionary = pc.unique(arr).drop_null()
+        encoded = arr.dictionary_encode()
+        dictionary = encoded.dictionary
+        if 0 < len(dictionary) <= DICT_MAX_ENTRIES:
+            indices = encoded.indices.fill_null(0).to_numpy().astype(np.int64, copy=False)
+            return [Choice(enc, dictionary=dictionary, indices=indices)]
+        return []
     else:
         dictionary = np.sort(pc.unique(pa.array(flatten(arr, [])[1][1])).to_numpy())
     return [Choice(enc, dictionary=dictionary)] if 0 < len(dictionary) <= DICT_MAX_ENTRIES else []
@@ -218,8 +226,9 @@ def _expand(enc: Encoding, kind: str, payloads: list, arr: pa.Array, max_decode_
 # ---------------------------------------------------------------- pages
 
 
-def encode_stream(kind: str, payload, choice: Choice, level: int) -> bytes:
-    """Serialize one logical stream with ``choice``."""
+def encode_stream(kind: str, payload, choice: Choice, level: int, start: int = 0) -> bytes:
+    """Serialize one logical stream with ``choice``; ``start`` is the page's first row in
+    the chunk (to slice chunk-level dictionary indices)."""
     if kind == VALIDITY:
         return pack_stream(Encoding.NONE, []) if payload is None else encode_bitmap(payload, level)
     if kind == BOOL:
@@ -229,17 +238,21 @@ def encode_stream(kind: str, payload, choice: Choice, level: int) -> bytes:
     if kind == BYTES:
         lengths, data, arr = payload
         if choice.encoding == Encoding.DICT:
-            indices = pc.index_in(arr, value_set=choice.dictionary).fill_null(0).to_numpy().astype(np.int64)
-            return encode_ints(indices, Encoding.DICT, level, dictionary=np.arange(len(choice.dictionary)))
+            if choice.indices is not None:
+                indices = choice.indices[start : start + len(arr)]
+            else:
+                indices = pc.index_in(arr, value_set=choice.dictionary).fill_null(0).to_numpy().astype(np.int64)
+            return encode_ints(indices, Encoding.DICT, level)
         return encode_bytes(lengths, data, level, choice.sub)
     return encode_ints(payload, choice.encoding, level, choice.dictionary, choice.sub, choice.scale)
 
 
-def encode_page(arr: pa.Array, plan: list[Choice], level: int) -> bytes:
-    """One page: a u16 stream count followed by the streams of ``arr`` encoded per ``plan``."""
+def encode_page(arr: pa.Array, plan: list[Choice], level: int, start: int = 0) -> bytes:
+    """One page: a u16 stream count followed by the streams of ``arr`` (the chunk's rows from
+    ``start``) encoded per ``plan``."""
     logical = flatten(arr, [])
     parts = [_COUNT.pack(len(logical))]
-    parts += [encode_stream(kind, payload, choice, level) for (kind, payload), choice in zip(logical, plan)]
+    parts += [encode_stream(kind, payload, choice, level, start) for (kind, payload), choice in zip(logical, plan)]
     return b"".join(parts)
 
 

@@ -293,6 +293,7 @@ def encode_ints(
 ) -> bytes:
     """Encode a 1-d signed integer array (any width) with an integer ``encoding``.
 
+    DICT looks values up in the sorted ``dictionary`` (None: ``values`` are the indices).
     ``sub`` is the inner encoding of DELTA and SCALED; ``scale`` the first exponent SCALED
     tries (the bit patterns of floats are given as same-width integers). A page SCALED cannot
     represent exactly is written PLAIN.
@@ -335,8 +336,8 @@ def encode_ints(
         split = np.ascontiguousarray(values.view(np.uint8).reshape(n, size).T)
         return pack_stream(Encoding.SPLIT, [_params("<BQ", size, n), compress(split, level)])
     if encoding == Encoding.DICT:
-        indices = np.searchsorted(dictionary, values)
-        width = max(_width(len(dictionary) - 1), 1)
+        indices = values if dictionary is None else np.searchsorted(dictionary, values)
+        width = max(_width(int(indices.max())), 1)
         return pack_stream(
             Encoding.DICT, [_params("<BQB", size, n, width), compress(indices.astype(_UINT_DTYPES[width]), level)]
         )

@@ -70,14 +70,28 @@ def query_float(q: Any) -> float:
     return float(q)
 
 
+FIT_POINTS = 1 << 18
+
+
 def fit(keys: np.ndarray, epsilon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Fit segments on sorted float64 ``keys`` (row ``i`` holds ``keys[i]``).
 
+    Beyond ``FIT_POINTS`` distinct keys the segments are fitted on an evenly strided subset;
+    the returned max error is always measured over every distinct key.
     Returns ``(segment start keys, start positions, slopes, max error)``.
     """
     change = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    first = np.concatenate(([0], change)).astype(np.float64)
-    xs = keys[first.astype(np.int64)]
+    all_first = np.concatenate(([0], change)).astype(np.float64)
+    all_xs = keys[all_first.astype(np.int64)]
+    stride = -(-len(all_xs) // FIT_POINTS)
+    xs, first = (all_xs, all_first) if stride == 1 else (np.append(all_xs[:-1:stride], all_xs[-1]), np.append(all_first[:-1:stride], all_first[-1]))
+    x0, y0, slope = _segments(xs, first, epsilon)
+    seg = np.maximum(np.searchsorted(x0, all_xs, "right") - 1, 0)
+    err = np.abs(y0[seg] + slope[seg] * (all_xs - x0[seg]) - all_first)
+    return x0, y0, slope, int(np.ceil(err.max())) if len(err) else 0
+
+
+def _segments(xs: np.ndarray, first: np.ndarray, epsilon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m = len(xs)
     starts = np.array([0], dtype=np.int64)
     while True:
@@ -90,7 +104,7 @@ def fit(keys: np.ndarray, epsilon: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         max_err = np.maximum.reduceat(err, starts)
         bad = (max_err > epsilon) & (ends - starts >= 2)
         if not bad.any():
-            return x0, y0, slope, int(np.ceil(max_err.max())) if m else 0
+            return x0, y0, slope
         mids = (starts[bad] + ends[bad]) // 2
         starts = np.union1d(starts, mids)
 

@@ -80,8 +80,12 @@ def _physical_array(arr: pa.Array) -> pa.Array:
     return arr
 
 
-def chunk_stats(arr: pa.Array, sample: pa.Array, dictionary_size: int | None) -> dict[str, Any]:
-    """Statistics of one column chunk: null count, min/max, NaN count, distinct estimate."""
+def chunk_stats(arr: pa.Array, sample: pa.Array, dictionary=None) -> dict[str, Any]:
+    """Statistics of one column chunk: null count, min/max, NaN count, distinct estimate.
+
+    ``dictionary`` (the chunk dictionary, when DICT was chosen) gives the exact distinct
+    count and, for strings, a cheap min/max.
+    """
     t = arr.type
     stats: dict[str, Any] = {"num_values": len(arr), "null_count": arr.null_count}
     if not has_min_max(t):
@@ -90,10 +94,10 @@ def chunk_stats(arr: pa.Array, sample: pa.Array, dictionary_size: int | None) ->
     if pa.types.is_floating(t):
         stats["nan_count"] = int(pc.sum(pc.is_nan(arr)).as_py() or 0)
     if arr.null_count < len(arr) and stats.get("nan_count", 0) < len(arr) - arr.null_count:
-        mm = pc.min_max(phys)
+        mm = pc.min_max(dictionary if isinstance(dictionary, pa.Array) else phys)
         lo, hi = mm["min"].as_py(), mm["max"].as_py()
         stats["min"], stats["max"] = _to_json(lo, t), _to_json(hi, t)
-    stats["distinct_estimate"] = dictionary_size if dictionary_size is not None else estimate_distinct(sample, len(arr) - arr.null_count)
+    stats["distinct_estimate"] = len(dictionary) if dictionary is not None else estimate_distinct(sample, len(arr) - arr.null_count)
     return stats
 
 

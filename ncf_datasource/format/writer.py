@@ -296,19 +296,18 @@ class NCFWriter:
             pos = len(block)
         pages = []
         for start in range(0, len(arr), self._page_size):
-            page = colmod.encode_page(arr.slice(start, self._page_size), plan, self._level)
+            page = colmod.encode_page(arr.slice(start, self._page_size), plan, self._level, start)
             parts.append(page)
             pages.append([pos, len(page), crc32c(page)])
             pos += len(page)
         blob = b"".join(parts)
-        dict_size = len(values.dictionary) if dictionary_meta else None
         meta = {
             "length": len(blob),
             "crc32c": crc32c(blob),
             "encodings": [c.name() for c in plan],
             "dictionary": dictionary_meta,
             "pages": pages,
-            "stats": chunk_stats(arr, pa.concat_arrays(samples), dict_size),
+            "stats": chunk_stats(arr, pa.concat_arrays(samples), values.dictionary if dictionary_meta else None),
             "uncompressed_bytes": arr.nbytes,
             "compressed_bytes": len(blob),
         }
