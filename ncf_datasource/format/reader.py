@@ -25,6 +25,7 @@ from .types import column_tags_of, schema_from_json
 
 MAX_FOOTER_BYTES = 1 << 30
 PAGE_CACHE_SIZE = 64
+INDEX_READ_FRACTION = 0.25  # beyond this share of the rows, whole row groups decode faster than pages
 _DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, pa.ArrowException, zstandard.ZstdError)
 
 _pool: ThreadPoolExecutor | None = None
@@ -363,7 +364,7 @@ class NCFFile:
             return self._table(groups, columns) if groups else self._empty(columns)
         needed = columns + sorted(expr.columns() - set(columns))
         spans = self._index_spans(expr, groups)
-        if spans is not None:
+        if spans is not None and sum(b - a for a, b in spans) <= INDEX_READ_FRACTION * sum(rg.num_rows for rg in groups):
             tables = [self.read_rows(a, b, needed) for a, b in spans]
         else:
             kept = [rg for rg in groups if expr.might_match(rg.stats)]
