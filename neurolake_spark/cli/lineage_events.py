@@ -30,6 +30,8 @@ def _replay(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.conf_file, args.overrides)
     report = replay(settings, force=True)
+    if report.spark_listener_events:
+        print(f"ingested {report.spark_listener_events} event(s) of the Spark listener")
     for result in report.results:
         line = f"{result.transport_id}: delivered {result.delivered}, waiting {result.pending}"
         if result.corrupt:

@@ -133,6 +133,7 @@ class ReplayReport:
     """What :func:`replay` did, per backend."""
 
     results: list[FlushResult] = field(default_factory=list)
+    spark_listener_events: int = 0
 
     @property
     def delivered(self) -> int:
@@ -175,11 +176,11 @@ def replay(settings: Settings, emitter: LineageEmitter | None = None, force: boo
     ``neurolake lineage replay`` command does).
     """
     emitter = emitter or LineageEmitter(settings)
+    report = ReplayReport()
     if settings.lineage.spark_listener:
         from neurolake_spark.lineage.spark_listener import ingest_listener_events
 
-        ingest_listener_events(settings, emitter)
-    report = ReplayReport()
+        report.spark_listener_events = ingest_listener_events(settings, emitter)
     known = {o.transport.transport_id for o in emitter.outboxes}
     for outbox in emitter.outboxes + _orphan_outboxes(settings, known):
         report.results.append(outbox if isinstance(outbox, FlushResult) else outbox.flush(force))

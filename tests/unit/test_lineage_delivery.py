@@ -317,3 +317,26 @@ def test_healthy_run_with_empty_spool_stays_fast(tmp_path):
         run_job(settings, f"job{index}", listener)
     per_run = (time.perf_counter() - began) / 20
     assert per_run < 0.1, f"lineage costs {per_run * 1000:.0f} ms per run"
+
+
+def test_spark_listener_switch_and_kill_switch(tmp_path):
+    from neurolake_spark.lineage.spark_listener import LISTENER_CLASS, listener_conf
+    from neurolake_spark.session import jvm_coordinates
+
+    on = make_settings(tmp_path, [{"type": "catalog"}], spark_listener=True)
+    assert on.lineage.spark_listener_package in jvm_coordinates(on)
+    conf = listener_conf(on)
+    assert conf["spark.extraListeners"] == LISTENER_CLASS
+    assert conf["spark.openlineage.transport.type"] == "file"
+    assert Path(conf["spark.openlineage.transport.location"]) == events_file(on)
+
+    conf_file = tmp_path / "listener.yaml"
+    conf_file.write_text(json.dumps({
+        "storage": {"warehouse": str(tmp_path)},
+        "pipeline": str(ROOT / "conf" / "pipeline.yaml"),
+        "lineage": {"spark_listener": True},
+    }))
+    assert load_settings(conf_file, env={}).lineage.spark_listener is True
+    killed = load_settings(conf_file, env={"NEUROLAKE__LINEAGE__SPARK_LISTENER": "false"})
+    assert killed.lineage.spark_listener is False
+    assert on.lineage.spark_listener_package not in jvm_coordinates(killed)
