@@ -252,7 +252,7 @@ def _heading(graph: Graph) -> str:
 
 def to_html(graph: Graph, details: dict[str, dict[str, Any]]) -> str:
     """One self-contained page: the drawing, a legend and a details panel; no network needed."""
-    data = json.dumps({"root": graph.root, "details": details}, default=str).replace("</", "<\\/")
+    data = json.dumps({"root": graph.root, "details": details}, default=str).replace("<", "\\u003c")
     generated = format_time(datetime.now(timezone.utc).replace(tzinfo=None))
     heading = _heading(graph)
     datasets = sum(1 for n in graph.nodes.values() if n.kind != "job")
