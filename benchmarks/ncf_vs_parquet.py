@@ -14,7 +14,8 @@ Dataset (deterministic, seed 20240601, default 1 000 000 rows):
 * ``score``     float32, uniform, 10 % null
 * ``active``    boolean, 20 % true
 
-Measured, each as the median of ``--repeat`` runs, then printed as NCF/Parquet ratios:
+Measured, each as the median of ``--repeat`` runs (NCF and Parquet runs alternate, so that
+background load affects both alike), then printed as NCF/Parquet ratios:
 file size, write time, full read, a 2-column read (``user_id``, ``amount``), a selective
 filter read (``quantity = 7 and country = 'DE'``, full rows) and a point lookup of one ``id``
 (NCF: learned index via ``NCFFile.lookup``; Parquet: ``pyarrow.parquet.read_table`` with
@@ -73,19 +74,22 @@ def make_dataset(rows: int) -> pa.Table:
     })
 
 
-def median_time(func, repeat: int) -> float:
-    times = []
+def paired_medians(ncf_func, pq_func, repeat: int) -> tuple[float, float]:
+    """Median wall times of the two functions, run alternately so that background load
+    affects both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for func, sink in ((ncf_func, times[0]), (pq_func, times[1])):
+            t0 = time.perf_counter()
+            func()
+            sink.append(time.perf_counter() - t0)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--level", type=int, default=3, help="zstd level for both formats")
     parser.add_argument("--row-group-size", type=int, default=1 << 20)
     args = parser.parse_args(argv)
@@ -106,19 +110,16 @@ def main(argv: list[str] | None = None) -> int:
             pq.write_table(table, pq_path, compression="zstd", compression_level=args.level, row_group_size=rg)
 
         results = {}
-        results["write"] = (median_time(write_ncf, args.repeat), median_time(write_pq, args.repeat))
+        results["write"] = paired_medians(write_ncf, write_pq, args.repeat)
         results["size"] = (os.path.getsize(ncf_path), os.path.getsize(pq_path))
         assert ncf.read_table(ncf_path).equals(pq.read_table(pq_path)), "NCF and Parquet disagree"
-        results["full read"] = (median_time(lambda: ncf.read_table(ncf_path), args.repeat),
-                                median_time(lambda: pq.read_table(pq_path), args.repeat))
+        results["full read"] = paired_medians(lambda: ncf.read_table(ncf_path), lambda: pq.read_table(pq_path), args.repeat)
         two = ["user_id", "amount"]
-        results["2-column read"] = (median_time(lambda: ncf.read_table(ncf_path, columns=two), args.repeat),
-                                    median_time(lambda: pq.read_table(pq_path, columns=two), args.repeat))
+        results["2-column read"] = paired_medians(lambda: ncf.read_table(ncf_path, columns=two), lambda: pq.read_table(pq_path, columns=two), args.repeat)
         got = ncf.read_table(ncf_path, filter=selective)
         want = pq.read_table(pq_path, filters=selective)
         assert got.num_rows == want.num_rows, (got.num_rows, want.num_rows)
-        results["filter read"] = (median_time(lambda: ncf.read_table(ncf_path, filter=selective), args.repeat),
-                                  median_time(lambda: pq.read_table(pq_path, filters=selective), args.repeat))
+        results["filter read"] = paired_medians(lambda: ncf.read_table(ncf_path, filter=selective), lambda: pq.read_table(pq_path, filters=selective), args.repeat)
 
         def lookup_ncf():
             for k in probe_keys:
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 assert pq.read_table(pq_path, filters=[("id", "=", k)]).num_rows == 1
 
         n_probe = len(probe_keys)
-        results["point lookup"] = (median_time(lookup_ncf, args.repeat) / n_probe, median_time(lookup_pq, args.repeat) / n_probe)
+        results["point lookup"] = tuple(t / n_probe for t in paired_medians(lookup_ncf, lookup_pq, args.repeat))
         info = ncf.inspect(ncf_path)
 
     print(f"rows={args.rows} repeat={args.repeat} zstd level={args.level} row_group_size={rg} cpus={os.cpu_count()}")

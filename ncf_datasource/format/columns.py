@@ -25,10 +25,10 @@ from .encodings import (
     declared_count,
     encode_bitmap,
     encode_bytes,
-    scale_of,
     encode_ints,
     pack_stream,
     parse_stream,
+    scale_of,
 )
 from .errors import CorruptData
 
@@ -87,7 +87,10 @@ def _fixed(arr: pa.Array, dtype: str, valid: np.ndarray | None, width: int = 1) 
     return values
 
 
-def _offsets(arr: pa.Array, large: bool) -> np.ndarray:
+def offsets_of(arr: pa.Array) -> np.ndarray:
+    """The int64 offsets of a (possibly sliced) string, binary or list array."""
+    t = arr.type
+    large = pa.types.is_large_string(t) or pa.types.is_large_binary(t) or pa.types.is_large_list(t)
     dt = "<i8" if large else "<i4"
     return np.frombuffer(arr.buffers()[1], dtype=dt)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
 
@@ -111,11 +114,11 @@ def flatten(arr: pa.Array, out: list) -> list:
         lo, hi = pairs[0::2], pairs[1::2]
         out.append((DECIMAL, lo if np.array_equal(hi, lo >> 63) else pairs))
     elif pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
-        offsets = _offsets(arr, pa.types.is_large_string(t) or pa.types.is_large_binary(t))
+        offsets = offsets_of(arr)
         data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
         out.append((BYTES, (np.diff(offsets), data, arr)))
     elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t):
-        offsets = _offsets(arr, pa.types.is_large_list(t))
+        offsets = offsets_of(arr)
         out.append((LENGTHS, np.diff(offsets)))
         flatten(arr.values.slice(offsets[0], offsets[-1] - offsets[0]), out)
     elif pa.types.is_struct(t):
@@ -153,8 +156,7 @@ def sample_slices(arr: pa.Array) -> list[pa.Array]:
 def encode_dictionary(dictionary, level: int) -> bytes:
     """The chunk dictionary block: a STRINGS stream (Arrow array) or a FOR stream (numpy)."""
     if isinstance(dictionary, pa.Array):
-        t = dictionary.type
-        offsets = _offsets(dictionary, pa.types.is_large_string(t) or pa.types.is_large_binary(t))
+        offsets = offsets_of(dictionary)
         data = np.frombuffer(dictionary.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
         return encode_bytes(np.diff(offsets), data, level, Encoding.FOR)
     return encode_ints(dictionary, Encoding.FOR, level)
@@ -218,8 +220,7 @@ def _expand(enc: Encoding, kind: str, payloads: list, arr: pa.Array, max_decode_
             indices = encoded.indices.fill_null(0).to_numpy().astype(np.int64, copy=False)
             return [Choice(enc, dictionary=dictionary, indices=indices)]
         return []
-    else:
-        dictionary = np.sort(pc.unique(pa.array(flatten(arr, [])[1][1])).to_numpy())
+    dictionary = np.sort(pc.unique(pa.array(flatten(arr, [])[1][1])).to_numpy())
     return [Choice(enc, dictionary=dictionary)] if 0 < len(dictionary) <= DICT_MAX_ENTRIES else []
 
 

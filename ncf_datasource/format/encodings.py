@@ -13,6 +13,7 @@ arithmetic wraps modulo 2**64.
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 import threading
 
@@ -220,20 +221,28 @@ def _unfor(offsets: np.ndarray, base: int) -> np.ndarray:
     return (offsets.astype(np.uint64) + np.uint64(base & _MASK64)).view(np.int64)
 
 
-def _bit_positions(n: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=16)
+def _bit_positions(n: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For value i of a ``bits``-wide packing: its 64-bit word, the next word, the shift
+    inside the word and ``63 - shift`` (cached: every full page has the same layout)."""
     offsets = np.arange(n, dtype=np.uint64) * np.uint64(bits)
-    return (offsets >> np.uint64(6)).astype(np.intp), offsets & np.uint64(63)
+    word = (offsets >> np.uint64(6)).astype(np.intp)
+    shift = offsets & np.uint64(63)
+    arrays = (word, word + 1, shift, np.uint64(63) - shift)
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
 
 
 def _pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
     """Pack unsigned ``values`` (each < 2**bits) LSB-first into a little-endian bit stream."""
     n = len(values)
-    word, shift = _bit_positions(n, bits)
+    word, _, shift, inverse = _bit_positions(n, bits)
     words = np.zeros((n * bits + 63) // 64 + 1, dtype="<u8")
     starts = np.flatnonzero(np.diff(word, prepend=-1))
     targets = word[starts]
     words[targets] |= np.bitwise_or.reduceat(values << shift, starts)
-    spill = (values >> np.uint64(1)) >> (np.uint64(63) - shift)  # values >> (64 - shift), 0 when shift == 0
+    spill = (values >> np.uint64(1)) >> inverse  # values >> (64 - shift), 0 when shift == 0
     words[targets + 1] |= np.bitwise_or.reduceat(spill, starts)
     return words.view(np.uint8)[: (n * bits + 7) // 8]
 
@@ -242,8 +251,13 @@ def _unpack_bits(data: bytes, n: int, bits: int) -> np.ndarray:
     """Inverse of :func:`_pack_bits`: ``n`` unsigned values of ``bits`` bits each."""
     words = np.zeros((n * bits + 63) // 64 + 1, dtype="<u8")
     words.view(np.uint8)[: len(data)] = np.frombuffer(data, dtype=np.uint8)
-    word, shift = _bit_positions(n, bits)
-    values = (words[word] >> shift) | ((words[word + 1] << np.uint64(1)) << (np.uint64(63) - shift))
+    word, following, shift, inverse = _bit_positions(n, bits)
+    values = words[word]
+    values >>= shift
+    high = words[following]
+    high <<= np.uint64(1)
+    high <<= inverse
+    values |= high
     if bits < 64:
         values &= np.uint64((1 << bits) - 1)
     return values

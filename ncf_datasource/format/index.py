@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
+from .columns import offsets_of
 from .encodings import Encoding, compress, pack_stream, parse_stream
 from .errors import CorruptData
 
@@ -49,11 +50,10 @@ def key_floats(arr: pa.Array) -> np.ndarray:
     """Monotone float64 image of a non-null key array (see module docstring)."""
     t = arr.type
     if is_bytes_type(t):
-        large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
-        offsets = np.frombuffer(arr.buffers()[1], dtype="<i8" if large else "<i4")[arr.offset : arr.offset + len(arr) + 1]
+        offsets = offsets_of(arr)
         data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)
         padded = np.concatenate((data, np.zeros(8, np.uint8)))
-        idx = offsets[:-1, None].astype(np.int64) + np.arange(8)
+        idx = offsets[:-1, None] + np.arange(8)
         mask = np.arange(8) < np.diff(offsets)[:, None]
         prefix = np.where(mask, padded[np.minimum(idx, len(padded) - 1)], 0).astype(np.uint8)
         return np.ascontiguousarray(prefix).view(">u8").ravel().astype(np.float64)
