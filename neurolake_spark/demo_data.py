@@ -161,11 +161,13 @@ class _Sink:
 
 
 def _malformed_csv(rng: np.random.Generator, template: list[str], count: int) -> list[str]:
+    """CSV lines that cannot parse: one typed field of ``template`` (``None`` = a text field) broken."""
     breakers = ["not-a-number", "2026-13-45T99:99:99Z", "n/a"]
+    typed = [i for i, value in enumerate(template) if value is not None]
     lines = []
     for i in range(count):
-        fields = list(template)
-        fields[rng.integers(0, len(fields))] = breakers[i % len(breakers)]
+        fields = ["text" if value is None else value for value in template]
+        fields[typed[rng.integers(0, len(typed))]] = breakers[i % len(breakers)]
         lines.append(",".join(fields))
     return lines
 
@@ -228,7 +230,7 @@ def generate_day(raw_dir: Path, day: date | str, scale: float = 1.0, seed: int =
         defects["orders"]["malformed"] += bad
         sinks["orders"].write(
             orders,
-            _malformed_csv(rng, ["1", "1", "2026-01-01T00:00:00Z", "paid", "2026-01-01T00:00:00Z"], bad),
+            _malformed_csv(rng, ["1", "1", "2026-01-01T00:00:00Z", None, "2026-01-01T00:00:00Z"], bad),
         )
 
         lines = o["lines"]

@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 from delta.tables import DeltaTable
@@ -44,11 +45,19 @@ def _retention_check(lh: Lakehouse, enabled: bool):
         lh.spark.conf.set(key, "true")
 
 
+def _younger_than(ref, hours: float) -> bool:
+    """Whether the table's oldest commit is younger than ``hours``: then no file can be older."""
+    commits = sorted((ref.path / "_delta_log").glob("*.json"))
+    return bool(commits) and time.time() - commits[0].stat().st_mtime < hours * 3600
+
+
 def vacuum(lh: Lakehouse, name: str, retention_hours: int | None = None, force: bool = False) -> bulk.TableVersion:
     """Delete files no version within ``retention_hours`` needs.
 
     A retention below 168 hours can break time travel and concurrent readers, so it is
-    refused unless ``force`` is set (e.g. to complete an erasure request).
+    refused unless ``force`` is set (e.g. to complete an erasure request). A table whose
+    first commit is younger than the retention holds no file old enough to delete, so
+    the (costly) file listing is skipped.
     """
     hours = lh.settings.maintenance.vacuum_retention_hours if retention_hours is None else retention_hours
     if hours < SAFE_RETENTION_HOURS and not force:
@@ -57,8 +66,9 @@ def vacuum(lh: Lakehouse, name: str, retention_hours: int | None = None, force: 
             "pass force=True (--force) if no reader needs older versions"
         )
     ref = lh.resolve(name)
-    with _retention_check(lh, enabled=not force):
-        DeltaTable.forPath(lh.spark, ref.uri).vacuum(float(hours))
+    if not _younger_than(ref, hours):
+        with _retention_check(lh, enabled=not force):
+            DeltaTable.forPath(lh.spark, ref.uri).vacuum(float(hours))
     return bulk.current_version(lh.spark, ref)
 
 

@@ -43,11 +43,10 @@ def test_manifest_counts_match_the_files_and_defect_rates(tmp_path):
 
 def test_null_customers_and_out_of_range_lines_are_really_in_the_files(tmp_path):
     manifest = generate_day(tmp_path, "2026-11-24", scale=0.05, seed=3)
-    convert = pacsv.ConvertOptions(column_types={"customer_id": "int64"}, strings_can_be_null=True)
-    parse = pacsv.ParseOptions(invalid_row_handler=lambda row: "skip")
-    orders = pacsv.read_csv(tmp_path / "orders/date=2026-11-24/part-00000.csv",
-                            convert_options=convert, parse_options=parse)
-    assert orders["customer_id"].null_count >= manifest.defects["orders"]["null_customer"]
+    convert = pacsv.ConvertOptions(column_types={"customer_id": "string"}, strings_can_be_null=True, null_values=[""])
+    orders = pacsv.read_csv(tmp_path / "orders/date=2026-11-24/part-00000.csv", convert_options=convert)
+    null_orders = {o for o, c in zip(orders["order_id"].to_pylist(), orders["customer_id"].to_pylist()) if c is None}
+    assert len(null_orders) == manifest.defects["orders"]["null_customer"]
     items = pacsv.read_csv(tmp_path / "order_items/date=2026-11-24/part-00000.csv",
                            convert_options=pacsv.ConvertOptions(column_types={"quantity": "string",
                                                                               "unit_price": "string"}))
@@ -76,3 +75,11 @@ def test_bad_scale(tmp_path):
 def test_missing_manifest(tmp_path):
     with pytest.raises(PipelineError, match="run `neurolake generate --date 2026-11-24` first"):
         read_manifest(tmp_path, "2026-11-24")
+
+
+def test_every_malformed_csv_line_breaks_a_typed_field(tmp_path):
+    manifest = generate_day(tmp_path, "2026-11-24", scale=0.2, seed=2)
+    lines = (tmp_path / "orders/date=2026-11-24/part-00000.csv").read_text().splitlines()
+    broken = [line for line in lines if "not-a-number" in line or "99:99" in line or "n/a" in line]
+    assert len(broken) == manifest.defects["orders"]["malformed"]
+    assert all(line.split(",")[3] == "text" for line in broken)
