@@ -85,8 +85,8 @@ class NCFWriter:
       of 8, default 32 768): the read units of row groups and of partial reads;
     * ``zstd_level`` (default 3) applied after every encoding;
     * ``max_decode_cost`` (default 3.0): encodings whose relative decode cost exceeds it are
-      not tried (PLAIN=1, FOR=1.2, DELTA/RLE/SPLIT=1.5, DICT=2, BITPACK=3);
-    * ``encodings``: ``{column: "plain"|"dict"|"rle"|"for"|"delta"|"bitpack"|"split"|"strings"}``
+      not tried (PLAIN=1, FOR=1.2, DELTA/RLE/SPLIT=1.5, DICT=2, SCALED=2.5, BITPACK=3);
+    * ``encodings``: ``{column: "plain"|"dict"|"rle"|"for"|"delta"|"bitpack"|"split"|"scaled"|"strings"}``
       forces a top-level column's value encoding where it applies;
     * ``sort_key``: column declared sorted, indexed by a learned index when it really is;
       ``learned_index`` (default True) also indexes up to 4 columns detected as sorted;
