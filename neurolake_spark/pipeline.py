@@ -29,11 +29,24 @@ def _ingest(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
 
 
 def _silver(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
-    build_silver(lh, batch_date, run)
+    if not lh.settings.quality.enabled:
+        build_silver(lh, batch_date, run)
+        return
+    from neurolake_spark.quality import QualityGates
+
+    with QualityGates(lh, batch_date) as gates:
+        build_silver(lh, batch_date, run, before_merge=gates.silver_gate)
 
 
 def _gold(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
-    build_gold(lh, run)
+    if not lh.settings.quality.enabled:
+        build_gold(lh, run)
+        return
+    from neurolake_spark.quality import QualityGates
+
+    with QualityGates(lh, batch_date) as gates:
+        gates.check_tables(gates.layer_tables("silver"), run)
+        build_gold(lh, run, before_write=gates.gold_gate)
 
 
 STEPS: dict[str, Callable[[Lakehouse, str, JobRun], None]] = {
