@@ -16,6 +16,11 @@ any of these equivalent forms:
 * prefix tuples, for translating trees such as Spark's pushed filters:
   ``("and", f1, f2, ...)``, ``("or", f1, f2, ...)``, ``("not", f)``.
 
+Spark's pushed filters map one to one: ``EqualTo`` ``=``, ``GreaterThan(OrEqual)``
+``>``/``>=``, ``LessThan(OrEqual)`` ``<``/``<=``, ``In`` ``in``, ``IsNull``/``IsNotNull``,
+``StringStartsWith`` ``starts with``, ``And``/``Or``/``Not``; ``EqualNullSafe(c, v)`` is
+``("c", "=", v)`` for a non-null ``v`` and ``("c", "is null")`` for null.
+
 Semantics are SQL's: a comparison with a null column value is unknown and never selects the
 row (also under ``not``); ``in`` ignores null list entries and ``not in`` with a null entry
 selects nothing. Comparisons on floats follow IEEE/Arrow rules (NaN compares false), so the

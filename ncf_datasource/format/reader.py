@@ -129,13 +129,13 @@ class NCFFile:
         magic, major, minor = HEADER.unpack(self._read(0, HEADER.size))
         if magic != MAGIC:
             raise self._corrupt(f"not an NCF file (magic {magic!r}, expected {MAGIC!r})")
-        if major > VERSION_MAJOR:
-            raise NCFVersionError(f"{self.path}: NCF format version {major}.{minor} is newer than this reader ({VERSION_MAJOR}.x)")
         footer_len, footer_crc, t_major, t_minor, codec, t_magic = TRAILER.unpack(self._read(size - TRAILER.size, TRAILER.size))
         if t_magic != MAGIC:
             raise self._corrupt("bad trailing magic: truncated or not an NCF file")
         if (t_major, t_minor) != (major, minor):
             raise self._corrupt(f"header version {major}.{minor} differs from trailer version {t_major}.{t_minor}")
+        if major > VERSION_MAJOR:
+            raise NCFVersionError(f"{self.path}: NCF format version {major}.{minor} is newer than this reader ({VERSION_MAJOR}.x)")
         if major != VERSION_MAJOR:
             raise NCFVersionError(f"{self.path}: NCF format version {major}.{minor} is not supported by this reader")
         self.data_end = size - TRAILER.size - footer_len
@@ -182,7 +182,7 @@ class NCFFile:
                 offset = _int(c["offset"], HEADER.size, self.data_end, "chunk offset")
                 length = _int(c["length"], 0, self.data_end - offset, "chunk length")
                 pages = tuple(tuple(_int(x, 0, 1 << 32 if i == 2 else length, "page entry") for i, x in enumerate(p)) for p in c["pages"])
-                if len(pages) != n_pages or any(p[0] + p[1] > length for p in pages):
+                if len(pages) != n_pages or any(len(p) != 3 or p[0] + p[1] > length for p in pages):
                     raise CorruptData(f"bad page table for column {name!r} in row group {gi}")
                 d = c.get("dictionary")
                 if d is not None:
