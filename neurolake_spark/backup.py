@@ -1,0 +1,424 @@
+"""Backups of tables and the catalog, and restores that prove they are equal.
+
+A backup is a folder::
+
+    <backup>/tables/<layer>/<table>/...   the data files and log entries of ONE committed version
+    <backup>/catalog.db                   a consistent copy of a SQLite catalog (sqlite3 backup API)
+    <backup>/manifest.json                written last: per file sha256 and size, per table version
+                                          and row count, and a checksum of the manifest itself
+
+Example::
+
+    manifest = backup.backup_tables(lh, ["silver.orders"], "/backups/2026-11-24")
+    report = backup.restore(lh, "/backups/2026-11-24", "/restore/wh", verify=True)
+    print(report.summary())
+
+A table's version is fixed when its backup starts: writers that commit meanwhile add new
+log entries and files that the backup does not copy, so the copy is exactly that version.
+Restoring checks every file against the manifest before and after copying; a missing
+file, a changed byte or a damaged manifest is a :class:`BackupError`, never a partial
+restore. ``verify`` also counts the restored rows and compares a sample of rows (chosen
+by hashing the table's key, so nothing is collected to the driver) with the source
+table at the backed-up version, when the source still exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import unquote, urlparse
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from neurolake_spark.errors import NeuroLakeError
+from neurolake_spark.lakehouse import Lakehouse
+from neurolake_spark.tables import TableRef
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+SAMPLE_ROWS = 1000
+_CHUNK = 1 << 20
+_DELTA_COMMIT = re.compile(r"^(\d{20})\.json$")
+_DELTA_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(?:\.\d+\.\d+)?\.parquet$")
+_DELTA_CRC = re.compile(r"^(\d{20})\.crc$")
+
+
+class BackupError(NeuroLakeError):
+    """A backup cannot be taken, or a backup is incomplete or corrupt."""
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    """The files that make up one committed version of a table, relative to its folder."""
+
+    version: int
+    log_files: list[str]
+    data_files: list[str]
+
+
+@dataclass
+class RestoreReport:
+    """What a restore copied and, with ``verify``, what it proved."""
+
+    target: Path
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    catalog: bool = False
+
+    def summary(self) -> str:
+        lines = [f"restored into {self.target}"]
+        for name, info in sorted(self.tables.items()):
+            parts = [f"version {info['version']}", f"{info['files']} files checksummed"]
+            if "rows" in info:
+                parts.append(f"{info['rows']:,} rows counted")
+            if "sample_rows" in info:
+                parts.append(f"{info['sample_rows']:,} sampled rows equal to the source")
+            elif info.get("sample_skipped"):
+                parts.append(f"sample comparison skipped: {info['sample_skipped']}")
+            lines.append(f"  {name:<22} " + ", ".join(parts))
+        if self.catalog:
+            lines.append("  catalog.db             checksummed")
+        return "\n".join(lines)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------- files of a version
+
+
+def _delta_relative(table_path: Path, path: str) -> str:
+    parsed = urlparse(path)
+    if parsed.scheme:
+        raise BackupError(f"{table_path}: the log names a file outside the table ({path}); cannot back it up")
+    return unquote(path)
+
+
+def delta_files(table_path: Path, version: int | None = None) -> TableFiles:
+    """Log entries and live data files of a Delta table at ``version`` (default: latest).
+
+    Replays the newest checkpoint at or before the version, then the JSON commits after it.
+    """
+    log_dir = table_path / "_delta_log"
+    names = os.listdir(log_dir) if log_dir.is_dir() else []
+    commits = sorted(int(m.group(1)) for n in names if (m := _DELTA_COMMIT.match(n)))
+    if not commits:
+        raise BackupError(f"{table_path} is not a Delta table (no commits in _delta_log)")
+    target = commits[-1] if version is None else version
+    if target not in commits:
+        raise BackupError(f"{table_path}: version {target} is not in the log (versions {commits[0]}..{commits[-1]})")
+    checkpoints = [n for n in names if (m := _DELTA_CHECKPOINT.match(n)) and int(m.group(1)) <= target]
+    if any(".checkpoint." in n and not _DELTA_CHECKPOINT.match(n) for n in names):
+        raise BackupError(f"{table_path}: v2 checkpoints are not supported by backup")
+    base = max((int(n[:20]) for n in checkpoints), default=-1)
+    live: set[str] = set()
+    for name in sorted(n for n in checkpoints if int(n[:20]) == base):
+        import pyarrow.parquet as pq
+
+        for add in pq.read_table(log_dir / name, columns=["add"]).column("add").to_pylist():
+            if add:
+                _check_no_deletion_vector(table_path, add)
+                live.add(_delta_relative(table_path, add["path"]))
+    for commit in (v for v in commits if base < v <= target):
+        with open(log_dir / f"{commit:020d}.json", encoding="utf-8") as handle:
+            for line in handle:
+                action = json.loads(line) if line.strip() else {}
+                if "add" in action:
+                    _check_no_deletion_vector(table_path, action["add"])
+                    live.add(_delta_relative(table_path, action["add"]["path"]))
+                elif "remove" in action:
+                    live.discard(_delta_relative(table_path, action["remove"]["path"]))
+    log_files = [f"_delta_log/{v:020d}.json" for v in commits if v <= target]
+    log_files += [f"_delta_log/{n}" for n in sorted(checkpoints)]
+    log_files += [f"_delta_log/{n}" for n in sorted(names) if (m := _DELTA_CRC.match(n)) and int(m.group(1)) <= target]
+    return TableFiles(target, log_files, sorted(live))
+
+
+def _check_no_deletion_vector(table_path: Path, add: dict) -> None:
+    if add.get("deletionVector"):
+        raise BackupError(f"{table_path}: tables with deletion vectors are not supported by backup")
+
+
+def ncf_files(table_path: Path, version: int | None = None) -> TableFiles:
+    """Commit log entries (and checkpoints) and live data files of an NCF table at ``version``."""
+    try:
+        from ncf_datasource.table import NCFTable
+        from ncf_datasource.table.log import LOG_DIR, checkpoint_name, commit_name
+    except ImportError:
+        raise BackupError(f"{table_path}: NCF tables need ncf_datasource.table, which is not installed") from None
+    snapshot = NCFTable(table_path).snapshot(version)
+    log_dir = table_path / LOG_DIR
+    log_files = [f"{LOG_DIR}/{commit_name(v)}" for v in range(snapshot.version + 1) if (log_dir / commit_name(v)).exists()]
+    log_files += [f"{LOG_DIR}/{checkpoint_name(v)}" for v in range(snapshot.version + 1)
+                  if (log_dir / checkpoint_name(v)).exists()]
+    return TableFiles(snapshot.version, log_files, sorted(snapshot.files))
+
+
+FILES_OF_VERSION: dict[str, Callable[[Path, int | None], TableFiles]] = {"delta": delta_files, "ncf": ncf_files}
+
+
+def files_of_version(ref: TableRef, version: int | None = None) -> TableFiles:
+    """The files of one version of ``ref``, whatever its format."""
+    return FILES_OF_VERSION[ref.format](ref.path, version)
+
+
+def count_rows(lh: Lakehouse, fmt: str, path: Path, version: int | None = None) -> int:
+    return _read(lh, fmt, path, version).count()
+
+
+def _read(lh: Lakehouse, fmt: str, path: Path, version: int | None = None) -> DataFrame:
+    reader = lh.spark.read.format(fmt)
+    if version is not None:
+        reader = reader.option("versionAsOf", int(version))
+    return reader.load(str(path))
+
+
+# ----------------------------------------------------------------- backup
+
+
+def _copy_file(source: Path, target: Path) -> dict[str, Any]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+            size += len(chunk)
+    return {"sha256": digest.hexdigest(), "size": size}
+
+
+def backup_table(lh: Lakehouse, name: str, target: Path, version: int | None = None) -> dict[str, Any]:
+    """Copy one version of ``name`` into ``target``; return its manifest entry."""
+    ref = lh.resolve(name)
+    files = files_of_version(ref, version)
+    entries: dict[str, Any] = {}
+    for relative in files.log_files + files.data_files:
+        try:
+            entries[relative] = _copy_file(ref.path / relative, target / relative)
+        except FileNotFoundError:
+            raise BackupError(
+                f"{name}: file {relative} of version {files.version} disappeared during the backup "
+                "(did VACUUM run with a short retention?)"
+            ) from None
+    return {
+        "format": ref.format,
+        "source": str(ref.path),
+        "version": files.version,
+        "rows": count_rows(lh, ref.format, ref.path, files.version),
+        "key": _table_key(lh, name),
+        "files": entries,
+    }
+
+
+def _table_key(lh: Lakehouse, name: str) -> list[str]:
+    for source in lh.settings.pipeline_definition().sources.values():
+        if name in (source.bronze, source.silver):
+            return list(source.key)
+    return []
+
+
+def sqlite_path(catalog_url: str) -> Path | None:
+    """The file of a ``sqlite:///`` catalog URL (None for a server database)."""
+    prefix = "sqlite:///"
+    return Path(catalog_url[len(prefix):]) if catalog_url.startswith(prefix) else None
+
+
+def backup_catalog(catalog_url: str, target: Path) -> dict[str, Any] | None:
+    """A consistent copy of a SQLite catalog via the sqlite3 backup API (None if absent).
+
+    A server catalog (PostgreSQL) is backed up with its own tools (``pg_dump``).
+    """
+    source = sqlite_path(catalog_url)
+    if source is None:
+        return {"skipped": "server catalog: back it up with pg_dump"}
+    if not source.exists():
+        return None
+    reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    writer = sqlite3.connect(target)
+    try:
+        reader.backup(writer)
+    finally:
+        writer.close()
+        reader.close()
+    return {"file": target.name, "sha256": sha256_of(target), "size": target.stat().st_size}
+
+
+def _manifest_checksum(body: dict[str, Any]) -> str:
+    payload = json.dumps({k: v for k, v in body.items() if k != "checksum"}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def backup_tables(
+    lh: Lakehouse, names: list[str], target: str | os.PathLike, version: int | None = None, catalog: bool = True
+) -> dict[str, Any]:
+    """Back up ``names`` (and the catalog) into the new folder ``target``; return the manifest.
+
+    ``version`` pins the version of a single table; otherwise each table's latest.
+    """
+    target = Path(target).expanduser().resolve()
+    if target.exists() and any(target.iterdir()):
+        raise BackupError(f"backup folder {target} is not empty; choose a new folder")
+    if version is not None and len(names) != 1:
+        raise BackupError("--version needs exactly one table")
+    refs = [lh.resolve(name) for name in names]
+    missing = [ref.name for ref in refs if not _table_exists(ref)]
+    if missing and len(names) == 1:
+        raise BackupError(f"table {missing[0]} does not exist yet; nothing to back up")
+    target.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "warehouse": str(lh.settings.warehouse),
+        "tables": {},
+        "catalog": None,
+    }
+    for ref in refs:
+        if ref.name in missing:
+            continue
+        manifest["tables"][ref.name] = backup_table(lh, ref.name, _table_dir(target, ref.name), version)
+    if catalog:
+        manifest["catalog"] = backup_catalog(lh.settings.catalog_url, target / "catalog.db")
+    manifest["checksum"] = _manifest_checksum(manifest)
+    staging = target / (MANIFEST + ".tmp")
+    staging.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(staging, target / MANIFEST)
+    return manifest
+
+
+def _table_exists(ref: TableRef) -> bool:
+    log = "_delta_log" if ref.format == "delta" else "_ncf_log"
+    return (ref.path / log).is_dir()
+
+
+def _table_dir(root: Path, name: str) -> Path:
+    layer, table = name.split(".", 1)
+    return root / "tables" / layer / table
+
+
+# ----------------------------------------------------------------- restore
+
+
+def read_manifest(backup_dir: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of a backup, checked for completeness and its own checksum."""
+    path = Path(backup_dir).expanduser() / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BackupError(f"{path.parent} is not a complete backup: {MANIFEST} is missing") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BackupError(f"{path} is damaged (not valid JSON; truncated?)") from None
+    if not isinstance(manifest, dict) or manifest.get("checksum") != _manifest_checksum(manifest):
+        raise BackupError(f"{path} is damaged (its checksum does not match its content)")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BackupError(f"{path}: unsupported backup format version {manifest.get('format_version')!r}")
+    return manifest
+
+
+def _check_file(path: Path, expected: dict[str, Any], what: str) -> None:
+    if not path.is_file():
+        raise BackupError(f"{what}: file {path} is missing")
+    if path.stat().st_size != expected["size"] or sha256_of(path) != expected["sha256"]:
+        raise BackupError(f"{what}: file {path} does not match its checksum (corrupt)")
+
+
+def verify_backup(backup_dir: str | os.PathLike, tables: list[str] | None = None) -> dict[str, Any]:
+    """Check every file of the backup (or of ``tables``) against the manifest; return it."""
+    root = Path(backup_dir).expanduser().resolve()
+    manifest = read_manifest(root)
+    for name in tables or manifest["tables"]:
+        entry = _manifest_table(manifest, name, root)
+        for relative, expected in entry["files"].items():
+            _check_file(_table_dir(root, name) / relative, expected, f"backup of {name}")
+    catalog = manifest.get("catalog") or {}
+    if not tables and catalog.get("file"):
+        _check_file(root / catalog["file"], catalog, "backup of the catalog")
+    return manifest
+
+
+def _manifest_table(manifest: dict[str, Any], name: str, root: Path) -> dict[str, Any]:
+    if name not in manifest["tables"]:
+        known = ", ".join(sorted(manifest["tables"])) or "none"
+        raise BackupError(f"backup {root} has no table {name} (tables: {known})")
+    return manifest["tables"][name]
+
+
+def restore(
+    lh: Lakehouse,
+    backup_dir: str | os.PathLike,
+    target: str | os.PathLike,
+    tables: list[str] | None = None,
+    verify: bool = False,
+) -> RestoreReport:
+    """Restore a backup (or some of its tables) into the warehouse folder ``target``.
+
+    Tables land in ``<target>/<layer>/<table>``, the catalog in ``<target>/catalog.db``
+    (only when restoring everything). Existing tables are never overwritten.
+    """
+    root = Path(backup_dir).expanduser().resolve()
+    target = Path(target).expanduser().resolve()
+    manifest = verify_backup(root, tables)
+    names = tables or sorted(manifest["tables"])
+    report = RestoreReport(target)
+    for name in names:
+        layer, short = name.split(".", 1)
+        destination = target / layer / short
+        if destination.exists() and any(destination.iterdir()):
+            raise BackupError(f"restore of {name}: {destination} is not empty; choose a new --to folder")
+    for name in names:
+        entry = manifest["tables"][name]
+        layer, short = name.split(".", 1)
+        destination = target / layer / short
+        for relative, expected in entry["files"].items():
+            copied = _copy_file(_table_dir(root, name) / relative, destination / relative)
+            if copied != {"sha256": expected["sha256"], "size": expected["size"]}:
+                raise BackupError(f"restore of {name}: the copy of {relative} does not match its checksum")
+        report.tables[name] = {"version": entry["version"], "files": len(entry["files"]), "path": str(destination)}
+        if verify:
+            report.tables[name].update(verify_table(lh, name, entry, destination))
+    catalog = manifest.get("catalog") or {}
+    if not tables and catalog.get("file"):
+        copied = _copy_file(root / catalog["file"], target / "catalog.db")
+        if copied["sha256"] != catalog["sha256"]:
+            raise BackupError("restore of the catalog: the copy does not match its checksum")
+        report.catalog = True
+    return report
+
+
+def verify_table(lh: Lakehouse, name: str, entry: dict[str, Any], restored: Path) -> dict[str, Any]:
+    """Prove a restored table equal to the backup: its row count, and a sample of rows
+    compared with the source at the backed-up version (both ways, with ``exceptAll``)."""
+    fmt, version = entry["format"], int(entry["version"])
+    restored_df = _read(lh, fmt, restored)
+    rows = restored_df.count()
+    if rows != entry["rows"]:
+        raise BackupError(f"restore of {name}: {rows} rows restored, the backup recorded {entry['rows']}")
+    result: dict[str, Any] = {"rows": rows}
+    source = Path(entry["source"])
+    try:
+        source_df = _read(lh, fmt, source, version)
+    except Exception as exc:
+        result["sample_skipped"] = f"source {source} at version {version} is not readable ({type(exc).__name__})"
+        return result
+    keys = entry.get("key") or restored_df.columns
+    modulus = max(1, rows // SAMPLE_ROWS)
+    in_sample = (F.abs(F.xxhash64(*[F.col(f"`{k}`") for k in keys])) % modulus) == 0
+    ours, theirs = restored_df.where(in_sample), source_df.where(in_sample)
+    sampled = ours.count()
+    if ours.exceptAll(theirs).limit(1).count() or theirs.exceptAll(ours).limit(1).count():
+        raise BackupError(f"restore of {name}: sampled rows differ from {source} at version {version}")
+    result["sample_rows"] = sampled
+    return result

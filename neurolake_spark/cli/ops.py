@@ -1,0 +1,349 @@
+"""Operator commands: backups, table history/restore/vacuum/optimize, erasure, bulk fixes.
+
+    neurolake backup silver.orders --to /backups/b1          # or --all
+    neurolake restore /backups/b1 [silver.orders] --to /restore/wh --verify
+    neurolake table history silver.orders
+    neurolake table restore silver.orders --version 3        # or --timestamp 2026-11-24T02:00:00
+    neurolake table vacuum silver.orders --retention-hours 0 --force
+    neurolake table optimize --all --date 2026-11-24
+    neurolake erase --table silver.customers --key customer_id --values 1,2,3 --vacuum
+    neurolake fixes --date 2026-11-24                         # apply <raw>/fixes/date=D/*.json
+
+Every command that changes a table runs inside a :class:`~neurolake_spark.runs.JobRun`,
+so its metrics and lineage record which versions it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from neurolake_spark.cli.common import add_environment_options, open_lakehouse
+from neurolake_spark.errors import PipelineError
+from neurolake_spark.lakehouse import Lakehouse
+from neurolake_spark.runs import JobRun
+
+INTEGRAL_TYPES = {"tinyint", "smallint", "int", "bigint"}
+FIX_OPERATIONS = ("update", "delete", "erase")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``backup``, ``restore``, ``table``, ``erase`` and ``fixes`` to the ``neurolake`` parser."""
+    _add_backup(subparsers)
+    _add_restore(subparsers)
+    _add_table(subparsers)
+    _add_erase(subparsers)
+    _add_fixes(subparsers)
+
+
+def _command(subparsers, name: str, handler, help_text: str) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    add_environment_options(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _add_tables_choice(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("tables", nargs="*", metavar="TABLE", help=f"tables to {what}, e.g. silver.orders")
+    parser.add_argument("--all", action="store_true", help="every table of the pipeline that exists")
+
+
+def _chosen_tables(lh: Lakehouse, args: argparse.Namespace) -> list[str]:
+    if bool(args.tables) == bool(args.all):
+        raise PipelineError("name one or more tables, or pass --all")
+    return lh.tables.names() if args.all else [lh.resolve(name).name for name in args.tables]
+
+
+def _existing(lh: Lakehouse, names: list[str]) -> list[str]:
+    from neurolake_spark import bulk
+
+    return [n for n in names if bulk.exists(lh.spark, lh.resolve(n))]
+
+
+# ----------------------------------------------------------------- backup / restore
+
+
+def _add_backup(subparsers) -> None:
+    p = _command(subparsers, "backup", _backup, "copy a consistent version of tables and the catalog, with a manifest")
+    _add_tables_choice(p, "back up")
+    p.add_argument("--to", required=True, metavar="DIR", help="a new, empty backup folder")
+    p.add_argument("--version", type=int, help="back up this version (one table only; default: the latest)")
+    p.add_argument("--date", help="the run date, recorded with the run (for scheduled backups)")
+    p.add_argument("--no-catalog", action="store_true", help="leave the catalog database out")
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from neurolake_spark import backup
+
+    lh = open_lakehouse(args)
+    names = _chosen_tables(lh, args)
+    with lh.run("backup", run_date=args.date) as run:
+        manifest = backup.backup_tables(lh, names, args.to, version=args.version, catalog=not args.no_catalog)
+        for name, entry in manifest["tables"].items():
+            run.add_input(name, format=entry["format"], path=entry["source"], version=entry["version"],
+                          rows=entry["rows"], files=len(entry["files"]))
+    print(f"backup in {Path(args.to).expanduser().resolve()} ({len(manifest['tables'])} tables)")
+    for name, entry in sorted(manifest["tables"].items()):
+        print(f"  {name:<22} version {entry['version']:>4}  {entry['rows']:>10,} rows  {len(entry['files']):>4} files")
+    catalog = manifest.get("catalog") or {}
+    print("  catalog.db copied" if catalog.get("file") else f"  catalog: {catalog.get('skipped', 'none yet')}")
+    return 0
+
+
+def _add_restore(subparsers) -> None:
+    p = _command(subparsers, "restore", _restore, "restore a backup into a new warehouse folder, checking every file")
+    p.add_argument("backup_dir", metavar="BACKUP_DIR", help="a folder written by 'neurolake backup'")
+    p.add_argument("tables", nargs="*", metavar="TABLE", help="restore only these tables (default: all and the catalog)")
+    p.add_argument("--to", required=True, metavar="DIR", help="the warehouse folder to restore into (tables must not exist)")
+    p.add_argument("--verify", action="store_true",
+                   help="also count the rows and compare a sample of rows with the source version")
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from neurolake_spark import backup
+
+    lh = open_lakehouse(args)
+    report = backup.restore(lh, args.backup_dir, args.to, tables=args.tables or None, verify=args.verify)
+    print(report.summary())
+    return 0
+
+
+# ----------------------------------------------------------------- table ...
+
+
+def _add_table(subparsers) -> None:
+    parser = subparsers.add_parser("table", help="history, restore, vacuum and optimize of Delta tables",
+                                   description="Operate on one Delta table (or all of them).")
+    commands = parser.add_subparsers(dest="table_command", metavar="SUBCOMMAND", required=True)
+
+    p = _command(commands, "history", _history, "list the versions of a table with their operations and runs")
+    p.add_argument("table", help="e.g. silver.orders")
+    p.add_argument("--limit", type=int, default=20, help="newest versions to show (default 20)")
+
+    p = _command(commands, "restore", _table_restore, "roll a table back to an earlier version (a new commit)")
+    p.add_argument("table", help="e.g. gold.daily_revenue")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--version", type=int, help="the version to go back to")
+    target.add_argument("--timestamp", help="the time to go back to, e.g. 2026-11-24T02:00:00")
+
+    p = _command(commands, "vacuum", _vacuum, "delete files that no version within the retention needs")
+    _add_tables_choice(p, "vacuum")
+    p.add_argument("--retention-hours", type=int, help="default: maintenance.vacuum_retention_hours")
+    p.add_argument("--force", action="store_true", help="allow a retention below 168 hours (breaks older time travel)")
+    p.add_argument("--date", help="the run date, recorded with the run (for the nightly DAG)")
+
+    p = _command(commands, "optimize", _optimize, "compact small files (only the --date partition of partitioned tables)")
+    _add_tables_choice(p, "compact")
+    p.add_argument("--date", help="compact only this batch date's partition of partitioned tables")
+    p.add_argument("--zorder-by", nargs="+", metavar="COLUMN", help="cluster the files by these columns")
+
+
+def _delta_only(lh: Lakehouse, name: str) -> str:
+    ref = lh.resolve(name)
+    if ref.format != "delta":
+        raise PipelineError(f"table {name} is {ref.format}; this command works on Delta tables")
+    return name
+
+
+def _history(args: argparse.Namespace) -> int:
+    from delta.tables import DeltaTable
+
+    lh = open_lakehouse(args)
+    ref = lh.resolve(_delta_only(lh, args.table))
+    if not DeltaTable.isDeltaTable(lh.spark, ref.uri):
+        raise PipelineError(f"table {args.table} does not exist yet at {ref.path}")
+    rows = (DeltaTable.forPath(lh.spark, ref.uri).history(max(1, args.limit))
+            .select("version", "timestamp", "operation", "operationMetrics", "userMetadata").collect())
+    print(f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<18} {'run id':<36}  rows written")
+    for row in rows:
+        run_id = json.loads(row["userMetadata"]).get("neurolake_run_id", "") if row["userMetadata"] else ""
+        metrics = row["operationMetrics"] or {}
+        written = metrics.get("numOutputRows") or metrics.get("numTargetRowsInserted") or ""
+        print(f"{row['version']:>7}  {row['timestamp']:%Y-%m-%d %H:%M:%S}  {row['operation']:<18} {run_id:<36}  {written}")
+    return 0
+
+
+def _table_restore(args: argparse.Namespace) -> int:
+    from neurolake_spark import maintenance
+
+    lh = open_lakehouse(args)
+    ref = lh.resolve(_delta_only(lh, args.table))
+    with lh.run("table_restore") as run:
+        version = maintenance.restore(lh, args.table, version=args.version, timestamp=args.timestamp)
+        run.add_output(args.table, format="delta", path=ref.uri, version=version.version)
+    source = f"version {args.version}" if args.version is not None else f"timestamp {args.timestamp}"
+    print(f"restored {args.table} to {source}: new version {version.version}")
+    return 0
+
+
+def _vacuum(args: argparse.Namespace) -> int:
+    from neurolake_spark import maintenance
+
+    lh = open_lakehouse(args)
+    names = [_delta_only(lh, n) for n in _existing(lh, _chosen_tables(lh, args))]
+    with lh.run("vacuum", run_date=args.date) as run:
+        for name in names:
+            version = maintenance.vacuum(lh, name, retention_hours=args.retention_hours, force=args.force)
+            run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)
+            print(f"vacuumed {name} (version {version.version})")
+    return 0
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    from neurolake_spark import maintenance
+    from neurolake_spark.demo_data import parse_date
+
+    lh = open_lakehouse(args)
+    names = [_delta_only(lh, n) for n in _existing(lh, _chosen_tables(lh, args))]
+    batch_date = parse_date(args.date).isoformat() if args.date else None
+    with lh.run("compact", run_date=batch_date) as run:
+        for name in names:
+            ref = lh.resolve(name)
+            partitioned = batch_date and "_batch_date" in ref.definition.partition_by
+            where = f"_batch_date = '{batch_date}'" if partitioned else None
+            version = maintenance.optimize(lh, name, where=where, zorder_by=args.zorder_by)
+            run.add_output(name, format="delta", path=ref.uri, version=version.version)
+            print(f"optimized {name}{' where ' + where if where else ''} (version {version.version})")
+    return 0
+
+
+# ----------------------------------------------------------------- erasure and fixes
+
+
+def _add_erase(subparsers) -> None:
+    p = _command(subparsers, "erase", _erase,
+                 "delete a data subject's rows from every pipeline table that has the key column (GDPR)")
+    p.add_argument("--table", required=True, help="the subject's table, e.g. silver.customers (must have the key)")
+    p.add_argument("--key", required=True, help="the key column, e.g. customer_id")
+    p.add_argument("--values", required=True, help="comma-separated key values, e.g. 1,2,3")
+    p.add_argument("--vacuum", action="store_true",
+                   help="then vacuum those tables with retention 0, so old versions no longer hold the rows")
+
+
+def key_values(text: str, column_type: str) -> list[Any]:
+    """Parse ``"1,2,3"`` into values of the key column's Spark type."""
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise PipelineError("--values: give at least one key value")
+    try:
+        if column_type in INTEGRAL_TYPES:
+            return [int(v) for v in values]
+        if column_type.startswith("decimal"):
+            return [Decimal(v) for v in values]
+    except ArithmeticError as exc:
+        raise PipelineError(f"--values: not a {column_type}: {exc}") from None
+    except ValueError:
+        raise PipelineError(f"--values: every value must be a {column_type}") from None
+    return values
+
+
+def tables_with_column(lh: Lakehouse, column: str) -> dict[str, str]:
+    """``{table: column type}`` of every existing Delta table of the pipeline that has ``column``."""
+    found = {}
+    for name in _existing(lh, lh.tables.names()):
+        ref = lh.resolve(name)
+        if ref.format != "delta":
+            continue
+        types = {f.name: f.dataType.simpleString() for f in lh.spark.read.format("delta").load(ref.uri).schema.fields}
+        if column in types:
+            found[name] = types[column]
+    return found
+
+
+def erase_everywhere(lh: Lakehouse, anchor: str, key: str, values_text: str, run: JobRun,
+                     vacuum: bool = False) -> dict[str, int]:
+    """Erase the rows whose ``key`` is in ``values_text`` from every table with that column.
+
+    Returns ``{table: rows deleted}``; each table's new version is recorded on ``run``.
+    """
+    from neurolake_spark import bulk, maintenance
+
+    lh.resolve(anchor)
+    tables = tables_with_column(lh, key)
+    if anchor not in tables:
+        raise PipelineError(f"table {anchor} does not exist or has no column '{key}'")
+    values = key_values(values_text, tables[anchor])
+    deleted = {}
+    for name in sorted(tables):
+        ref = lh.resolve(name)
+        version = bulk.erase_keys(lh.spark, ref, key, values, run_id=run.run_id)
+        deleted[name] = version.metric("numTargetRowsDeleted", "numDeletedRows")
+        if vacuum:
+            version = maintenance.vacuum(lh, name, retention_hours=0, force=True)
+        run.add_output(name, format="delta", path=ref.uri, version=version.version, rows=deleted[name])
+    run.facts["erasure"] = {"key": key, "values": len(values), "vacuumed": vacuum}
+    return deleted
+
+
+def _erase(args: argparse.Namespace) -> int:
+    lh = open_lakehouse(args)
+    with lh.run("erase") as run:
+        deleted = erase_everywhere(lh, args.table, args.key, args.values, run, vacuum=args.vacuum)
+    for name, rows in deleted.items():
+        print(f"erased {rows:>6} rows from {name}")
+    note = "old versions vacuumed" if args.vacuum else "old versions still hold the rows until vacuum"
+    print(f"erasure of {args.key} ({len(args.values.split(','))} values) done in run {run.run_id}; {note}")
+    return 0
+
+
+def _add_fixes(subparsers) -> None:
+    p = _command(subparsers, "fixes", _fixes, "apply the day's bulk fixes: <raw>/fixes/date=D/*.json")
+    p.add_argument("--date", required=True, help="batch date, YYYY-MM-DD")
+
+
+def fixes_folder(lh: Lakehouse, batch_date: str) -> Path:
+    return lh.settings.raw_dir / "fixes" / f"date={batch_date}"
+
+
+def load_fix(path: Path) -> dict[str, Any]:
+    """One fix file: ``{"op": "update"|"delete"|"erase", "table": ..., ...}``, checked."""
+    try:
+        fix = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise PipelineError(f"fix {path.name}: not valid JSON ({exc})") from None
+    required = {"update": ("where", "set"), "delete": ("where",), "erase": ("key", "values")}
+    if not isinstance(fix, dict) or fix.get("op") not in required:
+        raise PipelineError(f"fix {path.name}: 'op' must be one of {', '.join(FIX_OPERATIONS)}")
+    missing = [k for k in ("table", *required[fix["op"]]) if k not in fix]
+    if missing:
+        raise PipelineError(f"fix {path.name}: missing {', '.join(missing)}")
+    return fix
+
+
+def apply_fixes(lh: Lakehouse, batch_date: str, run: JobRun) -> list[str]:
+    """Apply every fix file of ``batch_date`` in name order; re-running applies them again,
+    which changes nothing (updates and deletes are by condition, erasures by key)."""
+    from neurolake_spark import bulk
+
+    applied = []
+    folder = fixes_folder(lh, batch_date)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        fix = load_fix(path)
+        ref = lh.resolve(fix["table"])
+        if fix["op"] == "erase":
+            values = ",".join(str(v) for v in fix["values"])
+            erase_everywhere(lh, fix["table"], fix["key"], values, run)
+        else:
+            if fix["op"] == "update":
+                version = bulk.update(lh.spark, ref, fix["where"], fix["set"], run_id=run.run_id)
+            else:
+                version = bulk.delete(lh.spark, ref, fix["where"], run_id=run.run_id)
+            run.add_output(ref.name, format=ref.format, path=ref.uri, version=version.version)
+        applied.append(f"{path.name}: {fix['op']} {fix['table']}")
+    return applied
+
+
+def _fixes(args: argparse.Namespace) -> int:
+    from neurolake_spark.demo_data import parse_date
+
+    lh = open_lakehouse(args)
+    batch_date = parse_date(args.date).isoformat()
+    with lh.run("bulk_fixes", run_date=batch_date) as run:
+        applied = apply_fixes(lh, batch_date, run)
+    for line in applied:
+        print(f"applied {line}")
+    print(f"bulk fixes {batch_date}: {len(applied)} applied (from {fixes_folder(lh, batch_date)})")
+    return 0
