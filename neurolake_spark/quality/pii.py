@@ -55,10 +55,10 @@ NAME_PATTERNS: dict[str, re.Pattern] = {
     "email": re.compile(r"^(e_?mail|.*_e_?mail|e_?mail_.*)$"),
     "phone": re.compile(r"^(.*_)?(phone|mobile|telephone|tel|fax)(_.*)?$"),
     "person_name": re.compile(r"^(name|(first|last|full|middle|given|family|sur|customer|contact|person)_?name)$"),
+    "ip_address": re.compile(r"^(.*_)?ip(_?(address|addr))?$"),
     "address": re.compile(r"^(.*_)?(address|street|addr|postcode|zip_?code)(_.*)?$"),
     "card_number": re.compile(r"^(.*_)?(card_?(number|no|num)|cc_?(number|num)|pan)$"),
     "national_id": re.compile(r"^(.*_)?(ssn|national_?id|passport(_?(no|number))?|tax_?id|nino)$"),
-    "ip_address": re.compile(r"^(.*_)?ip(_?(address|addr))?$"),
     "date_of_birth": re.compile(r"^(dob|date_of_birth|birth_?date|birthday)$"),
 }
 

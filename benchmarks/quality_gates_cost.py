@@ -1,0 +1,89 @@
+"""What the quality gates add to the nightly pipeline's time.
+
+Generates one day of demo data at ``--scale`` (once, shared), then runs the nightly
+pipeline for it with gates off and with gates on, each on a fresh warehouse in a fresh
+process (a fresh Spark JVM, so neither run inherits the other's warm-up), and prints the
+per-step times and the ratio. A throwaway PII salt and token key are generated for the run.
+
+    .venv/bin/python benchmarks/quality_gates_cost.py --scale 1
+    .venv/bin/python benchmarks/quality_gates_cost.py --scale 1 --days 2026-11-23 2026-11-24
+
+With several days, each run processes them in order on its warehouse and the times add up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf" / "local.yaml"
+
+
+def run_mode(raw: Path, warehouse: Path, days: list[str], gates: bool) -> dict:
+    """Run the nightly for ``days`` in this process and return step times (seconds)."""
+    from neurolake_spark.lakehouse import Lakehouse
+    from neurolake_spark.pipeline import run_nightly
+
+    lh = Lakehouse.open(CONF, overrides={
+        "storage.warehouse": str(warehouse), "storage.raw": str(raw), "quality.enabled": gates,
+    })
+    lh.spark
+    steps: dict[str, float] = {}
+    total = 0.0
+    for day in days:
+        started = time.perf_counter()
+        result = run_nightly(lh, day)
+        total += time.perf_counter() - started
+        for step in result.steps:
+            steps[step.job_name] = steps.get(step.job_name, 0.0) + step.duration_seconds
+    return {"gates": gates, "total": total, "steps": steps}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--days", nargs="+", default=["2026-11-24"])
+    parser.add_argument("--workdir", type=Path, default=None, help="where raw data and warehouses go (default: a temp dir)")
+    parser.add_argument("--child", choices=["on", "off"], help=argparse.SUPPRESS)
+    parser.add_argument("--raw", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--warehouse", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        print(json.dumps(run_mode(args.raw, args.warehouse, args.days, args.child == "on")))
+        return 0
+
+    from neurolake_spark.demo_data import generate_day
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="quality-gates-cost-"))
+    raw = workdir / "raw"
+    for day in args.days:
+        generate_day(raw, day, scale=args.scale)
+    env = {**os.environ, "NEUROLAKE_PII_SALT": secrets.token_hex(16), "NEUROLAKE_TOKEN_KEY": secrets.token_hex(16)}
+    runs = {}
+    for mode in ("off", "on"):
+        command = [sys.executable, __file__, "--child", mode, "--raw", str(raw),
+                   "--warehouse", str(workdir / f"warehouse-{mode}"), "--days", *args.days]
+        output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+        runs[mode] = json.loads(output.strip().splitlines()[-1])
+    off, on = runs["off"], runs["on"]
+    print(f"scale {args.scale}, days {' '.join(args.days)}")
+    print(f"{'step':<12} {'gates off':>10} {'gates on':>10}")
+    for step in off["steps"]:
+        print(f"{step:<12} {off['steps'][step]:>9.1f}s {on['steps'].get(step, 0.0):>9.1f}s")
+    print(f"{'total':<12} {off['total']:>9.1f}s {on['total']:>9.1f}s")
+    print(f"gates add {on['total'] - off['total']:.1f}s = {100 * (on['total'] / off['total'] - 1):.1f}% "
+          f"(ratio {on['total'] / off['total']:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
