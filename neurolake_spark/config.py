@@ -111,6 +111,9 @@ class LineageSettings(_Section):
         missing = [name for name, required in options.items() if required and not transport.get(name)]
         if missing:
             raise ValueError(f"{where} ({kind}): missing option(s) {', '.join(missing)}")
+        timeout = transport.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError(f"{where} ({kind}): timeout must be a positive number of seconds, got {timeout!r}")
         if kind == "composite":
             if not isinstance(transport["transports"], list):
                 raise ValueError(f"{where} (composite): transports must be a list")

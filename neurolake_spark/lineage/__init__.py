@@ -4,8 +4,10 @@
   with its datasets and facets (schema, column lineage, statistics, versions, quality).
 - :mod:`~neurolake_spark.lineage.transports`: console, file, http, composite and catalog
   backends chosen by ``lineage.transports``.
-- :mod:`~neurolake_spark.lineage.spool`: per-backend durable queues and circuit breakers;
-  :func:`~neurolake_spark.lineage.spool.replay` delivers what was spooled, in order.
+- :mod:`~neurolake_spark.lineage.spool`: per-backend durable queues and circuit breakers.
+- :mod:`~neurolake_spark.lineage.delivery`: :class:`~neurolake_spark.lineage.delivery.LineageEmitter`
+  sends or spools each event; :func:`~neurolake_spark.lineage.delivery.replay` delivers
+  what was spooled, in order.
 - :mod:`~neurolake_spark.lineage.listener`: the ``RunListener`` that ties them to ``JobRun``.
 - :mod:`~neurolake_spark.lineage.spark_listener`: the optional ``openlineage-spark`` JVM listener.
 

@@ -304,6 +304,8 @@ def test_bad_transport_config_is_a_one_line_error(tmp_path):
     assert "unknown option(s) uri" in message and "\n" not in message
     with pytest.raises(ConfigError, match="type must be one of"):
         make_settings(tmp_path, [{"type": "kafka"}])
+    with pytest.raises(ConfigError, match="timeout must be a positive number"):
+        make_settings(tmp_path, [{"type": "http", "url": "http://127.0.0.1:1", "timeout": "soon"}])
     with pytest.raises(ConfigError, match="missing option"):
         make_settings(tmp_path, [{"type": "composite", "transports": [{"type": "file"}]}])
 
