@@ -23,13 +23,15 @@ Spark's pushed filters map one to one: ``EqualTo`` ``=``, ``GreaterThan(OrEqual)
 
 Semantics are SQL's: a comparison with a null column value is unknown and never selects the
 row (also under ``not``); ``in`` ignores null list entries and ``not in`` with a null entry
-selects nothing. Comparisons on floats follow IEEE/Arrow rules (NaN compares false), so the
-Spark source should also evaluate float predicates itself. Literals are converted to the
+selects nothing. Comparisons on floats follow IEEE/Arrow rules (NaN compares false, but ``in`` matches
+NaN with NaN), so the Spark source should also evaluate float predicates itself. A number
+that does not fit the column exactly (``2.5`` for an int column) is compared, not truncated. Literals are converted to the
 column's type (``datetime``/``date``/``Decimal``/``str``/``bytes``/numbers).
 """
 
 from __future__ import annotations
 
+import decimal
 from typing import Any, Callable, Iterable
 
 import pyarrow as pa
@@ -97,13 +99,25 @@ class _Leaf(Expr):
         return t
 
     def _scalar(self, value: Any) -> pa.Scalar:
+        """``value`` as a scalar of the column type when that is exact (Arrow would truncate
+        2.5 to an int64 2), else as Arrow infers it, leaving the comparison to Arrow's casts."""
         try:
+            if _is_number(value) and not self._exact(value):
+                raise ValueError("inexact")
             return pa.scalar(value, type=self.type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             try:
                 return pa.scalar(value)
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
                 raise NCFFilterError(f"bad filter value {value!r} for column {self.column!r}: {exc}") from None
+
+    def _exact(self, value: Any) -> bool:
+        """Whether the number ``value`` converts to the column type without change."""
+        try:
+            got = pa.scalar(value, type=self.type).as_py()
+            return got == value or (got != got and value != value)  # NaN stays NaN
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            return False
 
     def _phys(self, value: Any) -> Any:
         try:
@@ -190,8 +204,9 @@ class In(_Leaf):
 
     def to_arrow(self):
         present = [v for v in self.values if v is not None]
+        exact = [v for v in present if not _is_number(v) or self._exact(v)]  # 2.5 never equals an int
         try:
-            value_set = pa.array(present, type=self.type)
+            value_set = pa.array(exact, type=self.type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
             raise NCFFilterError(f"bad 'in' values for column {self.column!r}: {exc}") from None
         field = pc.field(self.column)
@@ -216,7 +231,9 @@ class In(_Leaf):
                 return True
         if not self.phys or s.get("null_count", 0) == s.get("num_values", -1):
             return False
-        return any(Compare(self.column, "=", v, self.type, v).might_match(stats) for v in self.phys)
+        if s.get("nan_count") and any(v != v for v in self.phys):
+            return True  # 'in' matches NaN with NaN, unlike '='
+        return any(Compare(self.column, "=", v, self.type, v).might_match(stats) for v in self.phys if v == v)
 
     def intervals(self, column):
         if column != self.column or self.negated:
@@ -373,6 +390,10 @@ class Not(Expr):
 
     def to_arrow(self):
         return ~self.child.to_arrow()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool)
 
 
 def _intersect(a: Interval, b: Interval) -> Interval | None:

@@ -465,11 +465,19 @@ class NCFFile:
         raise NCFError(f"{self.path}: the file has no sort key; pass column=")
 
     def _span(self, index: LearnedIndex, lo: Any, hi: Any) -> tuple[int, int]:
-        t = self.schema.field(index.column).type
         read = self._read_keys(index.column)
-        a = index.start if lo is None else index.bound(physical(lo, t), "left", read)
-        b = index.stop if hi is None else index.bound(physical(hi, t), "right", read)
+        a = index.start if lo is None else index.bound(self._key(index.column, lo), "left", read)
+        b = index.stop if hi is None else index.bound(self._key(index.column, hi), "right", read)
         return a, max(a, b)
+
+    def _key(self, column: str, value: Any) -> Any:
+        """``value`` in the physical form of ``column``'s keys; NCFFilterError if it does not fit."""
+        t = self.schema.field(column).type
+        try:
+            pa.scalar(value, type=t)
+            return physical(value, t)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            raise NCFFilterError(f"{self.path}: key {value!r} does not fit column {column!r} of type {t}: {exc}") from None
 
     def lookup(self, key: Any, column: str | None = None, columns: Sequence[str] | None = None) -> pa.Table:
         """Rows whose ``column`` (default: the sort key) equals ``key``; ``None`` finds nulls.
@@ -479,6 +487,7 @@ class NCFFile:
         column = self._key_column(column)
         if key is None:
             return self.read(columns, (column, "is null"))
+        self._key(column, key)
         index = self.index(column)
         if index is None:
             return self.read(columns, (column, "=", key))
@@ -505,7 +514,7 @@ class NCFFile:
             index = self.index(column)
             try:
                 spans = sorted(self._span(index, lo, hi) for lo, hi in intervals)
-            except (TypeError, ValueError, ArithmeticError, pa.ArrowException):
+            except NCFFilterError:
                 continue
             merged: list[list[int]] = []
             for a, b in spans:

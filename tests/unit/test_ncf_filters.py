@@ -159,6 +159,13 @@ def test_nan_is_never_pruned_away_by_not_equal(tmp_path):
     assert len(got) == 1 and math.isnan(got[0])
 
 
+def test_in_matches_nan_like_arrow_and_is_not_pruned(tmp_path):
+    path = tmp_path / "n.ncf"
+    ncf.write_table(pa.table({"x": [1.0, 2.0, float("nan"), 3.0]}), path, row_group_size=2)
+    got = ncf.read_table(path, filter=("x", "in", [float("nan"), 1.0])).column("x").to_pylist()
+    assert got[0] == 1.0 and math.isnan(got[1]) and len(got) == 2
+
+
 def test_decimal_and_binary_filters(tmp_path):
     import decimal
 
@@ -189,3 +196,14 @@ def test_nested_columns_support_null_tests_only(tmp_path):
     assert ncf.read_table(path, filter=("l", "is null")).num_rows == 1
     with pytest.raises(ncf.NCFFilterError):
         ncf.read_table(path, filter=("l", "=", 1))
+
+
+@pytest.mark.parametrize("index", [True, False])
+def test_fractional_literals_on_integer_columns_are_not_truncated(tmp_path, index):
+    path = tmp_path / "k.ncf"
+    ncf.write_table(pa.table({"k": pa.array([1, 2, 3], pa.int32())}), path, learned_index=index)
+    assert ncf.read_table(path, filter=("k", "<", 2.5)).column("k").to_pylist() == [1, 2]
+    assert ncf.read_table(path, filter=("k", "=", 2.5)).num_rows == 0
+    assert ncf.read_table(path, filter=("k", ">=", 2.5)).column("k").to_pylist() == [3]
+    assert ncf.read_table(path, filter=("k", "in", [2.5, 3, 1e30])).column("k").to_pylist() == [3]
+    assert ncf.read_table(path, filter=("k", "not in", [2.5, 3])).column("k").to_pylist() == [1, 2]

@@ -157,3 +157,18 @@ def test_bad_sort_key_is_rejected(tmp_path):
     with pytest.raises(ncf.NCFWriterError):
         ncf.write_table(pa.table({"f": [1.0]}), tmp_path / "f.ncf", sort_key="missing")
     assert not (tmp_path / "f.ncf").exists()
+
+
+def test_keys_of_the_wrong_type_are_filter_errors(tmp_path):
+    path = tmp_path / "k.ncf"
+    ncf.write_table(pa.table({"k": [1, 2, 3], "s": ["a", "b", "c"]}), path, sort_key="k")
+    with ncf.NCFFile(path) as f:
+        for bad in ("abc", b"x"):
+            with pytest.raises(ncf.NCFFilterError, match="does not fit column 'k'"):
+                f.lookup(bad)
+        with pytest.raises(ncf.NCFFilterError):
+            f.range(1, "z")
+        with pytest.raises(ncf.NCFFilterError):
+            f.lookup(1, column="s")
+        assert f.lookup(2).column("s").to_pylist() == ["b"]
+        assert f.lookup(2.5).num_rows == 0
