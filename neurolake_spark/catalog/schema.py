@@ -38,6 +38,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    inspect,
     select,
 )
 
@@ -221,6 +223,13 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
 """Ordered ``(version, description, function)``; append new ones, never edit applied ones."""
 
 LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    """The newest migration applied to ``conn``'s database (0 for an empty database)."""
+    if not inspect(conn).has_table(schema_migrations.name):
+        return 0
+    return conn.scalar(select(func.max(schema_migrations.c.version))) or 0
 
 
 def migrate(conn: Connection) -> list[int]:

@@ -116,8 +116,11 @@ class CatalogStore:
         self.engine = _engine(url)
         self._definitions_cache: dict[str, dict[str, Any]] | None = None
         try:
-            with self.write() as conn:
-                s.migrate(conn)
+            with self.read() as conn:
+                behind = s.current_version(conn) < s.LATEST_VERSION
+            if behind:
+                with self.write() as conn:
+                    s.migrate(conn)
         except OperationalError as exc:
             raise CatalogError(f"cannot open the catalog at {_safe_url(url)}: {exc.orig}") from None
 
