@@ -110,7 +110,7 @@ def evolve_schema(table_schema: pa.Schema, data_schema: pa.Schema, merge_schema:
             if not _castable(f.type, current):
                 raise SchemaMismatchError(f"{where}: column {f.name!r} is {current} in the table but {f.type} in the data")
         elif merge_schema:
-            fields.append(pa.field(f.name, f.type, True, f.metadata))
+            fields.append(f.with_nullable(True))
         else:
             raise SchemaMismatchError(
                 f"{where}: the data has column {f.name!r} that the table does not have (write with mergeSchema to add it)"

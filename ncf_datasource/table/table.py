@@ -345,7 +345,8 @@ class NCFTable:
 # ---------------------------------------------------------------- helpers
 
 def _plain(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([f.remove_metadata() if not f.metadata else f for f in schema])
+    """A table schema: every column nullable (later files may lack a column), no schema metadata."""
+    return pa.schema([f.with_nullable(True) for f in schema])
 
 
 def check_table_folder(path: Path) -> None:

@@ -1,0 +1,132 @@
+"""Batch reads of NCF tables: coarse input partitions, filter pushdown, exact Arrow batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import pyarrow as pa
+from pyspark.sql.datasource import DataSourceReader, InputPartition
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StructType
+
+from ..format.reader import NCFFile
+from ..table import DataFile, Snapshot, read_data_file
+from .filters import bind_all, to_ncf
+
+DEFAULT_ROWS_PER_PARTITION = 1 << 20
+DEFAULT_BATCH_ROWS = 1 << 16
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """Row groups of one data file (absolute path) read by a task."""
+
+    path: str
+    row_groups: tuple[int, ...] | None
+    rows: int
+
+
+class NCFPartition(InputPartition):
+    """The file parts one Spark task reads."""
+
+    def __init__(self, parts: list[FilePart]):
+        super().__init__(len(parts))
+        self.parts = parts
+
+
+def plan_parts(snapshot: Snapshot, files: Sequence[DataFile], expr: Any, max_rows: int) -> list[FilePart]:
+    """Split files into parts of at most about ``max_rows`` rows, dropping row groups whose
+    statistics exclude a match of ``expr`` (only files with several row groups are opened)."""
+    parts = []
+    for f in files:
+        path = snapshot.absolute(f)
+        groups = list(range(len(f.row_groups)))
+        sizes = list(f.row_groups)
+        if expr is not None and len(groups) > 1:
+            with NCFFile(path, verify_checksums=False) as opened:
+                if expr.columns() <= set(opened.schema.names):
+                    groups = [rg.index for rg in opened.row_groups if expr.might_match(rg.stats)]
+            sizes = [f.row_groups[i] for i in groups]
+        if not groups:
+            continue
+        if len(groups) == len(f.row_groups) and f.rows <= max_rows:
+            parts.append(FilePart(path, None, f.rows))
+            continue
+        current, rows = [], 0
+        for g, n in zip(groups, sizes):
+            if current and rows + n > max_rows:
+                parts.append(FilePart(path, tuple(current), rows))
+                current, rows = [], 0
+            current.append(g)
+            rows += n
+        parts.append(FilePart(path, tuple(current), rows))
+    return parts
+
+
+def pack(parts: list[FilePart], max_rows: int) -> list[NCFPartition]:
+    """Group parts into partitions of about ``max_rows`` rows (small files share a task)."""
+    partitions, current, rows = [], [], 0
+    for part in parts:
+        if current and rows + part.rows > max_rows:
+            partitions.append(NCFPartition(current))
+            current, rows = [], 0
+        current.append(part)
+        rows += part.rows
+    if current:
+        partitions.append(NCFPartition(current))
+    return partitions
+
+
+def to_batches(table: pa.Table, target: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Record batches of ``table`` cast to exactly the ``target`` Arrow schema Spark expects."""
+    arrays = []
+    for field in target:
+        column = table.column(field.name)
+        arrays.append(column if column.type.equals(field.type) else column.cast(field.type))
+    table = pa.Table.from_arrays(arrays, schema=target)
+    for batch in table.to_batches(max_chunksize=batch_rows):
+        yield batch
+
+
+class NCFBatchReader(DataSourceReader):
+    """Reads one snapshot of an NCF table. Created on the driver, pickled to the executors."""
+
+    def __init__(self, snapshot: Snapshot, schema: StructType, options: dict[str, str]):
+        self.snapshot = snapshot
+        self.table_schema = snapshot.schema
+        self.columns = [f.name for f in schema.fields]
+        self.target = to_arrow_schema(schema, timezone="UTC")
+        self.max_rows = int(options.get("maxrowsperpartition", DEFAULT_ROWS_PER_PARTITION))
+        self.batch_rows = int(options.get("batchsize", DEFAULT_BATCH_ROWS))
+        self.pushed: list = []
+        self.expr = None
+
+    def partitions(self) -> list[NCFPartition]:
+        files = self.snapshot.prune(self.expr)
+        return pack(plan_parts(self.snapshot, files, self.expr, self.max_rows), self.max_rows) or [NCFPartition([])]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tasks need the schema, the filter and their partition, not the list of every file.
+        return {k: v for k, v in self.__dict__.items() if k != "snapshot"}
+
+    def read(self, partition: NCFPartition) -> Iterator[pa.RecordBatch]:
+        for part in partition.parts:
+            table = read_data_file(part.path, self.table_schema, self.columns, self.expr, part.row_groups)
+            yield from to_batches(table, self.target, self.batch_rows)
+
+
+class NCFPushdownReader(NCFBatchReader):
+    """:class:`NCFBatchReader` that also takes Spark's pushed filters. Spark refuses a reader
+    with ``pushFilters`` unless ``spark.sql.python.filterPushdown.enabled`` is true."""
+
+    def pushFilters(self, filters):
+        """Keep the filters NCF evaluates exactly (file, row-group and learned-index skipping,
+        then exact row filtering); give back the others for Spark to evaluate."""
+        for f in filters:
+            expr = to_ncf(f, self.table_schema)
+            if expr is None:
+                yield f
+            else:
+                self.pushed.append(expr)
+        self.expr = bind_all(self.pushed, self.table_schema)
