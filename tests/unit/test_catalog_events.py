@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
@@ -33,6 +32,7 @@ from openlineage.client.serde import Serde
 
 from neurolake_spark.catalog.errors import CatalogError, InvalidEventError
 from neurolake_spark.catalog.events import parse_run_event, parse_time
+from tests.openlineage_schema import validate_event
 
 NAMESPACE = "file:///warehouse"
 PRODUCER = "https://github.com/neurolake/neurolake-spark/tests"
@@ -171,18 +171,6 @@ def nightly_events(day, start, with_products=False, fail_gold=False, versions=0)
     return events, ids
 
 
-def validator():
-    """``tests/openlineage_schema.validate_event`` when the lineage engineer's module exists."""
-    if not (Path(__file__).parents[1] / "openlineage_schema.py").exists():
-        return None
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parents[1]))
-    from openlineage_schema import validate_event
-
-    return validate_event
-
-
 def test_built_events_are_valid_openlineage_events():
     events = run_events(
         "silver", start=T0, nominal="2026-11-23", parent=("nightly", str(uuid.uuid4())),
@@ -191,11 +179,8 @@ def test_built_events_are_valid_openlineage_events():
         outputs=[ds("silver.orders", version=7, rows=10, fields=[("order_id", "bigint")],
                     lineage={"order_id": [("bronze.orders", "order_id")]})],
     )
-    validate = validator()
-    if validate is None:
-        pytest.skip("tests/openlineage_schema.py (the spec validator) is not in this checkout yet")
-    for event in events:
-        validate(event)
+    for event in events + nightly_events("2026-11-24", T0, with_products=True, fail_gold=True)[0]:
+        validate_event(event)
 
 
 def test_parse_reads_identity_facets_and_datasets():
