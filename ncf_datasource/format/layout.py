@@ -18,7 +18,7 @@ from typing import Any
 import crc32c as _crc32c
 import zstandard
 
-from .encodings import CODEC_RAW, CODEC_ZSTD, compress, decompress
+from .encodings import CODEC_RAW, compress, decompress
 
 MAGIC = b"NCF1"
 VERSION_MAJOR = 1

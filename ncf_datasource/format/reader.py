@@ -11,7 +11,6 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import zstandard
 
 from .columns import decode_dictionary, decode_page
@@ -20,7 +19,7 @@ from .errors import CorruptData, NCFCorruptFileError, NCFError, NCFFilterError, 
 from .filters import Expr, bind_filter
 from .index import LearnedIndex, is_bytes_type
 from .layout import HEADER, KNOWN_FEATURES, MAGIC, TRAILER, VERSION_MAJOR, crc32c, parse_footer
-from .stats import from_json, physical
+from .stats import physical
 from .types import column_tags_of, schema_from_json
 
 MAX_FOOTER_BYTES = 1 << 30

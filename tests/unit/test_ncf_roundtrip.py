@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from .test_ncf_strategies import PRIMITIVES, assert_identical, tables, values
 
 import ncf_datasource as ncf
-from ncf_datasource.format.encodings import Encoding
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
