@@ -72,7 +72,7 @@ def move_aside(path: Path, spool_root: Path, reason: str, prefix: str = "") -> P
     target = target_dir / f"{prefix}{path.name}"
     os.replace(path, target)
     target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
-    log.warning("lineage: moved %s to %s: %s", path, target, reason)
+    log.warning("lineage: %s (moved to %s)", reason, target)
     return target
 
 
