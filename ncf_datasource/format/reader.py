@@ -85,8 +85,12 @@ class NCFFile:
             f.schema, f.num_rows, [rg.num_rows for rg in f.row_groups]
             f.read_row_groups([0, 1], columns=["id", "email"])
             f.lookup(42)                    # rows whose sort key is 42
-            f.range("2024-01-01", "2024-01-31", column="day")
+            f.range(date(2024, 1, 1), date(2024, 1, 31), column="day")
 
+    Attributes: ``schema`` (Arrow, tags in field metadata), ``num_rows``, ``row_groups``
+    (:class:`RowGroup` with per-column :class:`ColumnChunk` statistics), ``metadata``
+    (file key/value), ``column_tags``, ``index_meta`` (learned indexes by column),
+    ``version``, ``file_size``, ``footer`` (the raw footer document).
     ``verify_checksums=False`` skips page and chunk CRCs (the footer's is always checked).
     """
 
