@@ -115,6 +115,8 @@ class CatalogStore:
         self.default_namespace = default_namespace
         self.engine = _engine(url)
         self._definitions_cache: dict[str, dict[str, Any]] | None = None
+        self._known_ids: dict[tuple[str, ...], int] = {}  # committed namespaces and datasets keep their ids
+        self._new_ids: dict[tuple[str, ...], int] = {}
         try:
             with self.read() as conn:
                 behind = s.current_version(conn) < s.LATEST_VERSION
@@ -167,25 +169,29 @@ class CatalogStore:
         """
         record = parse_run_event(event)
         payload = json.dumps(event, separators=(",", ":"), default=str)
+        self._new_ids = {}
         with self.write() as conn:
             inserted = conn.execute(_insert_ignore(conn, s.events).values(
                 identity=record.identity, run_uuid=record.run_uuid, event_type=record.event_type,
                 event_time=record.event_time, job_namespace=record.job_namespace, job_name=record.job_name,
                 received_at=utc_now(), payload=payload,
             )).rowcount
-            if not inserted:
-                return False
-            job_id = self._job_id(conn, record)
-            run_id, state = self._upsert_run(conn, record, job_id)
-            for dataset in record.datasets:
-                self._record_dataset(conn, record, run_id, dataset)
-            if state == "COMPLETE":
-                self._derive_edges(conn, run_id)
-        return True
+            if inserted:
+                job_id = self._job_id(conn, record)
+                run_id, state = self._upsert_run(conn, record, job_id)
+                for dataset in record.datasets:
+                    self._record_dataset(conn, record, run_id, dataset)
+                if state == "COMPLETE":
+                    self._derive_edges(conn, run_id)
+        self._known_ids.update(self._new_ids)
+        return bool(inserted)
 
     def _namespace_id(self, conn: Connection, name: str) -> int:
-        conn.execute(_insert_ignore(conn, s.namespaces).values(name=name))
-        return conn.scalar(select(s.namespaces.c.id).where(s.namespaces.c.name == name))
+        key = ("namespace", name)
+        if key not in self._known_ids:
+            conn.execute(_insert_ignore(conn, s.namespaces).values(name=name))
+            self._new_ids[key] = conn.scalar(select(s.namespaces.c.id).where(s.namespaces.c.name == name))
+        return self._known_ids.get(key) or self._new_ids[key]
 
     def _job_id(self, conn: Connection, record: RunEventRecord) -> int:
         namespace_id = self._namespace_id(conn, record.job_namespace)
@@ -231,6 +237,9 @@ class CatalogStore:
 
     def _dataset_id(self, conn: Connection, namespace: str, name: str, seen_at: datetime,
                     fmt: str | None = None) -> int:
+        key = ("dataset", namespace, name)
+        if key in self._known_ids:
+            return self._known_ids[key]
         namespace_id = self._namespace_id(conn, namespace)
         table = s.datasets
         created = conn.execute(_insert_ignore(conn, table).values(
@@ -241,6 +250,7 @@ class CatalogStore:
             definition = self._definitions().get(name)
             if definition:
                 self._apply_definition(conn, dataset_id, definition)
+        self._new_ids[key] = dataset_id
         return dataset_id
 
     def _record_dataset(self, conn: Connection, record: RunEventRecord, run_id: int, ds: DatasetRecord) -> None:
