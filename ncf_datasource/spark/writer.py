@@ -12,7 +12,9 @@ from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
-from ..table import DataFile, NCFTable, Snapshot, Transaction, conform, prepare_write, write_data_file
+from ..format.writer import NCFWriter
+from ..table import DataFile, NCFTable, Snapshot, Transaction, conform, prepare_write
+from ..table.files import data_file_name, describe_file
 from ..table.table import check_table_folder
 
 DEFAULT_ROWS_PER_FILE = 4 << 20
@@ -35,47 +37,72 @@ def task_prefix() -> str:
     return f"part-{ctx.partitionId():05d}-{ctx.attemptNumber()}"
 
 
+class TaskFiles:
+    """The data files one task writes: batches stream into the current file, which is closed
+    at ``rows_per_file`` rows. With a ``sort_key`` a file's rows are buffered and sorted
+    first so the file gets a learned index on it."""
+
+    def __init__(self, table_path: Path, schema: pa.Schema, sort_key: str | None, rows_per_file: int, **writer_options: Any):
+        self.table_path, self.schema, self.sort_key = table_path, schema, sort_key
+        self.rows_per_file, self.writer_options = rows_per_file, writer_options
+        self.prefix = task_prefix()
+        self.written: list[DataFile] = []
+        self.writer: NCFWriter | None = None
+        self.pending: list[pa.Table] = []
+        self.rows = 0
+
+    def _open(self) -> NCFWriter:
+        if self.writer is None:
+            self.rel = data_file_name(self.prefix)
+            self.writer = NCFWriter(self.table_path / self.rel, self.schema, sort_key=self.sort_key, **self.writer_options)
+        return self.writer
+
+    def add(self, table: pa.Table) -> None:
+        while table.num_rows:
+            take = min(table.num_rows, self.rows_per_file - self.rows)
+            piece, table = table.slice(0, take), table.slice(take)
+            if self.sort_key:
+                self.pending.append(piece)
+            else:
+                self._open().write_table(piece)
+            self.rows += take
+            if self.rows == self.rows_per_file:
+                self.finish()
+
+    def finish(self) -> None:
+        """Close the current file (if it has rows) and record it."""
+        if self.pending:
+            self._open().write_table(pa.concat_tables(self.pending).sort_by(self.sort_key))
+        if self.writer is not None:
+            self.writer.close()
+            self.written.append(describe_file(self.table_path, self.rel))
+        self.writer, self.pending, self.rows = None, [], 0
+
+    def abort(self) -> None:
+        """Drop the open file and delete the files already closed."""
+        if self.writer is not None:
+            self.writer.abort()
+        for data_file in self.written:
+            try:
+                os.unlink(self.table_path / data_file.path)
+            except FileNotFoundError:
+                pass
+        self.writer, self.pending, self.written = None, [], []
+
+
 def write_task_files(
     table_path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema, sort_key: str | None, rows_per_file: int, **writer_options: Any
 ) -> list[DataFile]:
-    """Write a task's batches (conformed to ``schema``) as files of at most ``rows_per_file`` rows.
-
-    With a ``sort_key`` each file's rows are sorted first so the file gets a learned index.
-    If anything fails, the files already written are deleted before the error propagates.
-    """
-    prefix = task_prefix()
-    written: list[DataFile] = []
-
-    def chunks() -> Iterator[list[pa.Table]]:
-        pending, rows = [], 0
-        for batch in batches:
-            table = conform(pa.Table.from_batches([batch]), schema)
-            while table.num_rows:
-                take = min(table.num_rows, rows_per_file - rows)
-                pending.append(table.slice(0, take))
-                rows += take
-                table = table.slice(take)
-                if rows == rows_per_file:
-                    yield pending
-                    pending, rows = [], 0
-        if pending:
-            yield pending
-
+    """Write a task's batches (conformed to ``schema``); on failure nothing of it is left."""
+    files = TaskFiles(table_path, schema, sort_key, rows_per_file, **writer_options)
     try:
-        for pieces in chunks():
-            if sort_key:
-                pieces = [pa.concat_tables(pieces).sort_by(sort_key)]
-            data_file = write_data_file(table_path, pieces, schema, prefix=prefix, sort_key=sort_key, **writer_options)
-            if data_file is not None:
-                written.append(data_file)
+        for batch in batches:
+            files.add(conform(pa.Table.from_batches([batch]), schema))
+        files.finish()
     except BaseException:
-        for data_file in written:
-            try:
-                os.unlink(table_path / data_file.path)
-            except FileNotFoundError:
-                pass
+        files.abort()
         raise
-    return written
+    return files.written
 
 
 class NCFBatchWriter(DataSourceArrowWriter):
