@@ -8,7 +8,9 @@ Every call takes a resolved :class:`~neurolake_spark.tables.TableRef` and return
     bulk.delete(spark, ref, "status = 'test'")
     bulk.erase_keys(spark, lh.tables.resolve("silver.customers"), "customer_id", [42, 43])
 
-Each operation is one atomic commit. Conditions are Spark SQL expressions.
+Each operation is one atomic commit. Conditions are Spark SQL expressions. Tables whose
+format is ``ncf`` go to :mod:`ncf_datasource.spark.operations` (copy-on-write of the files
+that can hold matching rows, pruned by statistics and the learned index).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ncf_datasource.spark import operations as ncf_ops
+from ncf_datasource.table import NCFTable
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.tables import TableRef
 
@@ -65,7 +69,47 @@ def exists(spark: SparkSession, ref: TableRef) -> bool:
     """Whether the table has at least one committed version."""
     if ref.format == "delta":
         return bool(_delta_commits(ref)) or DeltaTable.isDeltaTable(spark, ref.uri)
-    return (ref.path / "_ncf_log").is_dir()
+    return NCFTable.is_table(ref.path)
+
+
+_NCF_METRICS = {
+    "numOutputRows": "num_output_rows",
+    "numAddedFiles": "num_added_files",
+    "numRemovedFiles": "num_removed_files",
+    "numAddedBytes": "num_added_bytes",
+    "numAffectedRows": "num_affected_rows",
+}
+
+
+def _ncf_version(ref: TableRef) -> TableVersion:
+    """The newest NCF commit, its metrics under Delta's names (``numOutputRows``...)."""
+    if not NCFTable.is_table(ref.path):
+        raise PipelineError(f"table {ref.name} does not exist yet at {ref.path}")
+    (last,) = NCFTable(ref.path).history(1)
+    metrics = dict(last["metrics"])
+    metrics.setdefault("num_output_rows", metrics.get("num_added_rows", 0))
+    return TableVersion(ref.name, last["version"], last["operation"],
+                        {name: metrics[key] for name, key in _NCF_METRICS.items() if key in metrics})
+
+
+def _ncf_result(spark: SparkSession, ref: TableRef, version: int | None) -> TableVersion:
+    """The commit an NCF operation made, or the unchanged version (operation ``NONE``)."""
+    if version is None:
+        return TableVersion(ref.name, current_version(spark, ref).version, "NONE")
+    return _ncf_version(ref)
+
+
+def _ncf_write(ref: TableRef, df: DataFrame, mode: str, run_id: str | None):
+    writer = df.write.format("ncf").mode(mode)
+    if mode == "overwrite":
+        writer = writer.option("overwriteSchema", "true")
+    if run_id:
+        writer = writer.option("commitInfo.neurolake_run_id", run_id)
+    return writer
+
+
+def _run_info(run_id: str | None) -> dict[str, str]:
+    return {"neurolake_run_id": run_id} if run_id else {}
 
 
 def current_version(spark: SparkSession, ref: TableRef) -> TableVersion:
@@ -74,8 +118,8 @@ def current_version(spark: SparkSession, ref: TableRef) -> TableVersion:
     Read from the newest commit file of the Delta log (a public, documented format), which
     costs a file read instead of a Spark job.
     """
-    if ref.format != "delta":
-        raise PipelineError(f"table {ref.name}: format '{ref.format}' is not supported by bulk yet")
+    if ref.format == "ncf":
+        return _ncf_version(ref)
     commits = _delta_commits(ref)
     if not commits:
         raise PipelineError(f"table {ref.name} does not exist yet at {ref.path}")
@@ -115,6 +159,8 @@ def overwrite_where(
 
     Re-running with the same input leaves the same table, which makes batch loads idempotent.
     """
+    if ref.format == "ncf":
+        return _ncf_result(spark, ref, ncf_ops.replace_where(spark, ref.uri, df, condition, **_run_info(run_id)))
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
     for key, value in _commit_metadata(run_id).items():
         writer = writer.option(key, value)
@@ -125,6 +171,9 @@ def overwrite_where(
 
 def overwrite(spark: SparkSession, ref: TableRef, df: DataFrame, run_id: str | None = None) -> TableVersion:
     """Atomically replace the whole table with ``df``."""
+    if ref.format == "ncf":
+        _ncf_write(ref, df, "overwrite", run_id).save(ref.uri)
+        return current_version(spark, ref)
     writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     for key, value in _commit_metadata(run_id).items():
         writer = writer.option(key, value)
@@ -135,6 +184,9 @@ def overwrite(spark: SparkSession, ref: TableRef, df: DataFrame, run_id: str | N
 
 def insert(spark: SparkSession, ref: TableRef, df: DataFrame, run_id: str | None = None) -> TableVersion:
     """Append ``df`` to the table (creating it)."""
+    if ref.format == "ncf":
+        _ncf_write(ref, df, "append", run_id).save(ref.uri)
+        return current_version(spark, ref)
     writer = df.write.format("delta").mode("append")
     for key, value in _commit_metadata(run_id).items():
         writer = writer.option(key, value)
@@ -173,6 +225,9 @@ def upsert(
         raise PipelineError(f"upsert into {ref.name}: at least one key column is needed")
     if not exists(spark, ref):
         return insert(spark, ref, source, run_id)
+    if ref.format == "ncf":
+        version = ncf_ops.merge(spark, ref.uri, source, keys, "update", "insert", newer_than, **_run_info(run_id))
+        return _ncf_result(spark, ref, version)
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     condition = f"s.`{newer_than}` > t.`{newer_than}`" if newer_than else None
     with _commit_tagged(spark, run_id):
@@ -190,6 +245,8 @@ def update(
     spark: SparkSession, ref: TableRef, condition: str, assignments: dict[str, str], run_id: str | None = None
 ) -> TableVersion:
     """Set columns (``{"status": "'cancelled'"}``, SQL expressions) on rows matching ``condition``."""
+    if ref.format == "ncf":
+        return _ncf_result(spark, ref, ncf_ops.update(spark, ref.uri, condition, assignments, **_run_info(run_id)))
     with _commit_tagged(spark, run_id):
         DeltaTable.forPath(spark, ref.uri).update(F.expr(condition), {k: F.expr(v) for k, v in assignments.items()})
     return current_version(spark, ref)
@@ -197,6 +254,8 @@ def update(
 
 def delete(spark: SparkSession, ref: TableRef, condition: str, run_id: str | None = None) -> TableVersion:
     """Delete the rows matching ``condition``."""
+    if ref.format == "ncf":
+        return _ncf_result(spark, ref, ncf_ops.delete(spark, ref.uri, condition, **_run_info(run_id)))
     with _commit_tagged(spark, run_id):
         DeltaTable.forPath(spark, ref.uri).delete(F.expr(condition))
     return current_version(spark, ref)
@@ -210,6 +269,9 @@ def erase_keys(
     The old files stay readable by time travel until VACUUM removes them.
     """
     keys_df = spark.createDataFrame([(v,) for v in values], schema=f"`{key}` {_column_type(spark, ref, key)}")
+    if ref.format == "ncf":
+        version = ncf_ops.merge(spark, ref.uri, keys_df, [key], "delete", None, **_run_info(run_id))
+        return _ncf_result(spark, ref, version)
     with _commit_tagged(spark, run_id):
         (
             DeltaTable.forPath(spark, ref.uri).alias("t")
@@ -221,7 +283,7 @@ def erase_keys(
 
 
 def _column_type(spark: SparkSession, ref: TableRef, column: str) -> str:
-    fields = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(ref.uri).schema.fields}
+    fields = {f.name: f.dataType.simpleString() for f in spark.read.format(ref.format).load(ref.uri).schema.fields}
     if column not in fields:
         raise PipelineError(f"table {ref.name} has no column '{column}' (columns: {', '.join(fields)})")
     return fields[column]

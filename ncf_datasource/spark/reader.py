@@ -25,6 +25,7 @@ class FilePart:
     path: str
     row_groups: tuple[int, ...] | None
     rows: int
+    rel: str = ""
 
 
 class NCFPartition(InputPartition):
@@ -51,16 +52,16 @@ def plan_parts(snapshot: Snapshot, files: Sequence[DataFile], expr: Any, max_row
         if not groups:
             continue
         if len(groups) == len(f.row_groups) and f.rows <= max_rows:
-            parts.append(FilePart(path, None, f.rows))
+            parts.append(FilePart(path, None, f.rows, f.path))
             continue
         current, rows = [], 0
         for g, n in zip(groups, sizes):
             if current and rows + n > max_rows:
-                parts.append(FilePart(path, tuple(current), rows))
+                parts.append(FilePart(path, tuple(current), rows, f.path))
                 current, rows = [], 0
             current.append(g)
             rows += n
-        parts.append(FilePart(path, tuple(current), rows))
+        parts.append(FilePart(path, tuple(current), rows, f.path))
     return parts
 
 
@@ -95,7 +96,9 @@ class NCFBatchReader(DataSourceReader):
     def __init__(self, snapshot: Snapshot, schema: StructType, options: dict[str, str]):
         self.snapshot = snapshot
         self.table_schema = snapshot.schema
-        self.columns = [f.name for f in schema.fields]
+        self.file_column = options.get("filecolumn")
+        self.only_files = set(options["files"].split(",")) if options.get("files") else None
+        self.columns = [f.name for f in schema.fields if f.name != self.file_column]
         self.target = to_arrow_schema(schema, timezone="UTC")
         self.max_rows = int(options.get("maxrowsperpartition", DEFAULT_ROWS_PER_PARTITION))
         self.batch_rows = int(options.get("batchsize", DEFAULT_BATCH_ROWS))
@@ -104,6 +107,8 @@ class NCFBatchReader(DataSourceReader):
 
     def partitions(self) -> list[NCFPartition]:
         files = self.snapshot.prune(self.expr)
+        if self.only_files is not None:
+            files = [f for f in files if f.path in self.only_files]
         return pack(plan_parts(self.snapshot, files, self.expr, self.max_rows), self.max_rows) or [NCFPartition([])]
 
     def __getstate__(self) -> dict[str, Any]:
@@ -113,6 +118,8 @@ class NCFBatchReader(DataSourceReader):
     def read(self, partition: NCFPartition) -> Iterator[pa.RecordBatch]:
         for part in partition.parts:
             table = read_data_file(part.path, self.table_schema, self.columns, self.expr, part.row_groups)
+            if self.file_column:
+                table = table.append_column(self.file_column, pa.array([part.rel] * table.num_rows, pa.string()))
             yield from to_batches(table, self.target, self.batch_rows)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pyspark.sql.datasource import DataSource
 from pyspark.sql.pandas.types import from_arrow_schema
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StringType, StructType
 
 from ..table import NCFTable, NCFTableError, SchemaMismatchError, Snapshot
 
@@ -25,7 +25,9 @@ from ..table import NCFTable, NCFTableError, SchemaMismatchError, Snapshot
 class NCFDataSource(DataSource):
     """``format("ncf")``. Read options: ``versionAsOf``, ``timestampAsOf``, ``columns``,
     ``maxRowsPerPartition`` (default 1M rows per task), ``batchSize`` (default 65536),
-    ``filterPushdown`` (default true: needs ``spark.sql.python.filterPushdown.enabled``).
+    ``filterPushdown`` (default true: needs ``spark.sql.python.filterPushdown.enabled``);
+    for row-level operations, ``fileColumn`` (add a column with each row's data file) and
+    ``files`` (comma-separated data files to read).
     Write options: see :class:`ncf_datasource.spark.writer.NCFBatchWriter`. Streaming
     options: see :mod:`ncf_datasource.spark.stream`."""
 
@@ -83,15 +85,18 @@ class NCFDataSource(DataSource):
         import pyarrow as pa
 
         try:
-            return from_arrow_schema(pa.schema(selected))
+            schema = from_arrow_schema(pa.schema(selected))
         except Exception as exc:
             raise SchemaMismatchError(f"{self.path}: a column type has no Spark equivalent: {exc}") from None
+        if "filecolumn" in self.opts:
+            schema = schema.add(self.opts["filecolumn"], StringType())
+        return schema
 
     def reader(self, schema: StructType):
         from .reader import NCFBatchReader, NCFPushdownReader
 
         snapshot = self.snapshot()
-        unknown = [f.name for f in schema.fields if f.name not in snapshot.schema.names]
+        unknown = [f.name for f in schema.fields if f.name not in snapshot.schema.names and f.name != self.opts.get("filecolumn")]
         if unknown:
             raise SchemaMismatchError(f"{self.path}: the given schema names unknown columns {unknown}; the table has {snapshot.schema.names}")
         pushdown = self.opts.get("filterpushdown", str(self.filter_pushdown)).lower() == "true"

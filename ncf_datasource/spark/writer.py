@@ -110,12 +110,14 @@ class NCFBatchWriter(DataSourceArrowWriter):
 
     Options: ``mergeSchema`` (add new columns), ``overwriteSchema`` (with overwrite: replace
     the schema), ``sortKey`` (when creating the table: sort each file by it and index it),
-    ``maxRowsPerFile`` (default 4M), ``rowGroupSize``.
+    ``maxRowsPerFile`` (default 4M), ``rowGroupSize``, ``commitInfo.<key>`` (recorded in the
+    commit's parameters, e.g. ``commitInfo.neurolake_run_id``).
     """
 
     def __init__(self, path: str, schema: StructType, overwrite: bool, options: dict[str, str]):
         self.path = Path(path).absolute()
         self.overwrite = overwrite
+        self.commit_info = {k[len("commitinfo."):]: v for k, v in options.items() if k.startswith("commitinfo.")}
         data_schema = to_arrow_schema(schema, timezone="UTC")
         merge = options.get("mergeschema", "false").lower() == "true"
         replace = overwrite and options.get("overwriteschema", "false").lower() == "true"
@@ -138,7 +140,8 @@ class NCFBatchWriter(DataSourceArrowWriter):
         self.properties = {**(snapshot.properties if snapshot is not None and not replace else {}), **({"sort_key": self.sort_key} if self.sort_key else {})}
 
     def _transaction(self, table: NCFTable, snapshot: Snapshot | None) -> Transaction:
-        return Transaction(table, "OVERWRITE" if self.overwrite else "APPEND", snapshot, {"mode": "overwrite" if self.overwrite else "append"})
+        parameters = {"mode": "overwrite" if self.overwrite else "append", **self.commit_info}
+        return Transaction(table, "OVERWRITE" if self.overwrite else "APPEND", snapshot, parameters)
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> NCFCommitMessage:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import ncf_datasource
 
@@ -29,7 +30,150 @@ def _add_inspect(commands) -> None:
     p.set_defaults(handler=_inspect)
 
 
-SUBCOMMANDS = [_add_inspect]
+def _table_path(args: argparse.Namespace) -> str:
+    """The folder of the table argument: a path, or a logical ``layer.table`` name of the environment."""
+    from neurolake_spark.pipeline_config import TABLE_NAME
+
+    if os.path.exists(args.table) or not TABLE_NAME.match(args.table):
+        return args.table
+    from neurolake_spark.cli.common import open_lakehouse
+
+    return open_lakehouse(args).resolve(args.table).uri
+
+
+def _add_table_argument(parser: argparse.ArgumentParser) -> None:
+    from neurolake_spark.cli.common import add_environment_options
+
+    parser.add_argument("table", help="NCF table: a folder, or a logical name such as silver.events")
+    add_environment_options(parser)
+
+
+def _run_step(args: argparse.Namespace, job: str, path: str, action):
+    """Run ``action()`` inside a JobRun (metrics and lineage) and record the table it changed."""
+    from neurolake_spark.cli.common import open_lakehouse
+
+    from ncf_datasource.table import NCFTable
+
+    lh = open_lakehouse(args)
+    with lh.run(job) as run:
+        result = action(lh)
+        table = NCFTable.open(path)
+        run.add_output(args.table, format="ncf", path=str(table.path), version=table.version, rows=table.snapshot().num_rows)
+    return result
+
+
+def _compact(args: argparse.Namespace) -> int:
+    from ncf_datasource.table import NCFTable, compact
+
+    path = _table_path(args)
+    table = NCFTable.open(path)
+    version = _run_step(args, "ncf_compact", path, lambda lh: compact(table, target_file_mb=args.target_file_mb, sort_by=args.sort_by))
+    if version is None:
+        print(f"{path}: nothing to compact ({len(table.snapshot().files)} files)")
+    else:
+        m = table.log.read(version)["metrics"]
+        print(f"{path}: version {version}: {m['num_removed_files']} files compacted into {m['num_added_files']}")
+    return 0
+
+
+def _add_compact(commands) -> None:
+    p = commands.add_parser("compact", help="bin-pack small files of an NCF table (optionally sorted to rebuild the learned index)")
+    _add_table_argument(p)
+    p.add_argument("--target-file-mb", type=float, default=128, help="size of the files to write (default 128)")
+    p.add_argument("--sort-by", metavar="COLUMN", help="sort rows by this column and index it")
+    p.set_defaults(handler=_compact)
+
+
+def _vacuum(args: argparse.Namespace) -> int:
+    from ncf_datasource.table import NCFTable, vacuum
+
+    path = _table_path(args)
+    table = NCFTable.open(path)
+    deleted = _run_step(args, "ncf_vacuum", path, lambda lh: vacuum(table, args.retention_hours, force=args.force, dry_run=args.dry_run))
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{path}: {verb} {len(deleted)} files")
+    for name in deleted:
+        print(f"  {name}")
+    return 0
+
+
+def _add_vacuum(commands) -> None:
+    p = commands.add_parser("vacuum", help="delete files an NCF table no longer references, older than the retention")
+    _add_table_argument(p)
+    p.add_argument("--retention-hours", type=float, default=None, help="keep files needed by the last N hours (default 168)")
+    p.add_argument("--force", action="store_true", help="allow a retention below the safe minimum of 168 hours")
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    p.set_defaults(handler=_vacuum)
+
+
+def _history(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from ncf_datasource.table import NCFTable
+
+    entries = NCFTable.open(_table_path(args)).history(args.limit)
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    for e in entries:
+        when = dt.datetime.fromtimestamp(e["timestamp"] / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        m = e["metrics"]
+        print(f"{e['version']:>6}  {when}  {e['operation']:<16} +{m.get('num_added_files', 0)}/-{m.get('num_removed_files', 0)} files  "
+              f"+{m.get('num_added_rows', 0)}/-{m.get('num_removed_rows', 0)} rows")
+    return 0
+
+
+def _add_history(commands) -> None:
+    p = commands.add_parser("history", help="list the commits of an NCF table, newest first")
+    _add_table_argument(p)
+    p.add_argument("--limit", type=int, help="show only the last N commits")
+    p.add_argument("--json", action="store_true", help="print the commits as JSON")
+    p.set_defaults(handler=_history)
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from ncf_datasource.spark import operations
+
+    path = _table_path(args)
+    version = _run_step(args, "ncf_delete", path, lambda lh: operations.delete(lh.spark, path, args.where))
+    print(f"{path}: no row matches" if version is None else f"{path}: version {version}")
+    return 0
+
+
+def _add_delete(commands) -> None:
+    p = commands.add_parser("delete", help="delete the rows of an NCF table matching a Spark SQL condition")
+    _add_table_argument(p)
+    p.add_argument("--where", required=True, help="Spark SQL condition, e.g. \"status = 'test'\"")
+    p.set_defaults(handler=_delete)
+
+
+def _update(args: argparse.Namespace) -> int:
+    from neurolake_spark.errors import ConfigError
+
+    from ncf_datasource.spark import operations
+
+    assignments = {}
+    for item in args.assign:
+        column, sep, expression = item.partition("=")
+        if not sep or not column.strip():
+            raise ConfigError(f"--assign expects COLUMN=EXPRESSION, got {item!r}")
+        assignments[column.strip()] = expression.strip()
+    path = _table_path(args)
+    version = _run_step(args, "ncf_update", path, lambda lh: operations.update(lh.spark, path, args.where, assignments))
+    print(f"{path}: no row matches" if version is None else f"{path}: version {version}")
+    return 0
+
+
+def _add_update(commands) -> None:
+    p = commands.add_parser("update", help="set columns on the rows of an NCF table matching a Spark SQL condition")
+    _add_table_argument(p)
+    p.add_argument("--where", required=True, help="Spark SQL condition")
+    p.add_argument("--assign", action="append", required=True, metavar="COLUMN=EXPRESSION",
+                   help="Spark SQL expression for a column, e.g. --assign \"status='void'\" (repeatable)")
+    p.set_defaults(handler=_update)
+
+
+SUBCOMMANDS = [_add_inspect, _add_compact, _add_vacuum, _add_history, _add_delete, _add_update]
 
 
 def register(subparsers) -> None:
