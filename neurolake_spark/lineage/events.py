@@ -168,6 +168,12 @@ def _dataset_facets(dataset: Dataset, namespace: str, with_lineage: bool) -> dic
     return facets
 
 
+def _is_null_check(expectation: str) -> bool:
+    """Whether a rule counts nulls: GX's ``expect_column_values_to_not_be_null`` or a ``*not_null*`` rule."""
+    name = expectation.lower()
+    return "not_null" in name or "not_be_null" in name
+
+
 def _quality_facets(results: list[QualityResult]) -> dict[str, Any]:
     made_by = producer()
     assertions = [
@@ -191,7 +197,7 @@ def _quality_facets(results: list[QualityResult]) -> dict[str, Any]:
     column_metrics = {
         result.column: data_quality_metrics_input_dataset.ColumnMetrics(nullCount=result.unexpected_count)
         for result in results
-        if result.column and "not_be_null" in result.expectation and result.unexpected_count is not None
+        if result.column and result.unexpected_count is not None and _is_null_check(result.expectation)
     }
     return {
         "dataQualityAssertions": data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(

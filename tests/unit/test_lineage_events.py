@@ -38,6 +38,10 @@ def finished_silver_run(settings, fail: bool = False):
                 run.record_quality([
                     QualityResult("bronze.orders", "expect_column_values_to_not_be_null", True,
                                   column="order_id", unexpected_count=0, element_count=1000),
+                    QualityResult("bronze.orders", "status_not_null", False,
+                                  column="status", unexpected_count=4, element_count=1000),
+                    QualityResult("bronze.orders", "order_id_unique", True,
+                                  column="order_id", unexpected_count=0, element_count=1000),
                     QualityResult("staging.orders_batch", "expect_table_row_count_to_be_between", False,
                                   severity="warning", action="warn", observed_value=3, element_count=3),
                 ])
@@ -95,7 +99,11 @@ def test_quality_results_become_input_facets_of_the_validated_dataset(settings):
     assert bronze["dataQualityAssertions"]["assertions"][0]["assertion"] == "expect_column_values_to_not_be_null"
     assert bronze["dataQualityAssertions"]["assertions"][0]["success"] is True
     assert bronze["dataQualityMetrics"]["rowCount"] == 1000
-    assert bronze["dataQualityMetrics"]["columnMetrics"]["order_id"]["nullCount"] == 0
+    assert [a["assertion"] for a in bronze["dataQualityAssertions"]["assertions"]] == [
+        "expect_column_values_to_not_be_null", "status_not_null", "order_id_unique",
+    ]
+    metrics = bronze["dataQualityMetrics"]["columnMetrics"]
+    assert {column: m["nullCount"] for column, m in metrics.items()} == {"order_id": 0, "status": 4}
     staged = inputs["staging.orders_batch"]["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert staged[0]["success"] is False and staged[0]["actual"] == "3" and staged[0]["severity"] == "warning"
 
