@@ -50,6 +50,7 @@ _CHUNK = 1 << 20
 _DELTA_COMMIT = re.compile(r"^(\d{20})\.json$")
 _DELTA_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(?:\.\d+\.\d+)?\.parquet$")
 _DELTA_CRC = re.compile(r"^(\d{20})\.crc$")
+_DELTA_V2_CHECKPOINT = re.compile(r"^\d{20}\.checkpoint\.[0-9a-f-]{36}\.(?:json|parquet)$")
 
 
 class BackupError(NeuroLakeError):
@@ -121,7 +122,7 @@ def delta_files(table_path: Path, version: int | None = None) -> TableFiles:
     if target not in commits:
         raise BackupError(f"{table_path}: version {target} is not in the log (versions {commits[0]}..{commits[-1]})")
     checkpoints = [n for n in names if (m := _DELTA_CHECKPOINT.match(n)) and int(m.group(1)) <= target]
-    if any(".checkpoint." in n and not _DELTA_CHECKPOINT.match(n) for n in names):
+    if any(_DELTA_V2_CHECKPOINT.match(n) for n in names):
         raise BackupError(f"{table_path}: v2 checkpoints are not supported by backup")
     base = max((int(n[:20]) for n in checkpoints), default=-1)
     live: set[str] = set()

@@ -133,3 +133,12 @@ def test_invalid_operator_command_lines_are_refused(argv):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(argv)
     assert exit_info.value.code == 2
+
+
+def test_hidden_crc_files_are_ignored_and_v2_checkpoints_refused(tmp_path):
+    _commit(tmp_path, 0, add("a.parquet"))
+    (tmp_path / "_delta_log" / f".{0:020d}.checkpoint.parquet.crc").write_bytes(b"crc")
+    assert backup.delta_files(tmp_path).data_files == ["a.parquet"]
+    (tmp_path / "_delta_log" / f"{0:020d}.checkpoint.3a0d2f4e-7b1c-4d7e-9a53-2b8f1c0e6d71.json").write_text("{}")
+    with pytest.raises(backup.BackupError, match="v2 checkpoints"):
+        backup.delta_files(tmp_path)
