@@ -1,0 +1,141 @@
+"""Structured Streaming on NCF tables: a source whose offsets are log positions, and a sink
+with one commit per micro-batch, idempotent on the batch id.
+
+Example::
+
+    (spark.readStream.format("ncf").option("maxFilesPerTrigger", 10).load("/lake/events")
+        .writeStream.format("ncf").option("checkpointLocation", "/chk/copy")
+        .trigger(availableNow=True).start("/lake/events_copy"))
+
+Source options: ``startingVersion`` (default 0: every commit from the first; ``latest``:
+only commits made after the query starts), ``maxFilesPerTrigger``, ``maxRowsPerTrigger``,
+``skipChangeCommits`` (a commit that deletes or rewrites rows is an error unless true, then
+it is skipped). Compaction commits never produce rows. Sink options: those of the batch
+writer, and ``txnAppId`` (default: the checkpoint location), the id under which batch ids
+are recorded so a restarted query does not commit a batch twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql.datasource import DataSourceStreamArrowWriter, DataSourceStreamReader
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxFiles, ReadMaxRows, SupportsTriggerAvailableNow
+from pyspark.sql.types import StructType
+
+from ..table import DataFile, NCFTable, NCFTableError, Transaction
+from .reader import FilePart, NCFBatchReader, pack
+from .writer import NCFBatchWriter, NCFCommitMessage
+
+
+class NCFStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    """New data files of each commit become micro-batches. An offset is ``{"version": v,
+    "file": n}``: every file of commits before ``v`` and the first ``n`` of commit ``v`` are read."""
+
+    def __init__(self, table: NCFTable, schema: StructType, options: dict[str, str]):
+        self.table = table
+        snapshot = table.snapshot()
+        self.batch = NCFBatchReader(snapshot, schema, options)
+        self.max_rows_per_partition = self.batch.max_rows
+        starting = options.get("startingversion", "0")
+        self.start_version = snapshot.version + 1 if starting == "latest" else int(starting)
+        self.skip_changes = options.get("skipchangecommits", "false").lower() == "true"
+        self.max_files = int(options["maxfilespertrigger"]) if "maxfilespertrigger" in options else None
+        self.max_rows = int(options["maxrowspertrigger"]) if "maxrowspertrigger" in options else None
+        self.target_version: int | None = None
+        self._files: dict[int, list[DataFile]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"batch": self.batch}
+
+    def initialOffset(self) -> dict:
+        return {"version": self.start_version, "file": 0}
+
+    def getDefaultReadLimit(self):
+        if self.max_files is not None:
+            return ReadMaxFiles(self.max_files)
+        if self.max_rows is not None:
+            return ReadMaxRows(self.max_rows)
+        return ReadAllAvailable()
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        self.target_version = self.table.version
+
+    def files_of(self, version: int) -> list[DataFile]:
+        """The new data files of commit ``version`` (none for compaction or skipped changes)."""
+        if version not in self._files:
+            commit = self.table.log.read(version)
+            changes = [r for r in commit.get("remove") or () if r.get("data_change", True)]
+            if changes and not self.skip_changes:
+                raise NCFTableError(
+                    f"{self.table.path}: version {version} ({commit['operation']}) deletes or rewrites rows, which a stream "
+                    "cannot replay; restart from a later startingVersion or set skipChangeCommits=true"
+                )
+            added = [DataFile.from_json(a) for a in commit.get("add") or () if a.get("data_change", True)]
+            self._files[version] = [] if changes else added
+        return self._files[version]
+
+    def latestOffset(self, start: dict, limit) -> dict:
+        last = self.table.version if self.target_version is None else self.target_version
+        version, index = int(start["version"]), int(start["file"])
+        files = rows = 0
+        while version <= last:
+            pending = self.files_of(version)[index:]
+            for f in pending:
+                if files and ((isinstance(limit, ReadMaxFiles) and files >= limit.max_files) or
+                              (isinstance(limit, ReadMaxRows) and rows + f.rows > limit.max_rows)):
+                    return {"version": version, "file": index}
+                files, rows, index = files + 1, rows + f.rows, index + 1
+            version, index = version + 1, 0
+        return {"version": version, "file": 0}
+
+    def partitions(self, start: dict, end: dict):
+        parts = []
+        version, index = int(start["version"]), int(start["file"])
+        stop_version, stop_index = int(end["version"]), int(end["file"])
+        while (version, index) < (stop_version, stop_index):
+            files = self.files_of(version)
+            upto = stop_index if version == stop_version else len(files)
+            for f in files[index:upto]:
+                parts.append(FilePart(str(self.table.path / f.path), None, f.rows, f.path))
+            version, index = version + 1, 0
+        return pack(parts, self.max_rows_per_partition)
+
+    def read(self, partition):
+        return self.batch.read(partition)
+
+    def commit(self, end: dict) -> None:
+        for version in [v for v in self._files if v < int(end["version"])]:
+            del self._files[version]
+
+
+class NCFStreamWriter(NCFBatchWriter, DataSourceStreamArrowWriter):
+    """One commit per micro-batch, recording ``(txnAppId, batch id)``: a batch already
+    committed (a restarted query replaying it) is dropped instead of committed twice."""
+
+    def __init__(self, path: str, schema: StructType, overwrite: bool, options: dict[str, str]):
+        super().__init__(path, schema, overwrite, options)
+        self.app_id = options.get("txnappid") or options.get("checkpointlocation")
+        if not self.app_id:
+            raise NCFTableError(f"{self.path}: a streaming write needs a checkpointLocation (or the txnAppId option)")
+
+    def commit(self, messages: list[NCFCommitMessage | None], batchId: int) -> None:  # type: ignore[override]
+        table = NCFTable(self.path)
+        snapshot = table.snapshot() if NCFTable.is_table(self.path) else None
+        if snapshot is not None and snapshot.txns.get(self.app_id, -1) >= batchId:
+            self.abort(messages, batchId)
+            return
+        tx = Transaction(table, "STREAMING UPDATE", snapshot, {"batch_id": batchId, "mode": "complete" if self.overwrite else "append", **self.commit_info})
+        if snapshot is None or snapshot.schema.names != self.schema.names:
+            tx.set_metadata(self.schema, self.properties)
+        if self.overwrite and snapshot is not None:
+            for f in snapshot.files.values():
+                tx.remove(f)
+        tx.set_txn(self.app_id, batchId)
+        for message in messages:
+            for f in (message.files if message else ()):
+                tx.add(DataFile.from_json(f))
+        tx.commit()
+
+    def abort(self, messages: list[NCFCommitMessage | None], batchId: int | None = None) -> None:  # type: ignore[override]
+        super().abort(messages)

@@ -1,0 +1,78 @@
+"""Structured Streaming from an NCF table into NCF and Delta, with a restart in the middle."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+import pytest
+from chispa import assert_df_equality
+
+from ncf_datasource.spark.stream import NCFStreamWriter
+from ncf_datasource.table import NCFTable
+
+SCHEMA = pa.schema([("id", pa.int64()), ("batch", pa.int64())])
+
+
+def append(table: NCFTable, batch: int, n: int = 3) -> None:
+    table.append(pa.table({"id": [batch * 100 + i for i in range(n)], "batch": [batch] * n}, schema=SCHEMA))
+
+
+def start(spark, source, sink_format, sink, checkpoint, **trigger):
+    stream = spark.readStream.format("ncf").option("maxFilesPerTrigger", 1).load(str(source))
+    return (stream.writeStream.format(sink_format).option("checkpointLocation", str(checkpoint))
+            .trigger(**trigger).start(str(sink)))
+
+
+def test_stream_into_ncf_and_delta_exactly_once_across_a_restart(spark, tmp_path):
+    source = NCFTable.create(tmp_path / "source", SCHEMA)
+    for b in range(3):
+        append(source, b)
+    for fmt in ("ncf", "delta"):
+        first = start(spark, source.path, fmt, tmp_path / f"sink_{fmt}", tmp_path / f"chk_{fmt}", processingTime="1 second")
+        deadline = time.time() + 240
+        while not first.recentProgress or all(p["numInputRows"] == 0 for p in first.recentProgress):
+            assert time.time() < deadline, "the first query processed nothing"
+            time.sleep(0.5)
+        first.stop()
+    for b in range(3, 5):
+        append(source, b)
+    source.compact(target_file_mb=1)  # compaction adds no rows to the stream
+    for fmt in ("ncf", "delta"):
+        again = start(spark, source.path, fmt, tmp_path / f"sink_{fmt}", tmp_path / f"chk_{fmt}", availableNow=True)
+        again.awaitTermination(300)
+        assert again.exception() is None
+        sink = spark.read.format(fmt).load(str(tmp_path / f"sink_{fmt}"))
+        expected = spark.read.format("ncf").load(str(source.path))
+        assert_df_equality(sink, expected, ignore_row_order=True, ignore_nullable=True)
+    batches = [h for h in NCFTable(tmp_path / "sink_ncf").history() if h["operation"] == "STREAMING UPDATE"]
+    assert len(batches) == 5  # maxFilesPerTrigger=1: one micro-batch per source commit
+
+
+def test_a_replayed_micro_batch_is_not_committed_twice(spark, tmp_path):
+    sink = tmp_path / "sink"
+    writer = NCFStreamWriter(str(sink), spark.range(1).schema, False, {"checkpointlocation": str(tmp_path / "chk")})
+    batches = [pa.RecordBatch.from_pydict({"id": [1, 2]})]
+    writer.commit([writer.write(iter(batches))], 0)
+    replayed = writer.write(iter(batches))
+    writer.commit([replayed], 0)
+    table = NCFTable(sink)
+    assert table.version == 0 and table.read().num_rows == 2
+    assert not (sink / replayed.files[0]["path"]).exists()
+    writer.commit([writer.write(iter(batches))], 1)
+    assert table.read().num_rows == 4 and table.snapshot().txns == {str(tmp_path / "chk"): 1}
+
+
+def test_a_source_commit_that_deletes_rows_stops_the_stream_unless_skipped(spark, tmp_path):
+    source = NCFTable.create(tmp_path / "source", SCHEMA)
+    append(source, 0)
+    source.delete(("id", "=", 1))
+    append(source, 1)
+    query = start(spark, source.path, "ncf", tmp_path / "sink", tmp_path / "chk", availableNow=True)
+    with pytest.raises(Exception, match="skipChangeCommits"):
+        query.awaitTermination(300)
+    skipping = (spark.readStream.format("ncf").option("skipChangeCommits", "true").load(str(source.path))
+                .writeStream.format("ncf").option("checkpointLocation", str(tmp_path / "chk2"))
+                .trigger(availableNow=True).start(str(tmp_path / "sink2")))
+    skipping.awaitTermination(300)
+    assert sorted(r["id"] for r in spark.read.format("ncf").load(str(tmp_path / "sink2")).collect()) == [0, 1, 2, 100, 101, 102]
