@@ -17,6 +17,7 @@ import sys
 COMMAND_MODULES = [
     "neurolake_spark.cli.pipeline",
     "neurolake_spark.cli.ncf",
+    "neurolake_spark.cli.stream",
     "neurolake_spark.cli.lineage",
     "neurolake_spark.cli.quality",
     "neurolake_spark.cli.ops",
