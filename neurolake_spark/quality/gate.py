@@ -257,23 +257,17 @@ class QualityGates:
         """
         suite = self.suites.get(table)
         report = GateReport(table, run.run_id, self.batch_date.isoformat())
-        detection = self.policies.detection
-        tags = {**tags_from_spark_schema(df.schema), **self.policies.for_table(table).tags}
-        detected = detect_pii(df, detection.sample_rows if sample_rows is None else sample_rows,
-                              detection.min_match_ratio, tags)
-        plan = self.masker.plan(table, detected, df.columns)
-        report.pii_masked = {c: p.policy for c, p in plan.items()}
-        if plan:
-            run.facts.setdefault("pii_masked", {})[table] = dict(report.pii_masked)
         if suite is None:
-            return self.masker.apply(df, plan)
+            return self.masker.apply(df, self._pii_plan(table, df, run, report, sample_rows))
 
         quarantine_rules = [r for r in suite.rules if r.action == "quarantine"]
         failed = F.array_compact(F.array(*[
             F.when(~F.coalesce(r.passes(), F.lit(False)), F.lit(r.name)) for r in quarantine_rules
         ])) if quarantine_rules else F.array().cast("array<string>")
+        suite.check_columns(df.columns)
         flagged = self._cache(df.withColumn(FAILED_RULES, failed))
         batch = flagged.drop(FAILED_RULES)
+        plan = self._pii_plan(table, batch, run, report, sample_rows)
         results = self.validate(suite, batch)
         report.blocked_by = self._blocking(suite, results)
         if report.blocked_by or not quarantine_rules:
@@ -290,6 +284,19 @@ class QualityGates:
         self._finish(report, results, run)
         passed = flagged.where(F.size(FAILED_RULES) == 0).drop(FAILED_RULES)
         return self.masker.apply(passed, plan)
+
+    def _pii_plan(self, table: str, df: DataFrame, run: JobRun, report: GateReport,
+                  sample_rows: int | None) -> dict:
+        """Detect the PII columns of ``df`` and return how each is masked (also noted on the run)."""
+        detection = self.policies.detection
+        tags = {**tags_from_spark_schema(df.schema), **self.policies.for_table(table).tags}
+        detected = detect_pii(df, detection.sample_rows if sample_rows is None else sample_rows,
+                              detection.min_match_ratio, tags)
+        plan = self.masker.plan(table, detected, df.columns)
+        report.pii_masked = {c: p.policy for c, p in plan.items()}
+        if plan:
+            run.facts.setdefault("pii_masked", {})[table] = dict(report.pii_masked)
+        return plan
 
     def _reconcile(self, suite: Suite, rules: list, results: list[QualityResult], flagged: DataFrame,
                    report: GateReport) -> None:
