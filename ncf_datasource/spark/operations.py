@@ -69,8 +69,7 @@ def write_frame(df: DataFrame, snapshot: Snapshot, sort_key: str | None = None) 
 
 def _matching_files(spark: SparkSession, snapshot: Snapshot, condition: Column) -> dict[str, int]:
     """Data files holding rows where ``condition`` is true, with how many such rows."""
-    probe = scan(spark, snapshot, columns=[])
-    columns = referenced_columns(probe, condition)
+    columns = referenced_columns(scan(spark, snapshot), condition)
     rows = scan(spark, snapshot, columns=columns, with_file=True).where(condition).groupBy(FILE_COLUMN).count().collect()
     return {r[FILE_COLUMN]: int(r["count"]) for r in rows}
 

@@ -350,11 +350,12 @@ def _plain(schema: pa.Schema) -> pa.Schema:
 
 
 def check_table_folder(path: Path) -> None:
-    """Refuse to create a table in a folder that holds other things than a table."""
+    """Refuse to create a table in a folder that holds other things than NCF data files."""
     if path.exists() and not path.is_dir():
         raise NotATableError(f"{path}: not an NCF table (it is a file)")
     if path.is_dir() and not (path / LOG_DIR).is_dir():
-        visible = [n for n in os.listdir(path) if not n.startswith((".", "_"))]
+        # Data files without a log are the uncommitted output of a first write still going on.
+        visible = [n for n in os.listdir(path) if not n.startswith((".", "_")) and not n.endswith(".ncf")]
         if visible:
             raise NotATableError(f"{path}: not an NCF table and not empty ({len(visible)} entries such as {visible[0]!r})")
 

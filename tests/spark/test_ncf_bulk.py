@@ -70,7 +70,7 @@ def test_operations_rewrite_only_files_that_can_match(spark, tmp_path):
     version = ops.delete(spark, path, "id BETWEEN 150 AND 160")
     commit = NCFTable(path).log.read(version)
     assert len(commit["remove"]) == 1 and commit["metrics"]["num_affected_rows"] == 11
-    version = ops.update(spark, path, "id = 305", {"s": "concat(s, '!')"})
+    version = ops.update(spark, path, "s = 'x' AND id = 305", {"s": "concat(s, '!')"})
     assert len(NCFTable(path).log.read(version)["remove"]) == 1
     source = spark.createDataFrame([(5, "merged"), (1000, "inserted")], "id long, s string")
     version = ops.merge(spark, path, source, ["id"], when_matched="update", when_not_matched="insert")
