@@ -61,7 +61,7 @@ rules:
 ROWS = [
     (1, 10, 5, 1, "a"),        # passes all
     (2, None, 5, 1, "b"),      # id_present
-    (3, 11, None, 2, "a"),     # nothing: a missing q passes q_range, q_strict, q_over_p
+    (3, None, None, 2, "a"),   # id_present; two null ids are not duplicates; a missing q passes q rules
     (4, 12, 0, None, "a"),     # q_range, q_strict
     (5, 13, 10, 3, "b"),       # q_strict
     (6, 13, 2, 9, "c1"),       # id_unique (13 twice), s_known, s_lower, s_no_digit, q_over_p
@@ -72,7 +72,7 @@ ROWS = [
     (11, 18, 9, None, None),   # same
 ]
 EXPECTED_FAILURES = {
-    "id_present": {2}, "id_unique": {5, 6}, "q_range": {4}, "q_strict": {4, 5}, "s_known": {6},
+    "id_present": {2, 3}, "id_unique": {5, 6}, "q_range": {4}, "q_strict": {4, 5}, "s_known": {6},
     "s_lower": {6}, "s_no_digit": {6}, "q_over_p": {6, 7}, "pair_unique": {8, 9},
 }
 
