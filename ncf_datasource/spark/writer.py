@@ -13,7 +13,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from ..format.writer import NCFWriter
-from ..table import DataFile, NCFTable, Snapshot, Transaction, conform, prepare_write
+from ..table import DataFile, NCFTable, NCFTableError, Snapshot, Transaction, conform, prepare_write
 from ..table.files import data_file_name, describe_file
 from ..table.table import check_table_folder
 
@@ -134,8 +134,6 @@ class NCFBatchWriter(DataSourceArrowWriter):
         requested_key = options.get("sortkey")
         self.sort_key = requested_key if snapshot is None or replace else snapshot.sort_key
         if self.sort_key and self.sort_key not in self.schema.names:
-            from ..table import NCFTableError
-
             raise NCFTableError(f"{self.path}: sortKey {self.sort_key!r} is not a column")
         self.properties = {**(snapshot.properties if snapshot is not None and not replace else {}), **({"sort_key": self.sort_key} if self.sort_key else {})}
 

@@ -17,12 +17,12 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..format.filters import Expr, bind_filter
+from ..format.filters import bind_filter
 from ..format.types import schema_to_json
 from .errors import ConcurrentModificationError, NCFTableError, NotATableError, SchemaMismatchError
 from .files import conform, evolve_schema, read_data_file, write_data_file

@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import functions as F
 
 from ncf_datasource.spark import operations as ops
 from ncf_datasource.table import NCFTable, NCFTableError
