@@ -16,6 +16,8 @@ from .filters import bind_all, to_ncf
 
 DEFAULT_ROWS_PER_PARTITION = 1 << 20
 DEFAULT_BATCH_ROWS = 1 << 16
+MIN_PARTITIONS = 4
+MIN_ROWS_PER_PARTITION = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,10 @@ class NCFBatchReader(DataSourceReader):
         files = self.snapshot.prune(self.expr)
         if self.only_files is not None:
             files = [f for f in files if f.path in self.only_files]
-        return pack(plan_parts(self.snapshot, files, self.expr, self.max_rows), self.max_rows) or [NCFPartition([])]
+        # Enough tasks to keep a few cores busy, none smaller than MIN_ROWS_PER_PARTITION.
+        total = sum(f.rows for f in files)
+        max_rows = min(self.max_rows, max(MIN_ROWS_PER_PARTITION, -(-total // MIN_PARTITIONS)))
+        return pack(plan_parts(self.snapshot, files, self.expr, max_rows), max_rows) or [NCFPartition([])]
 
     def __getstate__(self) -> dict[str, Any]:
         # Tasks need the schema, the filter and their partition, not the list of every file.

@@ -34,7 +34,9 @@ def test_stream_into_ncf_and_delta_exactly_once_across_a_restart(spark, tmp_path
         assert first.exception() is None
         # A crash after the sink's commit but before the checkpoint's: the restart replays the batch.
         commits = tmp_path / f"chk_{fmt}" / "commits"
-        os.unlink(commits / str(max(int(n) for n in os.listdir(commits) if n.isdigit())))
+        last = max(int(n) for n in os.listdir(commits) if n.isdigit())
+        for name in (str(last), f".{last}.crc"):
+            (commits / name).unlink(missing_ok=True)
     for b in range(3, 5):
         append(source, b)
     source.compact(target_file_mb=1)  # compaction adds no rows to the stream
