@@ -83,6 +83,7 @@ def compact(table: "NCFTable", target_file_mb: float = 128, sort_by: str | None 
         if not bins:
             return None
         tx = table.begin("COMPACT", snapshot, {"target_file_mb": target_file_mb, "sort_by": sort_by})
+        tx.data_change = False
         try:
             for group in bins:
                 data = pa.concat_tables([read_data_file(snapshot.absolute(f), snapshot.schema) for f in group])

@@ -35,6 +35,7 @@ T = TypeVar("T")
 class Transaction:
     """Changes to commit atomically on top of the snapshot they were computed from.
 
+    ``data_change`` false (compaction) marks a commit that rewrites rows without changing them.
     ``read_files`` are the files whose content the change depends on: if a concurrent commit
     removed one of them, committing raises :class:`ConcurrentModificationError`. Blind appends
     read nothing and never conflict. ``read_whole_table`` (e.g. a merge that inserts rows not
@@ -50,6 +51,7 @@ class Transaction:
         self.removed: list[DataFile] = []
         self.read_files: set[str] = set()
         self.read_whole_table = False
+        self.data_change = True
         self.schema: pa.Schema | None = None
         self.properties: dict[str, str] | None = None
         self.txn: tuple[str, int] | None = None
@@ -97,7 +99,7 @@ class Transaction:
         if self.schema is not None:
             body["metadata"] = {"schema": schema_to_json(self.schema), "properties": self.properties or {}}
         body["add"] = [f.to_json() for f in self.added]
-        body["remove"] = [{"path": f.path, "rows": f.rows, "size": f.size, "data_change": f.data_change} for f in self.removed]
+        body["remove"] = [{"path": f.path, "rows": f.rows, "size": f.size, "data_change": self.data_change} for f in self.removed]
         if self.txn:
             body["txn"] = {"app_id": self.txn[0], "version": self.txn[1]}
         body["metrics"] = {

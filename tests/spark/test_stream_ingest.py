@@ -16,8 +16,9 @@ DAYS = ("2026-11-23", "2026-11-24")
 
 def expected_counts(lh, day):
     source = lh.settings.pipeline_definition().sources["orders"]
-    parsed = read_raw(lh, "orders", source, day)
+    parsed = read_raw(lh, "orders", source, day).cache()
     row = parsed.agg(F.count(F.lit(1)).alias("read"), F.count(CORRUPT_COLUMN).alias("bad")).first()
+    parsed.unpersist()
     return row["read"], row["bad"]
 
 
