@@ -148,7 +148,7 @@ def test_the_dag_runs_one_night_end_to_end_under_airflow(tmp_path, spark):
     assert migrated.returncode == 0, migrated.stderr[-4000:]
 
     result, done = run_airflow_python(RUN_SCRIPT, [str(ROOT / "airflow_dags"), DAG_ID, DAY], env, tmp_path,
-                                      timeout=2400)
+                                      timeout=3600)
     assert result["tasks"] == {task: "success" for task in CHAIN}, done.stdout[-8000:]
     assert result["run_state"] == "success"
 
