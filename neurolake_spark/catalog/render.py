@@ -58,6 +58,27 @@ def short_name(name: str, limit: int = 28) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
+def drawable(graph: Graph) -> Graph:
+    """``graph`` without the job boxes that only rewrote a table that another job builds from inputs.
+
+    Maintenance (compaction, vacuum) writes new versions of every table from no input;
+    drawing one box per table for it would hide the real flow. Those versions stay listed
+    in each table's details.
+    """
+    fed = {e.target for e in graph.edges if graph.nodes[e.source].kind == "dataset"}
+    built = {e.target for e in graph.edges if e.source in fed}
+    hidden = {
+        node_id for node_id, node in graph.nodes.items()
+        if node.kind == "job" and node_id not in fed and node_id != graph.root
+        and all(e.target in built for e in graph.edges if e.source == node_id)
+    }
+    if not hidden:
+        return graph
+    return Graph(root=graph.root, direction=graph.direction, depth=graph.depth, as_of=graph.as_of,
+                 nodes={k: v for k, v in graph.nodes.items() if k not in hidden},
+                 edges=[e for e in graph.edges if e.source not in hidden], column=graph.column)
+
+
 @dataclass
 class Placed:
     node: GraphNode
@@ -278,7 +299,7 @@ th{{background:#f1f5f9}} .pass{{color:#166534}} .fail{{color:#b91c1c;font-weight
 <body>
 <header>
 <h1>{escape(heading)}</h1>
-<p>{datasets} table(s) and {jobs} job step(s). Arrows show data flowing left to right. Times are UTC. Page made {generated}.</p>
+<p>{datasets} table(s) and {jobs} job step(s). Arrows show data flowing left to right. Jobs that only rewrote a table (maintenance) are not drawn; their versions are listed in the table's details. Times are UTC. Page made {generated}.</p>
 <p class="legend"><span style="background:#dbeafe">table</span><span style="background:#f1f5f9;border-radius:14px">⚙ job</span><span style="background:#fee2e2">a quality check failed</span><span style="border-width:3px;border-color:#1d4ed8">the table you asked about</span>Click a box for its versions, runs, schema, column lineage and quality results.</p>
 </header>
 <main>
@@ -385,6 +406,8 @@ _SCRIPT = r"""
     g.addEventListener('keydown', function (e) { if (e.key === 'Enter') select(g.getAttribute('data-id')); });
   });
   select(data.root);
+  var root = document.querySelector('.node[data-id="' + data.root + '"]');
+  if (root && root.scrollIntoView) root.scrollIntoView({block: 'center', inline: 'center'});
   document.body.setAttribute('data-nodes', String(document.querySelectorAll('.node').length));
   document.body.setAttribute('data-ready', 'true');
 })();
@@ -437,9 +460,14 @@ def to_mermaid(graph: Graph) -> str:
 
 
 def render(graph: Graph, fmt: str, store: CatalogStore | None = None) -> str:
-    """``graph`` in one of :data:`FORMATS`; ``html``, ``svg`` and ``json`` include node details from ``store``."""
+    """``graph`` in one of :data:`FORMATS`; ``html``, ``svg`` and ``json`` include node details from ``store``.
+
+    The drawings (all but ``json``) leave out jobs that only rewrote tables (see :func:`drawable`).
+    """
     if fmt not in FORMATS:
         raise CatalogError(f"unknown format {fmt!r} (choose one of {', '.join(FORMATS)})")
+    if fmt != "json":
+        graph = drawable(graph)
     if fmt == "dot":
         return to_dot(graph)
     if fmt == "mermaid":

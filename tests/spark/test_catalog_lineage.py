@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from neurolake_spark.catalog.render import render
+from neurolake_spark.catalog.render import drawable, render
 from neurolake_spark.catalog.store import CatalogStore
 from neurolake_spark.curate import GOLD_LINEAGE
 
@@ -80,6 +80,6 @@ def test_quality_results_match_what_the_runs_recorded(catalog):
 
 def test_html_of_gold_draws_every_node(catalog):
     store, _, _ = catalog
-    graph = store.graph().lineage(GOLD)
+    graph = drawable(store.graph().lineage(GOLD))
     html = render(graph, "html", store)
     assert all(f'data-id="{node_id}"' in html for node_id in graph.nodes)

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from neurolake_spark.catalog.errors import CatalogError
-from neurolake_spark.catalog.render import describe_transformation, layout, render, short_name, text_table
+from neurolake_spark.catalog.render import describe_transformation, drawable, layout, render, short_name, text_table
 from neurolake_spark.catalog.store import CatalogStore
 from neurolake_spark.cli import main
 
@@ -51,7 +51,7 @@ def cli(warehouse, capsys, *argv):
 
 
 def test_html_is_self_contained_with_every_node_and_its_details(store):
-    graph = store.graph().lineage("gold.daily_revenue")
+    graph = drawable(store.graph().lineage("gold.daily_revenue"))
     html = render(graph, "html", store)
     drawn = re.findall(r'<g class="node[^"]*" data-id="([^"]+)"', html)
     assert sorted(drawn) == sorted(graph.nodes)
@@ -95,8 +95,18 @@ def test_layout_keeps_boxes_apart_and_flows_left_to_right(store):
         assert placed[edge.source].x < placed[edge.target].x
 
 
-def test_dot_and_mermaid_have_every_edge(store):
+def test_drawings_leave_out_jobs_that_only_rewrite_tables(store):
     graph = store.graph().upstream("gold.daily_revenue")
+    drawn = drawable(graph)
+    hidden = set(graph.nodes) - set(drawn.nodes)
+    assert {(graph.nodes[n].name, graph.nodes[n].output) for n in hidden} == {("maintenance", "silver.orders")}
+    assert {n.name for n in drawn.nodes.values() if n.kind == "dataset"} == graph.dataset_names()
+    assert 'data-id="%s"' % hidden.pop() not in render(graph, "html", store)
+    assert len(json.loads(render(graph, "json", store))["nodes"]) == len(graph.nodes)
+
+
+def test_dot_and_mermaid_have_every_edge(store):
+    graph = drawable(store.graph().upstream("gold.daily_revenue"))
     dot = render(graph, "dot")
     assert dot.startswith("digraph lineage {") and dot.count(" -> ") == len(graph.edges)
     mermaid = render(graph, "mermaid")
