@@ -29,6 +29,11 @@ def bronze_count(lh, day):
 def test_stream_ingest_lands_each_file_exactly_once(make_lakehouse, tmp_path):
     lh = make_lakehouse(tmp_path)
     generate_day(lh.settings.raw_dir, DAYS[0], scale=0.005, seed=7)
+    (lh.settings.raw_dir / "orders" / f"date={DAYS[0]}" / "part-late.csv").write_text(
+        "order_id,customer_id,order_ts,status,updated_at\n"
+        "999001,5,2026-11-23 10:00:00,paid,2026-11-23 10:00:00\n"
+        "999002,not-a-number,2026-11-23 10:00:00,paid,2026-11-23 10:00:00\n"
+    )
     with lh.run("stream_ingest") as run:
         first = stream_source(lh, "orders", run, available_now=True)
     read, bad = expected_counts(lh, DAYS[0])
