@@ -49,7 +49,9 @@ class TableVersion:
 
     @property
     def rows_written(self) -> int:
-        return self.metric("numOutputRows", "numTargetRowsInserted") + self.metric("numTargetRowsUpdated")
+        """New or changed rows the commit wrote; unchanged rows it only copied into rewritten
+        files (a ``replaceWhere`` or MERGE rewriting a shared file) do not count."""
+        return self.metric("numOutputRows", "numTargetRowsInserted") - self.metric("numCopiedRows", "numTargetRowsCopied")
 
     @property
     def bytes_written(self) -> int:

@@ -96,7 +96,7 @@ def ingest_source(lh: Lakehouse, name: str, batch_date: str, run: JobRun) -> Ing
         parsed.unpersist()
 
     accepted = read - quarantined
-    committed = bronze_version.metric("numOutputRows") + quarantine_version.metric("numOutputRows")
+    committed = bronze_version.rows_written + quarantine_version.rows_written
     if committed != read:
         raise PipelineError(
             f"ingest {name} {batch_date}: {read} rows read but {committed} committed to bronze and quarantine"

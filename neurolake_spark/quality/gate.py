@@ -337,7 +337,7 @@ class QualityGates:
             self.lh.spark, ref, rows,
             f"_batch_date = DATE'{self.batch_date.isoformat()}' AND dataset = '{table}'", run.run_id,
         )
-        committed = version.metric("numOutputRows")
+        committed = version.rows_written
         run.add_output(QUARANTINE_TABLE, format="delta", path=ref.uri, version=version.version, rows=committed,
                        bytes=version.bytes_written, files=version.files_written, schema=schema_of(rows.schema))
         run.rows_quarantined += committed
