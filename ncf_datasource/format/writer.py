@@ -226,7 +226,7 @@ class NCFWriter:
             os.fsync(self._file.fileno())
             self._file.close()
             os.replace(self._tmp, self.path)
-            _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
+            fsync_dir(os.path.dirname(os.path.abspath(self.path)))
         except BaseException:
             self.abort()
             raise
@@ -340,7 +340,8 @@ def _constant(chunks: list[pa.Array]) -> bool:
     return pc.equal(chunks[0][0], chunks[-1][-1]).as_py()
 
 
-def _fsync_dir(directory: str) -> None:
+def fsync_dir(directory: str | os.PathLike) -> None:
+    """Flush a folder's entries to disk (after a rename into it); best effort where unsupported."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

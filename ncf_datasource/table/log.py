@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 import pyarrow as pa
 
 from ..format.stats import from_json
+from ..format.writer import fsync_dir
 from ..format.types import schema_from_json, schema_to_json
 from .errors import NCFTableError, NotATableError, TimeTravelError
 
@@ -170,19 +171,6 @@ def merge_stats(parts: list[dict[str, Any]], t: pa.DataType) -> dict[str, Any]:
     return out
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_tmp(directory: Path, payload: bytes) -> Path:
     tmp = directory / f".{uuid.uuid4().hex}.tmp"
     with open(tmp, "xb") as fh:
@@ -233,7 +221,7 @@ class CommitLog:
             return False
         finally:
             tmp.unlink()
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         return True
 
     # ------------------------------------------------------------ checkpoints
