@@ -11,15 +11,7 @@ STAMP="$VENV/.requirements.stamp"
 
 die() { echo "neurolake airflow venv: error: $*" >&2; exit 1; }
 
-PYTHON="${PYTHON:-}"
-if [ -z "$PYTHON" ]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      PYTHON="$(command -v "$candidate")"; break
-    fi
-  done
-fi
-[ -n "$PYTHON" ] || die "Python 3.11 is required (python3.11 not found): set PYTHON=/path/to/python3.11"
+source "$ROOT/scripts/find_python.sh"
 
 WANT="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)-$("$PYTHON" --version 2>&1)"
 if [ -x "$VENV/bin/airflow" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$WANT" ]; then

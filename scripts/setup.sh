@@ -9,15 +9,7 @@ CACHE="$ROOT/.cache"
 die() { echo "neurolake setup: error: $*" >&2; exit 1; }
 step() { echo "==> $*" >&2; }
 
-PYTHON="${PYTHON:-}"
-if [ -z "$PYTHON" ]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      PYTHON="$(command -v "$candidate")"; break
-    fi
-  done
-fi
-[ -n "$PYTHON" ] || die "Python 3.11 is required (python3.11 not found): install it, or set PYTHON=/path/to/python3.11"
+source "$ROOT/scripts/find_python.sh"
 
 if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then JAVA="$JAVA_HOME/bin/java"; else JAVA="$(command -v java || true)"; fi
 [ -n "$JAVA" ] || die "Java 17+ is required but 'java' is not on PATH: install openjdk-17-jdk-headless or set JAVA_HOME"
