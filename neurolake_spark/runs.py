@@ -180,7 +180,8 @@ class JobRun:
 
 
 def build_listeners(settings: Settings) -> list[RunListener]:
-    """The listeners the settings turn on: Prometheus metrics and OpenLineage events."""
+    """The listeners the settings turn on: Prometheus metrics, OpenLineage events and, with the
+    JVM listener, the run windows its events are linked by."""
     listeners: list[RunListener] = []
     if settings.metrics.enabled:
         from neurolake_spark.metrics import MetricsListener
@@ -189,5 +190,9 @@ def build_listeners(settings: Settings) -> list[RunListener]:
     if settings.lineage.enabled:
         from neurolake_spark.lineage.listener import LineageListener
 
+        if settings.lineage.spark_listener:  # first, so a run's window is recorded before its end ingests
+            from neurolake_spark.lineage.spark_listener import RunWindowRecorder
+
+            listeners.append(RunWindowRecorder(settings))
         listeners.append(LineageListener(settings))
     return listeners

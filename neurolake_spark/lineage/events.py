@@ -237,8 +237,8 @@ def _datasets(run: JobRun, namespace: str) -> tuple[list[InputDataset], list[Out
     return inputs, outputs
 
 
-def _parent_facet(run: JobRun) -> parent_run.ParentRunFacet:
-    parent = run.parent
+def parent_facet(parent: JobRun) -> parent_run.ParentRunFacet:
+    """A ``parent`` run facet naming ``parent`` (and the root of its run tree) as the parent run."""
     root = parent
     while root.parent is not None:
         root = root.parent
@@ -265,7 +265,7 @@ def _run_facets(run: JobRun, state: RunState) -> dict[str, Any]:
         "neurolake_code": code_version_facet(),
     }
     if run.parent is not None:
-        facets["parent"] = _parent_facet(run)
+        facets["parent"] = parent_facet(run.parent)
     if run.run_date:
         day = date.fromisoformat(run.run_date)
         facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(

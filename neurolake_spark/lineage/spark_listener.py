@@ -6,7 +6,32 @@ Spark action (reads, writes, Delta MERGE...) and appends its own OpenLineage eve
 JSON line each, to :func:`events_file` in the spool folder. :func:`ingest_listener_events`
 sends the lines added since the last call through the configured transports (the
 catalog by default); ``JobRun`` calls it at the end of every run, and so does
-``neurolake lineage replay``.
+``neurolake lineage replay``. Before sending, each event is adopted (:func:`adopt`):
+
+**Linked to the JobRun that was running.** openlineage-spark 1.53.0 reads
+``spark.openlineage.parentRunId`` / ``parentJobName`` / ``parentJobNamespace`` once, from
+the SparkConf, when the listener starts (``ArgumentParser.parse(SparkConf)`` into one
+``EventEmitter``); it reads no SparkContext local property nor runtime
+(``spark.conf.set``) value per job, and it makes every action's event a child of the Spark
+application run, that parent becoming only the root. One session hosts many JobRuns
+(the nightly chain runs all its steps in one), so the link is made at ingestion instead:
+:class:`RunWindowRecorder` (added by ``runs.build_listeners``) appends each run's window
+(start, then end) with its ``parent`` facet to :func:`windows_file`; an action event of
+this process's Spark application (its ``parent`` run is :data:`APPLICATION_RUN_ID`,
+pinned through ``spark.openlineage.applicationRunId``) whose ``eventTime`` falls in a
+window gets that run as its ``parent`` (the innermost run when windows nest). The windows
+are durable, so events the JVM flushes after the run ended, ingested by a later run or
+by replay in another process, are linked all the same; matching on the application run
+keeps concurrent jobs sharing the spool apart. The Spark application's own START /
+COMPLETE events span many runs and stay unlinked.
+
+**Datasets named like ours.** The JVM names a dataset by its storage path (namespace
+``file``, name ``/abs/warehouse/silver/orders``); a path under the warehouse at
+``<layer>/<table>`` (or inside it) becomes our identity, ``settings.lineage_namespace`` +
+``layer.table``, with our ``dataSource`` facet and the path kept as a ``symlinks``
+identifier, so both land on the same catalog dataset. Other paths keep their names; a
+``dataSource`` ``uri`` that is not a URI (the JVM writes ``file``) is dropped so the event
+stays valid per the OpenLineage schema.
 
 Kill switches: ``NEUROLAKE__LINEAGE__SPARK_LISTENER=false`` (the session is built without
 the listener), or ``spark.openlineage.disabled=true`` in ``spark.conf`` (the jar is
@@ -18,23 +43,38 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from openlineage.client.facet_v2 import datasource_dataset, symlinks_dataset
+from openlineage.client.serde import Serde
 
 from neurolake_spark.config import Settings
 from neurolake_spark.lineage import LineageEventError
 from neurolake_spark.lineage.delivery import LineageEmitter
-from neurolake_spark.lineage.events import parse_event
+from neurolake_spark.lineage.events import _is_uri, parent_facet, parse_event, producer
 from neurolake_spark.lineage.spool import CORRUPT_DIR, file_lock, write_atomic
-from neurolake_spark.runs import JOB_NAMESPACE
+from neurolake_spark.pipeline_config import TABLE_NAME
+from neurolake_spark.runs import JOB_NAMESPACE, JobRun
 
 log = logging.getLogger(__name__)
 
 LISTENER_CLASS = "io.openlineage.spark.agent.OpenLineageSparkListener"
+APPLICATION_RUN_ID = str(uuid.uuid4())
+"""The OpenLineage run id of this process's Spark application (one per Python process)."""
 
 
 def events_file(settings: Settings) -> Path:
     """Where the JVM listener appends its events."""
     return settings.lineage_spool_dir / "_spark_listener" / "events.jsonl"
+
+
+def windows_file(settings: Settings) -> Path:
+    """Where :class:`RunWindowRecorder` appends the runs' windows."""
+    return events_file(settings).with_name("runs.jsonl")
 
 
 def listener_conf(settings: Settings) -> dict[str, str]:
@@ -44,9 +84,145 @@ def listener_conf(settings: Settings) -> dict[str, str]:
     return {
         "spark.extraListeners": LISTENER_CLASS,
         "spark.openlineage.namespace": JOB_NAMESPACE,
+        "spark.openlineage.applicationRunId": APPLICATION_RUN_ID,
         "spark.openlineage.transport.type": "file",
         "spark.openlineage.transport.location": str(path),
     }
+
+
+class RunWindowRecorder:
+    """A ``RunListener`` that records when each run started and ended, for :func:`adopt`."""
+
+    def __init__(self, settings: Settings):
+        self.path = windows_file(settings)
+
+    def on_start(self, run: JobRun) -> None:
+        self._append(run, None)
+
+    def on_end(self, run: JobRun) -> None:
+        self._append(run, run.ended_at)
+
+    def _append(self, run: JobRun, end: datetime | None) -> None:
+        record = {
+            "app": APPLICATION_RUN_ID,
+            "start": run.started_at.isoformat(),
+            "end": end.isoformat() if end else None,
+            "parent": Serde.to_dict(parent_facet(run)),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    """One run's time window in one Spark application, and the ``parent`` facet naming the run."""
+
+    app: str
+    start: datetime
+    end: datetime | None
+    parent: dict[str, Any]
+
+    def holds(self, app: str, moment: datetime) -> bool:
+        # The JVM writes milliseconds: compare from the start's millisecond.
+        start = self.start.replace(microsecond=self.start.microsecond // 1000 * 1000)
+        return app == self.app and start <= moment and (self.end is None or moment <= self.end)
+
+
+def load_windows(settings: Settings) -> list[RunWindow]:
+    """The recorded windows, one per run (its end once recorded); unreadable lines are skipped."""
+    path = windows_file(settings)
+    if not path.exists():
+        return []
+    latest: dict[str, RunWindow] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            window = RunWindow(
+                app=record["app"],
+                start=datetime.fromisoformat(record["start"]),
+                end=datetime.fromisoformat(record["end"]) if record["end"] else None,
+                parent=record["parent"],
+            )
+            latest[window.parent["run"]["runId"]] = window
+        except (ValueError, KeyError, TypeError):
+            continue
+    return list(latest.values())
+
+
+def link_to_run(event: dict[str, Any], windows: list[RunWindow]) -> bool:
+    """Point an action event of a recorded Spark application at the innermost run it ran in."""
+    facets = event["run"].get("facets") or {}
+    app = ((facets.get("parent") or {}).get("run") or {}).get("runId")
+    try:
+        moment = datetime.fromisoformat(event["eventTime"])
+    except ValueError:
+        return False
+    if not app or moment.tzinfo is None:
+        return False
+    holding = [w for w in windows if w.holds(app, moment)]
+    if not holding:
+        return False
+    event["run"]["facets"] = {**facets, "parent": max(holding, key=lambda w: w.start).parent}
+    return True
+
+
+def table_name(namespace: str, name: str, warehouse: Path) -> str | None:
+    """``layer.table`` for a storage path under ``warehouse/<layer>/<table>``, else None."""
+    if namespace.split(":", 1)[0] != "file":
+        return None
+    try:
+        parts = Path(name).resolve().relative_to(warehouse.resolve()).parts
+    except (ValueError, OSError):
+        return None
+    candidate = ".".join(parts[:2])
+    return candidate if len(parts) >= 2 and TABLE_NAME.match(candidate) else None
+
+
+def _rename_dataset(dataset: dict[str, Any], settings: Settings) -> None:
+    facets = dataset.setdefault("facets", {})
+    table = table_name(dataset.get("namespace", ""), dataset.get("name", ""), settings.warehouse)
+    source = facets.get("dataSource")
+    if table is None:
+        if isinstance(source, dict) and "uri" in source and not _is_uri(str(source["uri"])):
+            facets["dataSource"] = {k: v for k, v in source.items() if k != "uri"}
+        return
+    namespace = settings.lineage_namespace
+    known = (facets.get("symlinks") or {}).get("identifiers") or []
+    facets["symlinks"] = Serde.to_dict(symlinks_dataset.SymlinksDatasetFacet(
+        identifiers=[
+            *(symlinks_dataset.Identifier(namespace=i["namespace"], name=i["name"], type=i["type"]) for i in known),
+            symlinks_dataset.Identifier(namespace=dataset["namespace"], name=dataset["name"], type="LOCATION"),
+        ],
+        producer=producer(),
+    ))
+    facets["dataSource"] = Serde.to_dict(datasource_dataset.DatasourceDatasetFacet(
+        name=namespace, uri=namespace if _is_uri(namespace) else None, producer=producer()
+    ))
+    dataset["namespace"], dataset["name"] = namespace, table
+
+
+def _rename_column_sources(dataset: dict[str, Any], settings: Settings) -> None:
+    lineage = (dataset.get("facets") or {}).get("columnLineage") or {}
+    sources = [s for f in (lineage.get("fields") or {}).values() for s in f.get("inputFields", [])]
+    for source in [*sources, *(lineage.get("dataset") or [])]:
+        table = table_name(source.get("namespace", ""), source.get("name", ""), settings.warehouse)
+        if table is not None:
+            source["namespace"], source["name"] = settings.lineage_namespace, table
+
+
+def map_datasets(event: dict[str, Any], settings: Settings) -> None:
+    """Rename the event's warehouse paths (datasets and column lineage sources) to logical tables."""
+    for dataset in [*(event.get("inputs") or []), *(event.get("outputs") or [])]:
+        _rename_column_sources(dataset, settings)
+        _rename_dataset(dataset, settings)
+
+
+def adopt(event: dict[str, Any], settings: Settings, windows: list[RunWindow]) -> dict[str, Any]:
+    """The JVM's event linked to its JobRun (:func:`link_to_run`) with our dataset names."""
+    link_to_run(event, windows)
+    map_datasets(event, settings)
+    return event
 
 
 def _read_position(state_file: Path, events: Path) -> dict[str, int]:
@@ -61,7 +237,7 @@ def _read_position(state_file: Path, events: Path) -> dict[str, int]:
 
 
 def ingest_listener_events(settings: Settings, emitter: LineageEmitter) -> int:
-    """Emit the JVM listener's events written since the last call; return how many.
+    """Emit the JVM listener's events written since the last call, adopted; return how many.
 
     A line that is not an event is appended to ``<spool>/corrupt/spark-listener.jsonl``
     with a one-line warning naming ``file:line``; the lines after it are still ingested.
@@ -79,6 +255,7 @@ def ingest_listener_events(settings: Settings, emitter: LineageEmitter) -> int:
             source.seek(position["offset"])
             data = source.read()
         complete = data[: data.rfind(b"\n") + 1]
+        windows = load_windows(settings) if complete.strip() else []
         for number, raw in enumerate(complete.splitlines(), start=position["line"] + 1):
             if not raw.strip():
                 continue
@@ -91,7 +268,7 @@ def ingest_listener_events(settings: Settings, emitter: LineageEmitter) -> int:
                     out.write(raw + b"\n")
                 log.warning("lineage: skipped a malformed Spark listener event: %s", exc)
                 continue
-            emitter.emit(event)
+            emitter.emit(adopt(event, settings, windows))
             emitted += 1
         write_atomic(state_file, json.dumps({
             "inode": position["inode"],
