@@ -150,21 +150,17 @@ def load_windows(settings: Settings) -> list[RunWindow]:
     return list(latest.values())
 
 
-def link_to_run(event: dict[str, Any], windows: list[RunWindow]) -> bool:
+def link_to_run(event: dict[str, Any], windows: list[RunWindow]) -> None:
     """Point an action event of a recorded Spark application at the innermost run it ran in."""
     facets = event["run"].get("facets") or {}
     app = ((facets.get("parent") or {}).get("run") or {}).get("runId")
     try:
         moment = datetime.fromisoformat(event["eventTime"])
     except ValueError:
-        return False
-    if not app or moment.tzinfo is None:
-        return False
-    holding = [w for w in windows if w.holds(app, moment)]
-    if not holding:
-        return False
-    event["run"]["facets"] = {**facets, "parent": max(holding, key=lambda w: w.start).parent}
-    return True
+        return
+    holding = [w for w in windows if app and moment.tzinfo and w.holds(app, moment)]
+    if holding:
+        event["run"]["facets"] = {**facets, "parent": max(holding, key=lambda w: w.start).parent}
 
 
 def table_name(namespace: str, name: str, warehouse: Path) -> str | None:
@@ -188,14 +184,12 @@ def _rename_dataset(dataset: dict[str, Any], settings: Settings) -> None:
             facets["dataSource"] = {k: v for k, v in source.items() if k != "uri"}
         return
     namespace = settings.lineage_namespace
-    known = (facets.get("symlinks") or {}).get("identifiers") or []
-    facets["symlinks"] = Serde.to_dict(symlinks_dataset.SymlinksDatasetFacet(
-        identifiers=[
-            *(symlinks_dataset.Identifier(namespace=i["namespace"], name=i["name"], type=i["type"]) for i in known),
-            symlinks_dataset.Identifier(namespace=dataset["namespace"], name=dataset["name"], type="LOCATION"),
-        ],
-        producer=producer(),
-    ))
+    symlinks = facets.get("symlinks") or Serde.to_dict(
+        symlinks_dataset.SymlinksDatasetFacet(identifiers=[], producer=producer())
+    )
+    location = {"namespace": dataset["namespace"], "name": dataset["name"], "type": "LOCATION"}
+    symlinks["identifiers"] = [*(symlinks.get("identifiers") or []), location]
+    facets["symlinks"] = symlinks
     facets["dataSource"] = Serde.to_dict(datasource_dataset.DatasourceDatasetFacet(
         name=namespace, uri=namespace if _is_uri(namespace) else None, producer=producer()
     ))
