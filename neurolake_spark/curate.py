@@ -7,7 +7,7 @@ nothing. Gold tables are rebuilt from silver in one atomic overwrite each.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -17,29 +17,38 @@ from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.runs import ColumnSource, JobRun, schema_of
 from neurolake_spark.transforms import customer_ltv, daily_revenue, to_silver
 
-BatchHook = Callable[[Lakehouse, str, DataFrame, JobRun], DataFrame]
-"""Called on each silver batch before the MERGE: ``(lh, source, batch, run) -> batch``.
+StepGate = Callable[[Lakehouse, dict[str, DataFrame], JobRun], Iterable[tuple[str, DataFrame]]]
+"""Sees all of a step's batches before any is written: ``(lh, batches by name, run) -> (name, batch) pairs``.
 
-Quality gates and PII masking plug in here; the default is the identity."""
+Quality gates plug in here: when called, a gate checks every batch and raises to block the
+whole step (nothing is written); otherwise it hands back each batch to write, in order, and
+may write quarantine rows before handing one back and free its cache once the next one is
+asked for. The default passes the batches through unchanged."""
 
 
-def _identity(lh: Lakehouse, source: str, batch: DataFrame, run: JobRun) -> DataFrame:
-    return batch
+def _pass_through(lh: Lakehouse, batches: dict[str, DataFrame], run: JobRun) -> Iterable[tuple[str, DataFrame]]:
+    return batches.items()
 
 
-def build_silver(lh: Lakehouse, batch_date: str, run: JobRun, before_merge: BatchHook = _identity) -> None:
-    """MERGE every source's bronze batch of ``batch_date`` into its silver table."""
+def build_silver(lh: Lakehouse, batch_date: str, run: JobRun, before_merge: StepGate = _pass_through) -> None:
+    """MERGE every source's bronze batch of ``batch_date`` into its silver table.
+
+    ``before_merge`` sees all the sources' batches before the first MERGE."""
     definition = lh.settings.pipeline_definition()
+    bronze_columns, silver_batches = {}, {}
     for name, source in definition.sources.items():
         bronze_ref = lh.resolve(source.bronze)
-        silver_ref = lh.resolve(source.silver)
         bronze_version = bulk.current_version(lh.spark, bronze_ref)
         batch = lh.table(source.bronze, version=bronze_version.version).where(
             F.col("_batch_date") == F.lit(batch_date).cast("date")
         )
         run.add_input(source.bronze, format="delta", path=bronze_ref.uri, version=bronze_version.version,
                       schema=schema_of(batch.schema))
-        silver_batch = before_merge(lh, name, to_silver(batch, source.key, source.order_by), run)
+        bronze_columns[name] = set(batch.columns)
+        silver_batches[name] = to_silver(batch, source.key, source.order_by)
+    for name, silver_batch in before_merge(lh, silver_batches, run):
+        source = definition.sources[name]
+        silver_ref = lh.resolve(source.silver)
         version = bulk.upsert(lh.spark, silver_ref, silver_batch, source.key, newer_than=source.order_by,
                               run_id=run.run_id)
         run.add_output(
@@ -47,7 +56,7 @@ def build_silver(lh: Lakehouse, batch_date: str, run: JobRun, before_merge: Batc
             rows=version.metric("numSourceRows", "numOutputRows"), bytes=version.bytes_written,
             files=version.files_written, schema=schema_of(silver_batch.schema),
             column_lineage={c: [ColumnSource(source.bronze, c)] for c in silver_batch.columns
-                            if c in batch.columns},
+                            if c in bronze_columns[name]},
         )
 
 
@@ -75,8 +84,10 @@ GOLD_LINEAGE = {
 }
 
 
-def build_gold(lh: Lakehouse, run: JobRun, before_write: BatchHook = _identity) -> None:
-    """Rebuild ``gold.daily_revenue`` and ``gold.customer_ltv`` from the current silver tables."""
+def build_gold(lh: Lakehouse, run: JobRun, before_write: StepGate = _pass_through) -> None:
+    """Rebuild ``gold.daily_revenue`` and ``gold.customer_ltv`` from the current silver tables.
+
+    ``before_write`` sees both gold frames before the first is written."""
     frames = {}
     for name in ("silver.orders", "silver.order_items", "silver.products", "silver.customers"):
         ref = lh.resolve(name)
@@ -92,8 +103,7 @@ def build_gold(lh: Lakehouse, run: JobRun, before_write: BatchHook = _identity) 
             frames["silver.orders"], frames["silver.order_items"], frames["silver.customers"]
         ),
     }
-    for name, frame in outputs.items():
-        frame = before_write(lh, name, frame, run)
+    for name, frame in before_write(lh, outputs, run):
         ref = lh.resolve(name)
         version = bulk.overwrite(lh.spark, ref, frame, run_id=run.run_id)
         run.add_output(

@@ -45,7 +45,6 @@ def _gold(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
     from neurolake_spark.quality import QualityGates
 
     with QualityGates(lh, batch_date) as gates:
-        gates.check_tables(gates.layer_tables("silver"), run)
         build_gold(lh, run, before_write=gates.gold_gate)
 
 

@@ -6,22 +6,29 @@ PII masker. Its hooks plug into curate::
     with QualityGates(lh, batch_date) as gates:
         build_silver(lh, batch_date, run, before_merge=gates.silver_gate)
 
-For each table with a suite, the gate caches the batch once, runs all of its rules in
-one GX validation (``SUMMARY`` results without unexpected values: counts only, nothing
-collected), records every outcome on the run, and then:
+A hook gates the whole step in two phases. **Phase 1** checks every batch of the step and
+writes nothing: for each table with a suite, the batch is persisted once (``MEMORY_AND_DISK``,
+flagged with the quarantine rules each row fails), all of its rules run in one GX validation
+(``SUMMARY`` results without unexpected values: counts only, nothing collected), every
+outcome is recorded on the run, and the gate decides:
 
 - **block**: a failed ``block`` rule (or a ``quarantine`` rule over its
-  ``block_above_percent``) raises :class:`QualityGateError` before anything is written;
-  the full report is in ``<warehouse>/_quality/reports/date=D/<table>.json``;
-- **quarantine**: rows failing ``quarantine`` rules are split off with the rules' Spark
-  predicates (``where(ok)`` / ``where(not ok)``), PII masked, and written to
-  ``quarantine.quality`` (replacing that date and table), the others go on; the
-  predicate counts must equal GX's, and rows in = rows passed + rows quarantined;
+  ``block_above_percent``) blocks the table. If any table of the step blocks, one
+  :class:`QualityGateError` names every blocked table and rule, and nothing of the step is
+  written (no quarantine rows, no table commits); each blocked table's full report is in
+  ``<warehouse>/_quality/reports/date=D/<table>.json``;
+- **quarantine**: rows failing ``quarantine`` rules are counted with the rules' Spark
+  predicates, and the counts must equal GX's;
 - **warn**: recorded, the step continues.
+
+**Phase 2** (nothing blocked) goes table by table: the failing rows are split off
+(``where(not ok)``), PII masked, and written to ``quarantine.quality`` (replacing that date
+and table), the report is written, the others (``where(ok)``, PII masked) go to the caller
+to write, and the batch's cache is freed. Rows in = rows passed + rows quarantined.
 
 GX 1.24 on PySpark 4.2 classic sessions works as is (its Spark engine only needs
 ``pyspark.sql``); the GX datasource is created with ``persist=False`` because the gate
-caches the batch itself and frees it when the table is done.
+persists the batch itself and frees it when the table is done.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -54,11 +61,13 @@ SUMMARY_COUNTS_ONLY = {"result_format": "SUMMARY", "partial_unexpected_count": 0
 
 
 class QualityGateError(PipelineError):
-    """A critical quality rule failed: the step stops before writing the table."""
+    """Critical quality rules failed: the step stops before writing any of its tables.
 
-    def __init__(self, message: str, report_path: Path | None = None):
+    ``report_paths``: the JSON report of each blocked table."""
+
+    def __init__(self, message: str, report_paths: Sequence[Path] = ()):
         super().__init__(message)
-        self.report_path = report_path
+        self.report_paths = list(report_paths)
 
 
 @dataclass
@@ -86,6 +95,20 @@ class GateReport:
                       if result["unexpected_count"] is not None else f"observed {result['observed_value']}")
             lines.append(f"  {mark} {result['expectation']:<28} {result['action']:<10} {result['severity']:<8} {counts}")
         return "\n".join(lines)
+
+
+@dataclass
+class CheckedBatch:
+    """A batch after phase 1 of its gate: validated and decided on, nothing written yet.
+
+    ``frame`` is the batch flagged with the quarantine rules each row fails (persisted) when
+    ``table`` has a suite, else the batch as given; ``plan`` says how its PII is masked."""
+
+    table: str
+    frame: DataFrame
+    report: GateReport
+    suite: Suite | None = None
+    plan: dict = field(default_factory=dict)
 
 
 def conf_relative(settings, path: Path) -> Path:
@@ -229,61 +252,77 @@ class QualityGates:
         path.write_text(json.dumps(asdict(report), indent=2, default=str) + "\n", encoding="utf-8")
         return path
 
-    def _finish(self, report: GateReport, results: list[QualityResult], run: JobRun) -> None:
-        """Record results on the run, write the report, and raise if a critical rule failed."""
+    def _file(self, report: GateReport) -> Path:
+        """Write ``report`` and log its summary; return where it is."""
+        path = self._write_report(report)
+        log.log(logging.ERROR if report.blocked_by else logging.INFO, "%s", report.summary())
+        return path
+
+    def _decide(self, suite: Suite, results: list[QualityResult], report: GateReport, run: JobRun) -> None:
+        """Record the results on the run and the report, and decide whether they block."""
         run.record_quality(results)
         report.results = [asdict(r) for r in results]
-        path = self._write_report(report)
-        if report.blocked_by:
-            log.error("%s", report.summary())
-            more = f" (and {len(report.blocked_by) - 1} more)" if len(report.blocked_by) > 1 else ""
-            raise QualityGateError(
-                f"quality gate blocked {report.table}: {report.blocked_by[0]}{more}; report: {path}", path)
-        log.info("%s", report.summary())
+        report.blocked_by = self._blocking(suite, results)
+        report.rows_in = report.rows_passed = next(
+            (r.element_count for r in results if r.element_count is not None), None)
 
-    # Gates ------------------------------------------------------------------------------
-
-    def _cache(self, df: DataFrame) -> DataFrame:
+    def _raise_if_blocked(self, reports: list[GateReport]) -> None:
+        """Raise one :class:`QualityGateError` naming every blocked table and rule (and their reports)."""
+        blocked = [r for r in reports if r.blocked_by]
+        if not blocked:
+            return
         self.release()
+        paths = [self._file(r) for r in blocked]
+        tables = "; ".join(f"{r.table}: {', '.join(r.blocked_by)}" for r in blocked)
+        label = "reports" if len(paths) > 1 else "report"
+        raise QualityGateError(f"quality gate blocked {tables}; {label}: {', '.join(map(str, paths))}", paths)
+
+    # Phase 1: check (no writes) -------------------------------------------------------
+
+    def _persist(self, df: DataFrame) -> DataFrame:
         cached = df.persist(StorageLevel.MEMORY_AND_DISK)
         self._cached.append(cached)
         return cached
 
-    def gate(self, table: str, df: DataFrame, run: JobRun, sample_rows: int | None = None) -> DataFrame:
-        """Validate ``df`` (a batch bound for the layer after ``table``), act on the results,
-        and return the rows that go on, PII masked.
+    def _unpersist(self, frame: DataFrame) -> None:
+        frame.unpersist()
+        self._cached = [f for f in self._cached if f is not frame]
 
-        ``sample_rows`` overrides the PII detection sample (0: names and tags only).
-        """
+    def _check(self, table: str, df: DataFrame, run: JobRun, sample_rows: int | None = None) -> CheckedBatch:
+        """Validate a batch, decide, plan its PII masking and count its quarantine split; write nothing.
+
+        The batch, flagged with the quarantine rules it fails, stays persisted for phase 2."""
         suite = self.suites.get(table)
         report = GateReport(table, run.run_id, self.batch_date.isoformat())
         if suite is None:
-            return self.masker.apply(df, self._pii_plan(table, df, run, report, sample_rows))
+            return CheckedBatch(table, df, report, plan=self._pii_plan(table, df, run, report, sample_rows))
 
         quarantine_rules = [r for r in suite.rules if r.action == "quarantine"]
         failed = F.array_compact(F.array(*[
             F.when(~F.coalesce(r.passes(), F.lit(False)), F.lit(r.name)) for r in quarantine_rules
         ])) if quarantine_rules else F.array().cast("array<string>")
         suite.check_columns(df.columns)
-        flagged = self._cache(df.withColumn(FAILED_RULES, failed))
+        flagged = self._persist(df.withColumn(FAILED_RULES, failed))
         batch = flagged.drop(FAILED_RULES)
         plan = self._pii_plan(table, batch, run, report, sample_rows)
         results = self.validate(suite, batch)
-        report.blocked_by = self._blocking(suite, results)
-        if report.blocked_by or not quarantine_rules:
-            report.rows_in = report.rows_passed = next(
-                (r.element_count for r in results if r.element_count is not None), None)
-            self._finish(report, results, run)
-            return self.masker.apply(batch, plan)
+        self._decide(suite, results, report, run)
+        if quarantine_rules and not report.blocked_by:
+            self._reconcile(suite, quarantine_rules, results, flagged, report)
+        return CheckedBatch(table, flagged, report, suite, plan)
 
-        self._reconcile(suite, quarantine_rules, results, flagged, report)
-        quarantined = self._write_quarantine(table, flagged, plan, report, run)
-        if quarantined != report.rows_quarantined:
-            raise PipelineError(f"quality gate {table}: {report.rows_quarantined} rows failed but "
-                                f"{quarantined} were committed to {QUARANTINE_TABLE}")
-        self._finish(report, results, run)
-        passed = flagged.where(F.size(FAILED_RULES) == 0).drop(FAILED_RULES)
-        return self.masker.apply(passed, plan)
+    def _check_table(self, table: str, run: JobRun) -> GateReport:
+        """Validate a whole table (e.g. silver before gold): its rules can block or warn only."""
+        suite = self.suites[table]
+        if suite.quarantines:
+            raise ConfigError(f"{suite.source}: table {table} is checked as a whole before the next layer, "
+                              "so its rules can block or warn, not quarantine")
+        frame = self._persist(self.lh.table(table))
+        results = self.validate(suite, frame)
+        self._unpersist(frame)
+        report = GateReport(table, run.run_id, self.batch_date.isoformat())
+        self._decide(suite, results, report, run)
+        return report
 
     def _pii_plan(self, table: str, df: DataFrame, run: JobRun, report: GateReport,
                   sample_rows: int | None) -> dict:
@@ -318,8 +357,23 @@ class QualityGates:
                     f"Spark predicate selects {counted}; the quarantine split would not match the validation"
                 )
 
-    def _write_quarantine(self, table: str, flagged: DataFrame, plan: dict, report: GateReport,
-                          run: JobRun) -> int:
+    # Phase 2: write (nothing blocked) -------------------------------------------------
+
+    def _admit(self, checked: CheckedBatch, run: JobRun) -> DataFrame:
+        """Write a checked batch's quarantined rows and its report; return the rows that go on, PII masked."""
+        if checked.suite is None:
+            return self.masker.apply(checked.frame, checked.plan)
+        passed = checked.frame
+        if checked.suite.quarantines:
+            quarantined = self._write_quarantine(checked.table, checked.frame, checked.plan, run)
+            if quarantined != checked.report.rows_quarantined:
+                raise PipelineError(f"quality gate {checked.table}: {checked.report.rows_quarantined} rows failed "
+                                    f"but {quarantined} were committed to {QUARANTINE_TABLE}")
+            passed = checked.frame.where(F.size(FAILED_RULES) == 0)
+        self._file(checked.report)
+        return self.masker.apply(passed.drop(FAILED_RULES), checked.plan)
+
+    def _write_quarantine(self, table: str, flagged: DataFrame, plan: dict, run: JobRun) -> int:
         """Replace this date's quarantined rows of ``table`` with the failing rows (PII masked)."""
         failing = self.masker.apply(flagged.where(F.size(FAILED_RULES) > 0), plan)
         data_columns = [c for c in failing.columns if c != FAILED_RULES]
@@ -343,31 +397,52 @@ class QualityGates:
         run.rows_quarantined += committed
         return committed
 
-    def silver_gate(self, lh: Lakehouse, source: str, batch: DataFrame, run: JobRun) -> DataFrame:
-        """``build_silver``'s ``before_merge`` hook: gate a source's batch as its bronze table."""
-        return self.gate(lh.settings.pipeline_definition().sources[source].bronze, batch, run)
+    def _admit_each(self, checked: dict[str, CheckedBatch], run: JobRun) -> Iterator[tuple[str, DataFrame]]:
+        """Hand back each checked batch to write, in order; free its cache once the caller asks for the next."""
+        for name, batch in checked.items():
+            yield name, self._admit(batch, run)
+            if batch.suite is not None:
+                self._unpersist(batch.frame)
 
-    def gold_gate(self, lh: Lakehouse, table: str, frame: DataFrame, run: JobRun) -> DataFrame:
-        """``build_gold``'s ``before_write`` hook: gate a gold frame (PII by column name and tags only)."""
-        return self.gate(table, frame, run, sample_rows=0)
+    # Gates ------------------------------------------------------------------------------
 
-    def check_tables(self, tables: list[str], run: JobRun) -> None:
-        """Validate whole tables (e.g. silver before gold): their rules can block or warn only."""
-        for table in tables:
-            suite = self.suites.get(table)
-            if suite is None:
-                continue
-            if suite.quarantines:
-                raise ConfigError(f"{suite.source}: table {table} is checked as a whole before the next layer, "
-                                  "so its rules can block or warn, not quarantine")
-            frame = self._cache(self.lh.table(table))
-            results = self.validate(suite, frame)
-            report = GateReport(table, run.run_id, self.batch_date.isoformat())
-            report.blocked_by = self._blocking(suite, results)
-            report.rows_in = report.rows_passed = next(
-                (r.element_count for r in results if r.element_count is not None), None)
-            self._finish(report, results, run)
-        self.release()
+    def gate(self, table: str, df: DataFrame, run: JobRun, sample_rows: int | None = None) -> DataFrame:
+        """Gate one batch on its own (a batch bound for the layer after ``table``): check it, raise if it
+        blocks, else write its quarantined rows and return the rows that go on, PII masked.
+
+        The batch stays cached until :meth:`release`. ``sample_rows`` overrides the PII detection
+        sample (0: names and tags only).
+        """
+        checked = self._check(table, df, run, sample_rows)
+        self._raise_if_blocked([checked.report])
+        return self._admit(checked, run)
+
+    def silver_gate(self, lh: Lakehouse, batches: dict[str, DataFrame], run: JobRun
+                    ) -> Iterator[tuple[str, DataFrame]]:
+        """``build_silver``'s ``before_merge`` hook: check every source's batch as its bronze table.
+
+        If any blocks, raises one :class:`QualityGateError` and nothing is written; otherwise
+        hands back each source's passing rows (quarantine written, PII masked) for its MERGE.
+        """
+        sources = lh.settings.pipeline_definition().sources
+        checked = {name: self._check(sources[name].bronze, batch, run) for name, batch in batches.items()}
+        self._raise_if_blocked([c.report for c in checked.values()])
+        return self._admit_each(checked, run)
+
+    def gold_gate(self, lh: Lakehouse, frames: dict[str, DataFrame], run: JobRun
+                  ) -> Iterator[tuple[str, DataFrame]]:
+        """``build_gold``'s ``before_write`` hook: check the silver tables that have a suite (as whole
+        tables: block or warn) and every gold frame (PII by column name and tags only).
+
+        If any blocks, raises one :class:`QualityGateError` and nothing is written; otherwise
+        hands back each gold frame's passing rows for its overwrite.
+        """
+        inputs = [self._check_table(table, run) for table in self.layer_tables("silver")]
+        checked = {name: self._check(name, frame, run, sample_rows=0) for name, frame in frames.items()}
+        self._raise_if_blocked(inputs + [c.report for c in checked.values()])
+        for report in inputs:
+            self._file(report)
+        return self._admit_each(checked, run)
 
     def layer_tables(self, layer: str) -> list[str]:
         """The tables of ``layer`` that have a suite, in name order."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,7 +21,8 @@ ORDERS_SCHEMA = "order_id BIGINT, customer_id BIGINT, order_ts TIMESTAMP, status
 
 
 def ts(hour: int) -> datetime:
-    return datetime(2026, 11, 24, hour)
+    """``hour`` hours after 2026-11-24 00:00 (24 and later: the next day)."""
+    return datetime(2026, 11, 24) + timedelta(hours=hour)
 
 
 def orders_frame(spark, rows):
@@ -157,7 +158,7 @@ def test_block_raises_before_anything_is_written(spark, lakehouse):
     assert run.status == "failed" and {r.expectation for r in run.quality if not r.success} == {
         "enough_rows", "customer_present"}
     assert not bulk.exists(spark, lakehouse.resolve("quarantine.quality"))
-    report = json.loads(error.value.report_path.read_text())
+    report = json.loads(error.value.report_paths[0].read_text())
     assert report["blocked_by"] and report["rows_quarantined"] == 0
 
 
@@ -170,26 +171,34 @@ def test_too_many_quarantined_rows_block(spark, lakehouse):
             gates.gate("bronze.orders", orders_frame(spark, rows), run)
 
 
+def pipeline_lakehouse(spark, lakehouse, tmp_path, sources):
+    """``lakehouse`` with a pipeline of its own: one orders-shaped source per name, bronze.N -> silver.N."""
+    entries = "\n".join(f"""  {name}: {{format: csv, schema: "{ORDERS_SCHEMA}", key: [order_id], order_by: updated_at,
+           bronze: bronze.{name}, silver: silver.{name}}}""" for name in sources)
+    tables = "\n".join(f"  {layer}.{name}: {{format: delta{', partition_by: [_batch_date]' if layer == 'bronze' else ''}}}"
+                        for name in sources for layer in ("bronze", "silver"))
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(f"sources:\n{entries}\ntables:\n{tables}\n"
+                        "  quarantine.quality: {format: delta, partition_by: [_batch_date]}\n", encoding="utf-8")
+    return type(lakehouse)(lakehouse.settings.model_copy(update={"pipeline": pipeline}), spark=spark)
+
+
+def land(spark, lh, source, day, rows):
+    """Append ``rows`` to ``bronze.<source>`` as the batch of ``day``; return that bronze frame."""
+    bronze = orders_frame(spark, rows).select(
+        "*", F.lit(f"{source}:{day}").alias("_batch_id"), F.lit(day).cast("date").alias("_batch_date"),
+        F.lit("f.csv").alias("_source_file"), F.current_timestamp().alias("_ingested_at"), F.lit("r").alias("_run_id"))
+    bulk.insert(spark, lh.resolve(f"bronze.{source}"), bronze)
+    return bronze
+
+
 def test_blocked_silver_step_writes_no_silver_table(spark, lakehouse, tmp_path):
     """The pipeline's silver step with gates: a critical failure fails the step and silver stays unwritten."""
     from neurolake_spark.pipeline import run_step
 
-    pipeline = tmp_path / "pipeline.yaml"
-    pipeline.write_text(f"""
-sources:
-  orders: {{format: csv, schema: "{ORDERS_SCHEMA}", key: [order_id], order_by: updated_at,
-           bronze: bronze.orders, silver: silver.orders}}
-tables:
-  bronze.orders: {{format: delta, partition_by: [_batch_date]}}
-  silver.orders: {{format: delta}}
-  quarantine.quality: {{format: delta, partition_by: [_batch_date]}}
-""", encoding="utf-8")
-    lh = type(lakehouse)(lakehouse.settings.model_copy(update={"pipeline": pipeline}), spark=spark)
+    lh = pipeline_lakehouse(spark, lakehouse, tmp_path, ["orders"])
     write_suite(lh, "bronze.orders", ORDERS_SUITE.replace("max: 100", "max: 1"))
-    bronze = orders_frame(spark, [(1, 5, ts(1), "paid", ts(1)), (2, 6, ts(2), "paid", ts(2))]).select(
-        "*", F.lit("orders:" + DAY).alias("_batch_id"), F.lit(DAY).cast("date").alias("_batch_date"),
-        F.lit("f.csv").alias("_source_file"), F.current_timestamp().alias("_ingested_at"), F.lit("r").alias("_run_id"))
-    bulk.insert(spark, lh.resolve("bronze.orders"), bronze)
+    bronze = land(spark, lh, "orders", DAY, [(1, 5, ts(1), "paid", ts(1)), (2, 6, ts(2), "paid", ts(2))])
     with pytest.raises(QualityGateError, match="quality gate blocked bronze.orders: rule 'enough_rows'"):
         run_step(lh, "silver", DAY)
     assert not bulk.exists(spark, lh.resolve("silver.orders"))
@@ -201,6 +210,54 @@ tables:
     assert {r.expectation for r in run.quality} == {"enough_rows", "customer_present", "updated_after_placed",
                                                      "status_known", "fresh"}
     assert batch.count() == next(r.element_count for r in run.quality if r.expectation == "enough_rows")
+
+
+NEXT_DAY = "2026-11-25"
+SOURCES = ["orders", "returns", "refunds"]  # the last one is gated last
+
+
+def test_one_blocked_source_blocks_the_whole_silver_step(spark, lakehouse, tmp_path):
+    """The last source blocks: the sources before it are clean, yet no silver table and no quarantine row
+    of the step is written; one line names every blocked table and rule."""
+    from neurolake_spark.pipeline import run_step
+
+    lh = pipeline_lakehouse(spark, lakehouse, tmp_path, SOURCES)
+    next_day = [(3, None, ts(25), "paid", ts(25)), (4, 7, ts(26), "paid", ts(26)), (5, 8, ts(27), "paid", ts(27))]
+    for source in SOURCES:
+        write_suite(lh, f"bronze.{source}", ORDERS_SUITE)
+        land(spark, lh, source, DAY, [(1, 5, ts(1), "paid", ts(1)), (2, None, ts(2), "paid", ts(2))])
+        land(spark, lh, source, NEXT_DAY, next_day)  # row 3 has no customer: quarantined, 1 of 3 rows
+    assert run_step(lh, "silver", DAY).status == "success"
+    tables = [f"silver.{s}" for s in SOURCES] + ["quarantine.quality"]
+    before = {t: bulk.current_version(spark, lh.resolve(t)).version for t in tables}
+    reports = QualityGates(lh, NEXT_DAY).reports_dir
+
+    write_suite(lh, "bronze.refunds", ORDERS_SUITE.replace("max: 100", "max: 2"))
+    with pytest.raises(QualityGateError) as error:
+        run_step(lh, "silver", NEXT_DAY)
+    assert str(error.value) == ("quality gate blocked bronze.refunds: rule 'enough_rows' (row_count_between) "
+                                f"failed: observed 3; report: {reports / 'bronze.refunds.json'}")
+    assert {t: bulk.current_version(spark, lh.resolve(t)).version for t in tables} == before
+    assert json.loads(error.value.report_paths[0].read_text())["blocked_by"]
+
+    write_suite(lh, "bronze.orders", ORDERS_SUITE.replace("max: 100", "max: 2"))
+    with pytest.raises(QualityGateError) as error:
+        run_step(lh, "silver", NEXT_DAY)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(
+        "quality gate blocked bronze.orders: rule 'enough_rows' (row_count_between) failed: observed 3; "
+        "bronze.refunds: rule 'enough_rows' (row_count_between) failed: observed 3; reports: ")
+    assert error.value.report_paths == [reports / "bronze.orders.json", reports / "bronze.refunds.json"]
+    assert {t: bulk.current_version(spark, lh.resolve(t)).version for t in tables} == before
+    assert quarantined(lh).count() == 1  # the first day's row only
+
+    for source in SOURCES:
+        write_suite(lh, f"bronze.{source}", ORDERS_SUITE)
+    run = run_step(lh, "silver", NEXT_DAY)
+    after = {t: bulk.current_version(spark, lh.resolve(t)).version for t in tables}
+    assert all(after[t] > before[t] for t in tables)
+    assert [lh.table(t).count() for t in tables[:-1]] == [3, 3, 3]  # 1 + 2 rows passed
+    assert run.rows_quarantined == 3
 
 
 def test_unknown_column_in_a_suite_names_file_table_and_rule(spark, lakehouse):
