@@ -7,8 +7,9 @@ Example::
         .writeStream.format("ncf").option("checkpointLocation", "/chk/copy")
         .trigger(availableNow=True).start("/lake/events_copy"))
 
-Source options: ``startingVersion`` (default 0: every commit from the first; ``latest``:
-only commits made after the query starts), ``maxFilesPerTrigger``, ``maxRowsPerTrigger``,
+Source options: ``startingVersion`` (default: the table as it is when the query starts,
+then every later commit; a number: every commit from that version on; ``latest``: only
+commits made after the query starts), ``maxFilesPerTrigger``, ``maxRowsPerTrigger``,
 ``skipChangeCommits`` (a commit that deletes or rewrites rows is an error unless true, then
 it is skipped). Compaction commits never produce rows. Sink options: those of the batch
 writer, and ``txnAppId`` (default: the checkpoint location), the id under which batch ids
@@ -29,27 +30,41 @@ from .writer import NCFBatchWriter, NCFCommitMessage
 
 
 class NCFStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
-    """New data files of each commit become micro-batches. An offset is ``{"version": v,
-    "file": n}``: every file of commits before ``v`` and the first ``n`` of commit ``v`` are read."""
+    """New data files of each commit become micro-batches.
+
+    An offset is ``{"version": v, "file": n, "snapshot": s}``: with ``s`` true, the first
+    ``n`` files of the snapshot at version ``v`` (the table as the query found it) have
+    been read; otherwise every file of commits before ``v`` and the first ``n`` of commit ``v``.
+    """
 
     def __init__(self, table: NCFTable, schema: StructType, options: dict[str, str]):
         self.table = table
         snapshot = table.snapshot()
         self.batch = NCFBatchReader(snapshot, schema, options)
         self.max_rows_per_partition = self.batch.max_rows
-        starting = options.get("startingversion", "0")
-        self.start_version = snapshot.version + 1 if starting == "latest" else int(starting)
+        self.start = self._starting_offset(options.get("startingversion"), snapshot.version)
         self.skip_changes = options.get("skipchangecommits", "false").lower() == "true"
         self.max_files = int(options["maxfilespertrigger"]) if "maxfilespertrigger" in options else None
         self.max_rows = int(options["maxrowspertrigger"]) if "maxrowspertrigger" in options else None
         self.target_version: int | None = None
-        self._files: dict[int, list[DataFile]] = {}
+        self._files: dict[tuple[int, bool], list[DataFile]] = {}
+
+    def _starting_offset(self, option: str | None, current: int) -> dict:
+        if option is None:
+            return {"version": current, "file": 0, "snapshot": True}
+        if option == "latest":
+            return {"version": current + 1, "file": 0, "snapshot": False}
+        try:
+            return {"version": int(option), "file": 0, "snapshot": False}
+        except ValueError:
+            raise NCFTableError(f"{self.table.path}: startingVersion must be a version number or 'latest', "
+                                f"got {option!r}") from None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"batch": self.batch}
 
     def initialOffset(self) -> dict:
-        return {"version": self.start_version, "file": 0}
+        return self.start
 
     def getDefaultReadLimit(self):
         if self.max_files is not None:
@@ -61,9 +76,15 @@ class NCFStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def prepareForTriggerAvailableNow(self) -> None:
         self.target_version = self.table.version
 
-    def files_of(self, version: int) -> list[DataFile]:
-        """The new data files of commit ``version`` (none for compaction or skipped changes)."""
-        if version not in self._files:
+    def files_of(self, version: int, snapshot: bool = False) -> list[DataFile]:
+        """The files of the snapshot at ``version`` (``snapshot``), else the new data files of
+        commit ``version`` (none for compaction or skipped changes)."""
+        key = (version, snapshot)
+        if key not in self._files:
+            if snapshot:
+                files = self.table.snapshot(version).files
+                self._files[key] = [files[p] for p in sorted(files)]
+                return self._files[key]
             commit = self.table.log.read(version)
             changes = [r for r in commit.get("remove") or () if r.get("data_change", True)]
             if changes and not self.skip_changes:
@@ -72,41 +93,48 @@ class NCFStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                     "cannot replay; restart from a later startingVersion or set skipChangeCommits=true"
                 )
             added = [DataFile.from_json(a) for a in commit.get("add") or () if a.get("data_change", True)]
-            self._files[version] = [] if changes else added
-        return self._files[version]
+            self._files[key] = [] if changes else added
+        return self._files[key]
+
+    @staticmethod
+    def _position(offset: dict) -> tuple[int, bool, int]:
+        return int(offset["version"]), bool(offset.get("snapshot", False)), int(offset["file"])
+
+    def _pending(self, start: dict, last: int):
+        """``(version, snapshot, index, file)`` of every file after ``start`` up to commit ``last``."""
+        version, snapshot, index = self._position(start)
+        while version <= last:
+            for i, f in enumerate(self.files_of(version, snapshot)[index:], index):
+                yield version, snapshot, i, f
+            version, snapshot, index = version + 1, False, 0
 
     def latestOffset(self, start: dict, limit) -> dict:
         last = self.table.version if self.target_version is None else self.target_version
-        version, index = int(start["version"]), int(start["file"])
         files = rows = 0
-        while version <= last:
-            pending = self.files_of(version)[index:]
-            for f in pending:
-                if files and ((isinstance(limit, ReadMaxFiles) and files >= limit.max_files) or
-                              (isinstance(limit, ReadMaxRows) and rows + f.rows > limit.max_rows)):
-                    return {"version": version, "file": index}
-                files, rows, index = files + 1, rows + f.rows, index + 1
-            version, index = version + 1, 0
-        return {"version": version, "file": 0}
+        for version, snapshot, index, f in self._pending(start, last):
+            if files and ((isinstance(limit, ReadMaxFiles) and files >= limit.max_files) or
+                          (isinstance(limit, ReadMaxRows) and rows + f.rows > limit.max_rows)):
+                return {"version": version, "file": index, "snapshot": snapshot}
+            files, rows = files + 1, rows + f.rows
+        version, snapshot, _ = self._position(start)
+        return {"version": max(last + 1, version + 1 if snapshot else version), "file": 0, "snapshot": False}
 
     def partitions(self, start: dict, end: dict):
+        stop_version, stop_snapshot, stop_index = self._position(end)
+        last = stop_version if stop_snapshot or stop_index else stop_version - 1
         parts = []
-        version, index = int(start["version"]), int(start["file"])
-        stop_version, stop_index = int(end["version"]), int(end["file"])
-        while (version, index) < (stop_version, stop_index):
-            files = self.files_of(version)
-            upto = stop_index if version == stop_version else len(files)
-            for f in files[index:upto]:
-                parts.append(FilePart(str(self.table.path / f.path), None, f.rows, f.path))
-            version, index = version + 1, 0
+        for version, snapshot, index, f in self._pending(start, last):
+            if (version, snapshot) == (stop_version, stop_snapshot) and index >= stop_index:
+                break
+            parts.append(FilePart(str(self.table.path / f.path), None, f.rows, f.path))
         return pack(parts, self.max_rows_per_partition)
 
     def read(self, partition):
         return self.batch.read(partition)
 
     def commit(self, end: dict) -> None:
-        for version in [v for v in self._files if v < int(end["version"])]:
-            del self._files[version]
+        for key in [k for k in self._files if k[0] < int(end["version"])]:
+            del self._files[key]
 
 
 class NCFStreamWriter(NCFBatchWriter, DataSourceStreamArrowWriter):

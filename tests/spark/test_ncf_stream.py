@@ -65,16 +65,46 @@ def test_a_replayed_micro_batch_is_not_committed_twice(spark, tmp_path):
     assert table.read().num_rows == 4 and table.snapshot().txns == {str(tmp_path / "chk"): 1}
 
 
-def test_a_source_commit_that_deletes_rows_stops_the_stream_unless_skipped(spark, tmp_path):
+def test_a_new_query_reads_the_current_table_then_new_commits(spark, tmp_path):
     source = NCFTable.create(tmp_path / "source", SCHEMA)
     append(source, 0)
     source.delete(("id", "=", 1))
     append(source, 1)
     query = start(spark, source.path, "ncf", tmp_path / "sink", tmp_path / "chk", availableNow=True)
+    query.awaitTermination(300)
+    assert query.exception() is None
+    append(source, 2)
+    again = start(spark, source.path, "ncf", tmp_path / "sink", tmp_path / "chk", availableNow=True)
+    again.awaitTermination(300)
+    assert again.exception() is None
+    assert sorted(r["id"] for r in spark.read.format("ncf").load(str(tmp_path / "sink")).collect()) == [
+        0, 2, 100, 101, 102, 200, 201, 202]
+
+
+def test_a_source_commit_that_deletes_rows_stops_the_stream_unless_skipped(spark, tmp_path):
+    source = NCFTable.create(tmp_path / "source", SCHEMA)
+    append(source, 0)
+    source.delete(("id", "=", 1))
+    append(source, 1)
+
+    def replay(checkpoint, sink, **options):
+        reader = spark.readStream.format("ncf").option("startingVersion", 0)
+        for key, value in options.items():
+            reader = reader.option(key, value)
+        return (reader.load(str(source.path)).writeStream.format("ncf")
+                .option("checkpointLocation", str(tmp_path / checkpoint)).trigger(availableNow=True)
+                .start(str(tmp_path / sink)))
+
     with pytest.raises(Exception, match="skipChangeCommits"):
-        query.awaitTermination(300)
-    skipping = (spark.readStream.format("ncf").option("skipChangeCommits", "true").load(str(source.path))
-                .writeStream.format("ncf").option("checkpointLocation", str(tmp_path / "chk2"))
-                .trigger(availableNow=True).start(str(tmp_path / "sink2")))
-    skipping.awaitTermination(300)
+        replay("chk", "sink").awaitTermination(300)
+    replay("chk2", "sink2", skipChangeCommits="true").awaitTermination(300)
     assert sorted(r["id"] for r in spark.read.format("ncf").load(str(tmp_path / "sink2")).collect()) == [0, 1, 2, 100, 101, 102]
+
+
+def test_a_bad_starting_version_is_a_clear_error(spark, tmp_path):
+    source = NCFTable.create(tmp_path / "source", SCHEMA)
+    append(source, 0)
+    query = (spark.readStream.format("ncf").option("startingVersion", "yesterday").load(str(source.path))
+             .writeStream.format("noop").option("checkpointLocation", str(tmp_path / "chk")).start())
+    with pytest.raises(Exception, match="startingVersion must be a version number or 'latest'"):
+        query.awaitTermination(300)
