@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 
 import pytest
 from pyspark.sql import functions as F
 
+from neurolake_spark import bulk
 from neurolake_spark.demo_data import read_manifest
+from neurolake_spark.pipeline import run_step
+from neurolake_spark.quality import QualityGateError
+from neurolake_spark.quality.gate import conf_relative
 from neurolake_spark.quality.pii import SecretSource
 
 
@@ -110,3 +115,27 @@ def test_salt_and_token_key_are_nowhere_in_runs_or_warehouse_metadata(nightly):
             texts.append(path.read_bytes().decode("latin-1"))
     for secret in secrets_used:
         assert not any(secret in text for text in texts)
+
+
+def test_a_blocked_gold_table_blocks_the_whole_gold_step(nightly, spark, tmp_path):
+    """gold.customer_ltv (written second) blocks: gold.daily_revenue, whose rule would quarantine rows,
+    is not written either, and neither is the quarantine."""
+    lh, results = nightly
+    suites = tmp_path / "suites"
+    shutil.copytree(conf_relative(lh.settings, lh.settings.quality.suites), suites)
+    (suites / "gold.daily_revenue.yaml").write_text(
+        "rules:\n  - {name: no_revenue, type: between, column: revenue, max: 0, action: quarantine}\n")
+    (suites / "gold.customer_ltv.yaml").write_text(
+        "rules:\n  - {name: no_value, type: between, column: lifetime_value, max: 0, action: block}\n")
+    quality = lh.settings.quality.model_copy(update={"suites": suites})
+    gated = type(lh)(lh.settings.model_copy(update={"quality": quality}), spark=spark)
+    tables = ["gold.daily_revenue", "gold.customer_ltv", "quarantine.quality"]
+    before = {t: bulk.current_version(spark, lh.resolve(t)).version for t in tables}
+
+    with pytest.raises(QualityGateError) as error:
+        run_step(gated, "gold", results[-1].run.run_date)
+    message = str(error.value)
+    assert "\n" not in message and "gold.daily_revenue" not in message
+    assert message.startswith("quality gate blocked gold.customer_ltv: rule 'no_value' (between) failed: ")
+    assert message.endswith(f"; report: {error.value.report_paths[0]}")
+    assert {t: bulk.current_version(spark, lh.resolve(t)).version for t in tables} == before
