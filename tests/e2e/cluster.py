@@ -7,8 +7,7 @@ Example (a module-scoped fixture, so the cluster starts once per test module)::
         with start_standalone(tmp_path_factory.mktemp("cluster"), workers=2) as url:
             yield url
 
-    wheel = build_wheel(tmp_path)
-    done = spark_submit(master, "jobs/ingest.py", ["--conf-file", conf, "--date", day], py_files=[wheel])
+    done = spark_submit(master, "jobs/ingest.py", ["--conf-file", conf, "--date", day], py_files=[project_wheel])
     assert done.returncode == 0, done.stderr
 
 The master and workers are the ``spark-class`` daemons of the project venv's pyspark,

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from neurolake_spark.demo_data import generate_day, read_manifest
 
-from .cluster import ROOT, build_wheel, cluster_logs, spark_submit, start_standalone
+from .cluster import ROOT, cluster_logs, spark_submit, start_standalone
 
 DAY = "2026-11-24"
 CLUSTER_CONF = ROOT / "conf" / "cluster.yaml"
@@ -20,17 +20,16 @@ def cluster(tmp_path_factory):
         yield master, folder
 
 
-def test_nightly_steps_on_the_cluster(cluster, tmp_path, make_lakehouse):
+def test_nightly_steps_on_the_cluster(cluster, tmp_path, make_lakehouse, project_wheel):
     master, logs = cluster
     warehouse = tmp_path / "warehouse"
     env = {"NEUROLAKE__STORAGE__WAREHOUSE": str(warehouse), "NEUROLAKE__MAINTENANCE__VACUUM": "false"}
     lh = make_lakehouse(warehouse)
     generate_day(lh.settings.raw_dir, DAY, scale=0.01, seed=lh.settings.generator.seed)
-    wheel = build_wheel(tmp_path / "dist")
 
     for step in ("ingest", "silver", "gold", "maintenance"):
         done = spark_submit(master, f"jobs/{step}.py", ["--conf-file", str(CLUSTER_CONF), "--date", DAY],
-                            env, py_files=[wheel])
+                            env, py_files=[project_wheel])
         assert done.returncode == 0, f"{step} failed:\n{done.stderr[-3000:]}\n{cluster_logs(logs)}"
         assert f"{step} {DAY}: success" in done.stdout
 

@@ -1,7 +1,8 @@
 """The ``ncf`` source outside the project's session: auto-discovery, and a writer killed mid-write.
 
 Each test runs a plain ``SparkSession`` (nothing registered) in a subprocess whose Python
-path holds the checkout, as after ``pip install`` of the project.
+path is the project's wheel installed with ``pip install --target``: what a user has after
+``pip install neurolake-spark``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from ncf_datasource.table import NCFTable, vacuum
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def spark_script(body: str) -> str:
@@ -31,27 +31,37 @@ def spark_script(body: str) -> str:
     """) + textwrap.dedent(body)
 
 
-def environment() -> dict[str, str]:
+@pytest.fixture(scope="module")
+def installed(project_wheel, tmp_path_factory) -> Path:
+    """A folder holding the installed project (no dependencies: the test venv has them)."""
+    target = tmp_path_factory.mktemp("site")
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+                           str(project_wheel)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return target
+
+
+def environment(site: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_GATEWAY")}
-    env.update(PYTHONPATH=str(ROOT), PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
+    env.update(PYTHONPATH=str(site), PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
     return env
 
 
-def test_a_plain_session_discovers_the_ncf_source(tmp_path):
+def test_an_installed_project_makes_a_plain_session_discover_the_ncf_source(installed, tmp_path):
     script = tmp_path / "plain.py"
     script.write_text(spark_script("""
         spark.range(5).write.format("ncf").mode("append").save(path)
         df = spark.read.format("ncf").load(path)
         print("ROWS", df.where("id > 1").count(), sorted(r.id for r in df.collect()))
     """))
-    done = subprocess.run([sys.executable, str(script), str(tmp_path / "t")], env=environment(), cwd=tmp_path,
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "t")], env=environment(installed), cwd=tmp_path,
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ROWS 3 [0, 1, 2, 3, 4]" in done.stdout
     assert NCFTable(tmp_path / "t").read().num_rows == 5
 
 
-def test_a_writer_killed_mid_write_leaves_the_previous_version(tmp_path):
+def test_a_writer_killed_mid_write_leaves_the_previous_version(installed, tmp_path):
     table = NCFTable.create(tmp_path / "t", pa.schema([("id", pa.int64())]))
     table.append(pa.table({"id": [1, 2, 3]}))
     script = tmp_path / "slow_writer.py"
@@ -68,7 +78,7 @@ def test_a_writer_killed_mid_write_leaves_the_previous_version(tmp_path):
         df = spark.range(0, 100_000, numPartitions=1).mapInArrow(slowly, "id long")
         df.write.format("ncf").mode("append").option("rowGroupSize", 100).save(path)
     """))
-    process = subprocess.Popen([sys.executable, str(script), str(table.path)], env=environment(), cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, str(script), str(table.path)], env=environment(installed), cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 300

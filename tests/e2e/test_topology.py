@@ -21,7 +21,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e.cluster import LOCAL_CONF, VENV_BIN, build_wheel, cluster_logs, free_port, spark_submit, start_standalone
+from tests.e2e.cluster import LOCAL_CONF, VENV_BIN, cluster_logs, free_port, spark_submit, start_standalone
 
 DAY = "2026-11-24"
 STEPS = ("ingest", "silver", "gold")
@@ -73,7 +73,7 @@ def cluster(tmp_path_factory) -> Iterator[tuple[str, Path]]:
         yield master, folder
 
 
-def test_nightly_steps_on_two_workers_with_a_postgresql_catalog(cluster, catalog_url, tmp_path, make_lakehouse):
+def test_nightly_steps_on_two_workers_with_a_postgresql_catalog(cluster, catalog_url, tmp_path, make_lakehouse, project_wheel):
     master, cluster_dir = cluster
     warehouse = tmp_path / "warehouse"
     env = {
@@ -85,12 +85,11 @@ def test_nightly_steps_on_two_workers_with_a_postgresql_catalog(cluster, catalog
     generated = subprocess.run([str(VENV_BIN / "neurolake"), "generate", "--conf-file", str(LOCAL_CONF), "--date", DAY,
                                 "--scale", "0.02"], env=full_env, capture_output=True, text=True, timeout=300)
     assert generated.returncode == 0, generated.stderr
-    wheel = build_wheel(tmp_path / "dist")
 
     for step in STEPS:
         started = time.monotonic()
         done = spark_submit(master, f"jobs/{step}.py", ["--conf-file", str(LOCAL_CONF), "--date", DAY], env,
-                            py_files=[wheel], conf={"spark.executor.memory": "768m",
+                            py_files=[project_wheel], conf={"spark.executor.memory": "768m",
                                                     "spark.databricks.delta.snapshotPartitions": "2"})
         assert done.returncode == 0, f"{step}:\n{done.stderr[-6000:]}\n{cluster_logs(cluster_dir)}"
         assert f"{step} {DAY}: success" in done.stdout
