@@ -86,17 +86,20 @@ def restore(lh: Lakehouse, name: str, version: int | None = None, timestamp: str
 
 
 def nightly_maintenance(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
-    """Compact what the night wrote and vacuum every table with the configured retention."""
+    """Compact what the night wrote and vacuum every table with the configured retention.
+
+    A table is recorded as an output of the run only when maintenance committed a new version.
+    """
     settings = lh.settings.maintenance
     for name in lh.tables.names():
         ref = lh.resolve(name)
         if ref.format != "delta" or not bulk.exists(lh.spark, ref):
             continue
-        version = None
+        before = version = bulk.current_version(lh.spark, ref)
         if settings.optimize:
             partitioned = "_batch_date" in ref.definition.partition_by
             version = optimize(lh, name, where=f"_batch_date = '{batch_date}'" if partitioned else None)
         if settings.vacuum:
             version = vacuum(lh, name)
-        if version is not None:
+        if version.version != before.version:
             run.add_output(name, format="delta", path=ref.uri, version=version.version)

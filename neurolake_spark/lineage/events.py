@@ -54,22 +54,12 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 
+from neurolake_spark import __version__
 from neurolake_spark.lineage import LineageEventError
 from neurolake_spark.runs import JOB_NAMESPACE, Dataset, JobRun, QualityResult
 
 CODE_VERSION_ENV = "NEUROLAKE_CODE_VERSION"
 FILE_FORMATS = {"delta": "parquet"}
-
-
-@cache
-def project_version() -> str:
-    """The installed ``neurolake-spark`` version."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("neurolake-spark")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 @cache
@@ -88,7 +78,7 @@ def git_commit() -> str | None:
 
 def producer() -> str:
     """The ``producer`` URI of every event and facet this package emits."""
-    return f"urn:neurolake-spark:{project_version()}"
+    return f"urn:neurolake-spark:{__version__}"
 
 
 @attr.define
@@ -113,8 +103,8 @@ def code_version_facet() -> CodeVersionRunFacet:
     """The code version facet of this process (git is asked once, at the first event)."""
     pinned = os.environ.get(CODE_VERSION_ENV)
     return CodeVersionRunFacet(
-        version=pinned or project_version(),
-        projectVersion=project_version(),
+        version=pinned or __version__,
+        projectVersion=__version__,
         gitSha=None if pinned else git_commit(),
         producer=producer(),
     )

@@ -2,6 +2,7 @@
 
 import pytest
 from chispa import assert_df_equality
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from neurolake_spark import bulk
@@ -74,6 +75,13 @@ def test_runs_record_versions_and_counts(nightly_warehouse):
         ingest = result.steps[0]
         assert ingest.rows_in == sum(read_manifest(lh.settings.raw_dir, result.run.run_date).rows.values())
         assert ingest.rows_in == ingest.rows_out
+        maintenance = result.steps[3]
+        earlier = {(o.name, o.version) for step in result.steps[:3] for o in step.outputs}
+        for output in maintenance.outputs:
+            assert (output.name, output.version) not in earlier, f"{output.name} v{output.version} reported twice"
+            history = DeltaTable.forPath(lh.spark, lh.resolve(output.name).uri).history()
+            operation = history.where(F.col("version") == output.version).first().operation
+            assert operation in ("OPTIMIZE", "VACUUM START", "VACUUM END"), (output.name, operation)
     summary = format_summary(results[1])
     assert "gold.daily_revenue" in summary and "quarantined" in summary and "success" in summary
     prom = (lh.settings.metrics_textfile_dir / "neurolake_ingest.prom").read_text()
