@@ -50,24 +50,28 @@ def source_folder(lh: Lakehouse, name: str, batch_date: str):
     return lh.settings.raw_dir / name / f"date={batch_date}"
 
 
+def parse_permissively(reader, name: str, source: SourceDefinition, path: str) -> DataFrame:
+    """Parse ``source``'s CSV or JSON files at ``path`` with ``reader`` (``spark.read`` or
+    ``spark.readStream``): malformed rows keep their text in ``_corrupt_record``, and every
+    row names its file in ``_source_file``."""
+    schema = StructType(source_schema(name, source).fields + [StructField(CORRUPT_COLUMN, StringType())])
+    reader = reader.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+    if source.format == "csv":
+        frame = reader.option("header", "true").option("enforceSchema", "false").csv(path)
+    else:
+        frame = reader.json(path)
+    return frame.withColumn("_source_file", F.col("_metadata.file_path"))
+
+
 def read_raw(lh: Lakehouse, name: str, source: SourceDefinition, batch_date: str) -> DataFrame:
     """Parse one day's raw files permissively: malformed rows keep their text in ``_corrupt_record``."""
     folder = source_folder(lh, name, batch_date)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise PipelineError(f"source '{name}' has no raw files for {batch_date} (expected them in {folder})")
-    schema = StructType(source_schema(name, source).fields + [StructField(CORRUPT_COLUMN, StringType())])
-    reader = (
-        lh.spark.read.schema(schema)
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
-    )
-    if source.format == "csv":
-        frame = reader.option("header", "true").option("enforceSchema", "false").csv(str(folder))
-    elif source.format == "json":
-        frame = reader.json(str(folder))
-    else:
+    if source.format == "ncf":
         frame = lh.spark.read.format("ncf").load(str(folder)).withColumn(CORRUPT_COLUMN, F.lit(None).cast("string"))
-    return frame.withColumn("_source_file", F.col("_metadata.file_path"))
+        return frame.withColumn("_source_file", F.col("_metadata.file_path"))
+    return parse_permissively(lh.spark.read, name, source, str(folder))
 
 
 def ingest_source(lh: Lakehouse, name: str, batch_date: str, run: JobRun) -> IngestCounts:

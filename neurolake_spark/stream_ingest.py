@@ -20,10 +20,9 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
 
 from neurolake_spark.errors import PipelineError
-from neurolake_spark.ingest import QUARANTINE_TABLE, IngestCounts, source_schema
+from neurolake_spark.ingest import QUARANTINE_TABLE, IngestCounts, parse_permissively, source_schema
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.runs import ColumnSource, JobRun, schema_of
 from neurolake_spark.tables import TableRef
@@ -56,18 +55,7 @@ def read_stream(lh: Lakehouse, name: str) -> DataFrame:
         return frame.withColumn(CORRUPT_COLUMN, F.lit(None).cast("string")).withColumn("_source_file", F.lit(str(folder)))
     if not folder.is_dir():
         raise PipelineError(f"source '{name}' has no raw folder yet (expected {folder})")
-    schema = StructType(source_schema(name, source).fields + [StructField(CORRUPT_COLUMN, StringType())])
-    reader = (
-        lh.spark.readStream.schema(schema)
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
-        .option("recursiveFileLookup", "true")
-    )
-    if source.format == "csv":
-        frame = reader.option("header", "true").option("enforceSchema", "false").csv(str(folder))
-    else:
-        frame = reader.json(str(folder))
-    return frame.withColumn("_source_file", F.col("_metadata.file_path"))
+    return parse_permissively(lh.spark.readStream.option("recursiveFileLookup", "true"), name, source, str(folder))
 
 
 def _with_metadata(rows: DataFrame, name: str, run_id: str, today: str) -> DataFrame:

@@ -131,13 +131,18 @@ def _add_history(commands) -> None:
     p.set_defaults(handler=_history)
 
 
+def _row_operation(args: argparse.Namespace, job: str, operate) -> int:
+    """Run ``operate(spark, path)`` (a delete or update) as job ``job`` and print the new version."""
+    path = _table_path(args)
+    version = _run_step(args, job, path, lambda lh: operate(lh.spark, path))
+    print(f"{path}: no row matches" if version is None else f"{path}: version {version}")
+    return 0
+
+
 def _delete(args: argparse.Namespace) -> int:
     from ncf_datasource.spark import operations
 
-    path = _table_path(args)
-    version = _run_step(args, "ncf_delete", path, lambda lh: operations.delete(lh.spark, path, args.where))
-    print(f"{path}: no row matches" if version is None else f"{path}: version {version}")
-    return 0
+    return _row_operation(args, "ncf_delete", lambda spark, path: operations.delete(spark, path, args.where))
 
 
 def _add_delete(commands) -> None:
@@ -158,10 +163,8 @@ def _update(args: argparse.Namespace) -> int:
         if not sep or not column.strip():
             raise ConfigError(f"--assign expects COLUMN=EXPRESSION, got {item!r}")
         assignments[column.strip()] = expression.strip()
-    path = _table_path(args)
-    version = _run_step(args, "ncf_update", path, lambda lh: operations.update(lh.spark, path, args.where, assignments))
-    print(f"{path}: no row matches" if version is None else f"{path}: version {version}")
-    return 0
+    return _row_operation(args, "ncf_update",
+                          lambda spark, path: operations.update(spark, path, args.where, assignments))
 
 
 def _add_update(commands) -> None:
