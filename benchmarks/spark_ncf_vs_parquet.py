@@ -6,13 +6,15 @@ Dataset (deterministic, default 1 000 000 rows): ``id`` (sorted, the NCF sort ke
 Measured, each the median of ``--repeat`` runs, printed with NCF/other ratios:
 
 * write: ``df.write`` of the cached frame (NCF vs Parquet), target <= 2.0x
-* full scan: read everything into the ``noop`` sink (NCF vs Parquet), target <= 1.3x
+* full scan: read everything into the ``noop`` sink (NCF vs Parquet), target <= 1.3x; and, to
+  show what any Python data source pays, NCF vs a minimal Python data source that reads the
+  same Parquet files with pyarrow (one task per file, batches as pyarrow makes them)
 * selective filter on the sort key (0.1 % of rows) into ``noop`` (NCF vs Parquet), target <= 1.0x
 * delete 1 % of rows, update 1 % of rows (a key range), NCF (``ncf_datasource.spark.operations``)
   vs Delta (``DeltaTable.delete/update``), each on a freshly written table, target <= 1.0x
 * compaction of 1 000 small files (NCF ``compact`` vs Delta ``OPTIMIZE``)
 
-Run: ``.venv/bin/python benchmarks/spark_ncf_vs_parquet.py [--rows N] [--repeat R] [--out DIR]``.
+Run: ``.venv/bin/python benchmarks/spark_ncf_vs_parquet.py [--rows N] [--repeat R] [--only scan,filter] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,47 @@ import time
 from pathlib import Path
 
 from pyspark.sql import functions as F
+from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
+
+MEASURES = ("write", "scan", "filter", "delete", "update", "compact")
+
+
+class ParquetFile(InputPartition):
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.path = path
+
+
+class PyArrowParquetReader(DataSourceReader):
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def partitions(self):
+        return [ParquetFile(str(p)) for p in sorted(Path(self.folder).glob("*.parquet"))]
+
+    def read(self, partition):
+        import pyarrow.parquet as pq
+
+        import pyarrow as pa
+
+        target = pa.schema([("id", pa.int64()), ("user_id", pa.int64()), ("amount", pa.float64()),
+                            ("country", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))])
+        for batch in pq.ParquetFile(partition.path).iter_batches(batch_size=1 << 18):
+            yield batch.cast(target)
+
+
+class PyArrowParquetSource(DataSource):
+    """The smallest Python data source over the same data: the floor any Python source pays."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "pyarrow_parquet"
+
+    def schema(self) -> str:
+        return "id long, user_id long, amount double, country string, ts timestamp"
+
+    def reader(self, schema):
+        return PyArrowParquetReader(self.options["path"])
 
 
 def timed(fn) -> float:
@@ -46,8 +89,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--small-files", type=int, default=1000)
+    parser.add_argument("--only", default=",".join(MEASURES), help=f"comma-separated subset of {','.join(MEASURES)}")
     parser.add_argument("--out", help="working folder (default: a temporary one)")
     args = parser.parse_args()
+    only = set(args.only.split(","))
+    if not only <= set(MEASURES):
+        parser.error(f"--only takes {','.join(MEASURES)}, got {args.only}")
 
     from delta.tables import DeltaTable
 
@@ -74,23 +121,32 @@ def main() -> None:
 
     results: list[tuple[str, float, float, str, str]] = []
 
-    write_parquet = median_of(args.repeat, clear(paths["parquet"]), lambda: data.write.mode("overwrite").parquet(paths["parquet"]))
-    write_ncf = median_of(args.repeat, clear(paths["ncf"]),
-                          lambda: data.write.format("ncf").mode("append").option("sortKey", "id").save(paths["ncf"]))
-    results.append(("write", write_ncf, write_parquet, "Parquet", "<= 2.0"))
+    write_parquet = lambda: data.write.mode("overwrite").parquet(paths["parquet"])  # noqa: E731
+    write_ncf = lambda: data.write.format("ncf").mode("append").option("sortKey", "id").save(paths["ncf"])  # noqa: E731
+    if "write" in only:
+        results.append(("write", median_of(args.repeat, clear(paths["ncf"]), write_ncf),
+                        median_of(args.repeat, clear(paths["parquet"]), write_parquet), "Parquet", "<= 2.0"))
+    elif {"scan", "filter"} & only:
+        write_parquet()
+        write_ncf()
 
     def noop(df):
         return lambda: df.write.format("noop").mode("overwrite").save()
 
-    scan_parquet = median_of(args.repeat, lambda: None, noop(spark.read.parquet(paths["parquet"])))
-    scan_ncf = median_of(args.repeat, lambda: None, noop(spark.read.format("ncf").load(paths["ncf"])))
-    results.append(("full scan -> noop", scan_ncf, scan_parquet, "Parquet", "<= 1.3"))
+    def scan(df):
+        return median_of(args.repeat, lambda: None, noop(df))
 
-    lo = n // 2
-    selective = f"id BETWEEN {lo} AND {lo + n // 1000}"
-    filter_parquet = median_of(args.repeat, lambda: None, noop(spark.read.parquet(paths["parquet"]).where(selective)))
-    filter_ncf = median_of(args.repeat, lambda: None, noop(spark.read.format("ncf").load(paths["ncf"]).where(selective)))
-    results.append(("filter on sort key -> noop", filter_ncf, filter_parquet, "Parquet", "<= 1.0"))
+    if "scan" in only:
+        spark.dataSource.register(PyArrowParquetSource)
+        ncf_scan = scan(spark.read.format("ncf").load(paths["ncf"]))
+        results.append(("full scan -> noop", ncf_scan, scan(spark.read.parquet(paths["parquet"])), "Parquet", "<= 1.3"))
+        results.append(("full scan -> noop", ncf_scan, scan(spark.read.format("pyarrow_parquet").load(paths["parquet"])),
+                        "Python source", "-"))
+    if "filter" in only:
+        lo = n // 2
+        selective = f"id BETWEEN {lo} AND {lo + n // 1000}"
+        results.append(("filter on sort key -> noop", scan(spark.read.format("ncf").load(paths["ncf"]).where(selective)),
+                        scan(spark.read.parquet(paths["parquet"]).where(selective)), "Parquet", "<= 1.0"))
 
     one_percent = f"id BETWEEN {n // 3} AND {n // 3 + n // 100 - 1}"
 
@@ -102,28 +158,33 @@ def main() -> None:
         shutil.rmtree(paths["ncf_edit"], ignore_errors=True)
         data.write.format("ncf").mode("append").option("sortKey", "id").save(paths["ncf_edit"])
 
-    delete_delta = median_of(args.repeat, fresh_delta, lambda: DeltaTable.forPath(spark, paths["delta"]).delete(one_percent))
-    delete_ncf = median_of(args.repeat, fresh_ncf, lambda: operations.delete(spark, paths["ncf_edit"], one_percent))
-    results.append(("delete 1% of rows", delete_ncf, delete_delta, "Delta", "<= 1.0"))
-    update_delta = median_of(args.repeat, fresh_delta,
-                             lambda: DeltaTable.forPath(spark, paths["delta"]).update(F.expr(one_percent), {"amount": F.expr("amount * 2")}))
-    update_ncf = median_of(args.repeat, fresh_ncf, lambda: operations.update(spark, paths["ncf_edit"], one_percent, {"amount": "amount * 2"}))
-    results.append(("update 1% of rows", update_ncf, update_delta, "Delta", "<= 1.0"))
+    if "delete" in only:
+        delete_delta = median_of(args.repeat, fresh_delta, lambda: DeltaTable.forPath(spark, paths["delta"]).delete(one_percent))
+        delete_ncf = median_of(args.repeat, fresh_ncf, lambda: operations.delete(spark, paths["ncf_edit"], one_percent))
+        results.append(("delete 1% of rows", delete_ncf, delete_delta, "Delta", "<= 1.0"))
+    if "update" in only:
+        update_delta = median_of(args.repeat, fresh_delta, lambda: DeltaTable.forPath(spark, paths["delta"]).update(
+            F.expr(one_percent), {"amount": F.expr("amount * 2")}))
+        update_ncf = median_of(args.repeat, fresh_ncf, lambda: operations.update(
+            spark, paths["ncf_edit"], one_percent, {"amount": "amount * 2"}))
+        results.append(("update 1% of rows", update_ncf, update_delta, "Delta", "<= 1.0"))
 
-    small = data.limit(100_000).repartition(args.small_files)
+    if "compact" in only:
+        small = data.limit(100_000).repartition(args.small_files)
 
-    def small_ncf():
-        shutil.rmtree(paths["ncf_edit"], ignore_errors=True)
-        small.write.format("ncf").mode("append").save(paths["ncf_edit"])
+        def small_ncf():
+            shutil.rmtree(paths["ncf_edit"], ignore_errors=True)
+            small.write.format("ncf").mode("append").save(paths["ncf_edit"])
 
-    def small_delta():
-        shutil.rmtree(paths["delta"], ignore_errors=True)
-        small.write.format("delta").save(paths["delta"])
+        def small_delta():
+            shutil.rmtree(paths["delta"], ignore_errors=True)
+            small.write.format("delta").save(paths["delta"])
 
-    compact_ncf = median_of(args.repeat, small_ncf, lambda: compact(NCFTable(paths["ncf_edit"]), target_file_mb=128))
-    compact_delta = median_of(args.repeat, small_delta, lambda: DeltaTable.forPath(spark, paths["delta"]).optimize().executeCompaction())
-    assert len(NCFTable(paths["ncf_edit"]).snapshot().files) == 1
-    results.append((f"compact {args.small_files} small files", compact_ncf, compact_delta, "Delta OPTIMIZE", "-"))
+        compact_ncf = median_of(args.repeat, small_ncf, lambda: compact(NCFTable(paths["ncf_edit"]), target_file_mb=128))
+        compact_delta = median_of(args.repeat, small_delta,
+                                  lambda: DeltaTable.forPath(spark, paths["delta"]).optimize().executeCompaction())
+        assert len(NCFTable(paths["ncf_edit"]).snapshot().files) == 1
+        results.append((f"compact {args.small_files} small files", compact_ncf, compact_delta, "Delta OPTIMIZE", "-"))
 
     print(f"rows={n} repeat={args.repeat} (medians, seconds)")
     print(f"{'measure':<30} {'NCF':>8} {'other':>8} {'vs':<15} {'ratio':>6}  target")

@@ -14,9 +14,13 @@ from ..format.reader import NCFFile
 from ..table import DataFile, Snapshot, read_data_file
 from .filters import bind_all, to_ncf
 
-DEFAULT_ROWS_PER_PARTITION = 1 << 20
-DEFAULT_BATCH_ROWS = 1 << 16
-MIN_PARTITIONS = 4
+# Each Spark task and each Arrow batch crossing from the Python worker to the JVM has a
+# fixed cost, so both are coarse (measured in benchmarks/RESULTS.md: 4 tasks and 64k-row
+# batches read 1.3x slower than 2 tasks and 256k-row batches).
+DEFAULT_ROWS_PER_PARTITION = 1 << 21
+MAX_BATCH_ROWS = 1 << 18
+TARGET_BATCH_BYTES = 32 << 20
+MIN_PARTITIONS = 2
 MIN_ROWS_PER_PARTITION = 1 << 17
 
 
@@ -81,15 +85,21 @@ def pack(parts: list[FilePart], max_rows: int) -> list[NCFPartition]:
     return partitions
 
 
-def to_batches(table: pa.Table, target: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Record batches of ``table`` cast to exactly the ``target`` Arrow schema Spark expects."""
+def batch_rows_for(table: pa.Table) -> int:
+    """Rows per Arrow batch: about ``TARGET_BATCH_BYTES`` of ``table``'s data, at most ``MAX_BATCH_ROWS``."""
+    row_bytes = max(1, table.nbytes // max(1, table.num_rows))
+    return max(1024, min(MAX_BATCH_ROWS, TARGET_BATCH_BYTES // row_bytes))
+
+
+def to_batches(table: pa.Table, target: pa.Schema, batch_rows: int | None) -> Iterator[pa.RecordBatch]:
+    """Record batches of ``table`` (``batch_rows`` rows each, else :func:`batch_rows_for`)
+    cast to exactly the ``target`` Arrow schema Spark expects."""
     arrays = []
     for field in target:
         column = table.column(field.name)
         arrays.append(column if column.type.equals(field.type) else column.cast(field.type))
     table = pa.Table.from_arrays(arrays, schema=target)
-    for batch in table.to_batches(max_chunksize=batch_rows):
-        yield batch
+    yield from table.to_batches(max_chunksize=batch_rows or batch_rows_for(table))
 
 
 class NCFBatchReader(DataSourceReader):
@@ -103,7 +113,7 @@ class NCFBatchReader(DataSourceReader):
         self.columns = [f.name for f in schema.fields if f.name != self.file_column]
         self.target = to_arrow_schema(schema, timezone="UTC")
         self.max_rows = int(options.get("maxrowsperpartition", DEFAULT_ROWS_PER_PARTITION))
-        self.batch_rows = int(options.get("batchsize", DEFAULT_BATCH_ROWS))
+        self.batch_rows = int(options["batchsize"]) if "batchsize" in options else None
         self.pushed: list = []
         self.expr = None
 

@@ -24,7 +24,7 @@ from ..table import NCFTable, NCFTableError, SchemaMismatchError, Snapshot
 
 class NCFDataSource(DataSource):
     """``format("ncf")``. Read options: ``versionAsOf``, ``timestampAsOf``, ``columns``,
-    ``maxRowsPerPartition`` (default 1M rows per task), ``batchSize`` (default 65536),
+    ``maxRowsPerPartition`` (default 2M rows per task), ``batchSize`` (default: about 32 MB, at most 256k rows),
     ``filterPushdown`` (default true: needs ``spark.sql.python.filterPushdown.enabled``);
     for row-level operations, ``fileColumn`` (add a column with each row's data file) and
     ``files`` (comma-separated data files to read).
