@@ -20,9 +20,9 @@ application run, that parent becoming only the root. One session hosts many JobR
 this process's Spark application (its ``parent`` run is :data:`APPLICATION_RUN_ID`,
 pinned through ``spark.openlineage.applicationRunId``) whose ``eventTime`` falls in a
 window gets that run as its ``parent`` (the innermost run when windows nest). The windows
-are durable, so events the JVM flushes after the run ended, ingested by a later run or
-by replay in another process, are linked all the same; matching on the application run
-keeps concurrent jobs sharing the spool apart. The Spark application's own START /
+are durable (for :data:`WINDOW_RETENTION` after the run ended), so events the JVM flushes
+after the run ended, ingested by a later run or by replay in another process, are linked
+all the same; matching on the application run keeps concurrent jobs sharing the spool apart. The Spark application's own START /
 COMPLETE events span many runs and stay unlinked.
 
 **Datasets named like ours.** The JVM names a dataset by its storage path (namespace
@@ -45,7 +45,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 LISTENER_CLASS = "io.openlineage.spark.agent.OpenLineageSparkListener"
 APPLICATION_RUN_ID = str(uuid.uuid4())
 """The OpenLineage run id of this process's Spark application (one per Python process)."""
+WINDOW_RETENTION = timedelta(days=7)
+"""How long a run's window is kept for linking events the JVM flushed late (or replay)."""
 
 
 def events_file(settings: Settings) -> Path:
@@ -109,8 +111,7 @@ class RunWindowRecorder:
             "end": end.isoformat() if end else None,
             "parent": Serde.to_dict(parent_facet(run)),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as out:
+        with file_lock(_windows_lock(self.path)), open(self.path, "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
 
 
@@ -129,25 +130,45 @@ class RunWindow:
         return app == self.app and start <= moment and (self.end is None or moment <= self.end)
 
 
-def load_windows(settings: Settings) -> list[RunWindow]:
-    """The recorded windows, one per run (its end once recorded); unreadable lines are skipped."""
+def _windows_lock(path: Path) -> Path:
+    return path.with_name(".runs.lock")
+
+
+def _parse_window(line: str) -> RunWindow | None:
+    try:
+        record = json.loads(line)
+        return RunWindow(
+            app=record["app"],
+            start=datetime.fromisoformat(record["start"]),
+            end=datetime.fromisoformat(record["end"]) if record["end"] else None,
+            parent=record["parent"],
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def load_windows(settings: Settings, now: datetime | None = None) -> list[RunWindow]:
+    """The recorded windows, one per run (its end once recorded), and keep the file small.
+
+    Windows that ended (or, never ended, started) more than :data:`WINDOW_RETENTION`
+    before ``now`` are dropped from the file, as are unreadable lines and the start
+    records of ended runs; the file is rewritten only when something was dropped.
+    """
     path = windows_file(settings)
     if not path.exists():
         return []
-    latest: dict[str, RunWindow] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-            window = RunWindow(
-                app=record["app"],
-                start=datetime.fromisoformat(record["start"]),
-                end=datetime.fromisoformat(record["end"]) if record["end"] else None,
-                parent=record["parent"],
-            )
-            latest[window.parent["run"]["runId"]] = window
-        except (ValueError, KeyError, TypeError):
-            continue
-    return list(latest.values())
+    horizon = (now or datetime.now(timezone.utc)) - WINDOW_RETENTION
+    with file_lock(_windows_lock(path)):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        latest: dict[str, tuple[RunWindow, str]] = {}
+        for line in lines:
+            window = _parse_window(line)
+            if window is not None:
+                latest[window.parent["run"]["runId"]] = (window, line)
+        kept = [(w, line) for w, line in latest.values() if (w.end or w.start) >= horizon]
+        if len(kept) < len(lines):
+            write_atomic(path, "".join(line + "\n" for _, line in kept))
+    return [w for w, _ in kept]
 
 
 def link_to_run(event: dict[str, Any], windows: list[RunWindow]) -> None:

@@ -19,6 +19,7 @@ from neurolake_spark.lineage.delivery import LineageEmitter
 from neurolake_spark.lineage.listener import LineageListener
 from neurolake_spark.lineage.spark_listener import (
     APPLICATION_RUN_ID,
+    WINDOW_RETENTION,
     RunWindowRecorder,
     events_file,
     ingest_listener_events,
@@ -213,3 +214,27 @@ def test_window_recorder_runs_before_the_lineage_listener_only_with_the_jvm_list
     assert [type(x) for x in build_listeners(settings)] == [RunWindowRecorder, LineageListener]
     off = settings.model_copy(update={"lineage": settings.lineage.model_copy(update={"spark_listener": False})})
     assert [type(x) for x in build_listeners(off)] == [LineageListener]
+
+
+def test_windows_older_than_the_retention_are_dropped_and_each_run_keeps_one_line(settings, tmp_path):
+    with JobRun("nightly", settings) as recent:
+        in_recent = datetime.now(timezone.utc)
+    old_start = in_recent - WINDOW_RETENTION - timedelta(days=1)
+    old_run = str(uuid.uuid4())
+    recorded = json.loads(windows_file(settings).read_text().splitlines()[-1])
+    recorded.update(start=old_start.isoformat(), end=(old_start + timedelta(minutes=5)).isoformat())
+    recorded["parent"]["run"]["runId"] = old_run
+    with open(windows_file(settings), "a") as out:
+        out.write(json.dumps(recorded) + "\n")
+    target, source = str(settings.warehouse / "silver" / "orders"), str(settings.warehouse / "bronze" / "orders")
+    write_jvm_events(
+        settings,
+        jvm_event(in_recent, APPLICATION_RUN_ID, target, source),
+        jvm_event(old_start + timedelta(minutes=1), APPLICATION_RUN_ID, target, source),
+    )
+    assert ingest_listener_events(settings, LineageEmitter(settings)) == 2
+
+    events = [e for e in delivered(tmp_path) if e["producer"] == JVM_PRODUCER]
+    assert [e["run"]["facets"]["parent"]["run"]["runId"] for e in events] == [recent.run_id, APPLICATION_RUN_ID]
+    kept = [json.loads(line) for line in windows_file(settings).read_text().splitlines()]
+    assert [(w["parent"]["run"]["runId"], w["end"] is not None) for w in kept] == [(recent.run_id, True)]
