@@ -1,37 +1,73 @@
-"""The nightly steps as spark-submit jobs on a real standalone master and worker (127.0.0.1)."""
+"""The nightly steps as spark-submit jobs on a real standalone cluster: the compose topology
+without Docker.
 
-from pathlib import Path
+A master and TWO workers on 127.0.0.1, and the catalog on a real PostgreSQL (a private
+server from the Debian packages, started here). The steps are submitted as on a real
+cluster (``spark-submit --master spark://... --jars "$(neurolake jars)" --py-files <wheel>
+jobs/<step>.py --conf-file conf/cluster.yaml``); the test checks the tables, that
+executors ran on both workers, and that the runs reached the PostgreSQL catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from typing import Iterator
 
 import pytest
 from pyspark.sql import functions as F
 
 from neurolake_spark.demo_data import generate_day, read_manifest
 
-from .cluster import ROOT, cluster_logs, spark_submit, start_standalone
+from .cluster import ROOT, VENV_BIN, cluster_logs, spark_submit, start_standalone
+from .postgres import needs_postgres, private_postgres
 
 DAY = "2026-11-24"
 CLUSTER_CONF = ROOT / "conf" / "cluster.yaml"
+STEPS = ("ingest", "silver", "gold", "maintenance")
+
+pytestmark = needs_postgres
+
+
+@pytest.fixture(scope="module")
+def catalog_url() -> Iterator[str]:
+    with private_postgres() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cluster")
-    with start_standalone(folder, workers=1, cores=2, memory="2g") as master:
+    with start_standalone(folder, workers=2) as master:
         yield master, folder
 
 
-def test_nightly_steps_on_the_cluster(cluster, tmp_path, make_lakehouse, project_wheel):
-    master, logs = cluster
+def test_nightly_steps_on_two_workers_with_a_postgresql_catalog(cluster, catalog_url, tmp_path, make_lakehouse,
+                                                                project_wheel):
+    master, cluster_dir = cluster
     warehouse = tmp_path / "warehouse"
-    env = {"NEUROLAKE__STORAGE__WAREHOUSE": str(warehouse), "NEUROLAKE__MAINTENANCE__VACUUM": "false"}
+    env = {
+        "NEUROLAKE__STORAGE__WAREHOUSE": str(warehouse),
+        "NEUROLAKE__CATALOG__URL": catalog_url,
+        "NEUROLAKE__SPARK__SHUFFLE_PARTITIONS": "2",
+        "NEUROLAKE__MAINTENANCE__VACUUM": "false",
+    }
     lh = make_lakehouse(warehouse)
     generate_day(lh.settings.raw_dir, DAY, scale=0.01, seed=lh.settings.generator.seed)
 
-    for step in ("ingest", "silver", "gold", "maintenance"):
-        done = spark_submit(master, f"jobs/{step}.py", ["--conf-file", str(CLUSTER_CONF), "--date", DAY],
-                            env, py_files=[project_wheel])
-        assert done.returncode == 0, f"{step} failed:\n{done.stderr[-3000:]}\n{cluster_logs(logs)}"
+    for step in STEPS:
+        started = time.monotonic()
+        done = spark_submit(master, f"jobs/{step}.py", ["--conf-file", str(CLUSTER_CONF), "--date", DAY], env,
+                            py_files=[project_wheel], conf={"spark.executor.memory": "768m",
+                                                            "spark.databricks.delta.snapshotPartitions": "2"})
+        assert done.returncode == 0, f"{step} failed:\n{done.stderr[-6000:]}\n{cluster_logs(cluster_dir)}"
         assert f"{step} {DAY}: success" in done.stdout
+        print(f"{step} on the cluster: {time.monotonic() - started:.0f}s")
+
+    executor_dirs = {p.parent.parent.name for p in cluster_dir.glob("work*/app-*/*") if p.is_dir()}
+    assert executor_dirs == {"work1", "work2"}, "executors did not run on both workers"
 
     manifest = read_manifest(lh.settings.raw_dir, DAY)
     bronze = lh.table("bronze.orders").count()
@@ -40,4 +76,12 @@ def test_nightly_steps_on_the_cluster(cluster, tmp_path, make_lakehouse, project
     assert lh.table("silver.orders").count() == lh.table("silver.orders").select("order_id").distinct().count()
     assert lh.table("gold.daily_revenue").where(F.col("order_date") == DAY).count() > 0
     assert (warehouse / "_metrics" / "neurolake_gold.prom").exists()
-    assert Path(warehouse / "catalog.db").exists()
+    assert not (warehouse / "catalog.db").exists(), "the runs went to SQLite, not PostgreSQL"
+
+    listed = subprocess.run([str(VENV_BIN / "neurolake"), "runs", "list", "--conf-file", str(CLUSTER_CONF),
+                             "--format", "json", "--limit", "50"], env={**os.environ, **env}, capture_output=True,
+                            text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    states = {run["job"].rsplit(".", 1)[-1]: run["state"] for run in json.loads(listed.stdout)}
+    for step in STEPS:
+        assert states.get(step) == "completed", f"no completed {step} run in the PostgreSQL catalog: {states}"

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy
 
 from tests.e2e.cluster import LOCAL_CONF, VENV_BIN
-from tests.e2e.test_topology import POSTGRES_BIN, private_postgres
+from tests.e2e.postgres import needs_postgres, private_postgres
 
 DAY = "2026-11-24"
 
@@ -61,7 +61,7 @@ def _files_containing(folder: Path, needles: dict[str, str]) -> list[str]:
     return found
 
 
-@pytest.mark.skipif(not POSTGRES_BIN, reason="PostgreSQL is not installed (apt-get install -y postgresql)")
+@needs_postgres
 def test_a_nightly_run_never_prints_logs_or_stores_its_secrets_with_a_stand_in_pushgateway(tmp_path,
                                                                                         stand_in_pushgateway):
     pushgateway_url, auth_headers = stand_in_pushgateway
