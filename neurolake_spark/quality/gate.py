@@ -21,14 +21,17 @@ outcome is recorded on the run, and the gate decides:
   predicates, and the counts must equal GX's;
 - **warn**: recorded, the step continues.
 
-**Phase 2** (nothing blocked) goes table by table: the failing rows are split off
-(``where(not ok)``), PII masked, and written to ``quarantine.quality`` (replacing that date
-and table), the report is written, the others (``where(ok)``, PII masked) go to the caller
-to write, and the batch's cache is freed. Rows in = rows passed + rows quarantined.
+**Phase 2** (nothing blocked): the failing rows of every table of the step are split off
+(``where(not ok)``), PII masked, and written to ``quarantine.quality`` in one commit
+(replacing that date's rows of those tables); then, table by table, the report is written,
+the other rows (``where(ok)``, PII masked) go to the caller to write, and the batch's cache
+is freed. Rows in = rows passed + rows quarantined.
 
 GX 1.24 on PySpark 4.2 classic sessions works as is (its Spark engine only needs
 ``pyspark.sql``); the GX datasource is created with ``persist=False`` because the gate
-persists the batch itself and frees it when the table is done.
+persists the batch itself and frees it when the table is done. A whole table checked
+before the next layer is not cached: GX's few aggregate jobs read only the columns they
+need from Delta, which costs a third of caching every column first.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import reduce
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -317,9 +321,7 @@ class QualityGates:
         if suite.quarantines:
             raise ConfigError(f"{suite.source}: table {table} is checked as a whole before the next layer, "
                               "so its rules can block or warn, not quarantine")
-        frame = self._persist(self.lh.table(table))
-        results = self.validate(suite, frame)
-        self._unpersist(frame)
+        results = self.validate(suite, self.lh.table(table))
         report = GateReport(table, run.run_id, self.batch_date.isoformat())
         self._decide(suite, results, report, run)
         return report
@@ -359,26 +361,22 @@ class QualityGates:
 
     # Phase 2: write (nothing blocked) -------------------------------------------------
 
-    def _admit(self, checked: CheckedBatch, run: JobRun) -> DataFrame:
-        """Write a checked batch's quarantined rows and its report; return the rows that go on, PII masked."""
+    def _admit(self, checked: CheckedBatch) -> DataFrame:
+        """File a checked batch's report; return the rows that go on, PII masked."""
         if checked.suite is None:
             return self.masker.apply(checked.frame, checked.plan)
         passed = checked.frame
         if checked.suite.quarantines:
-            quarantined = self._write_quarantine(checked.table, checked.frame, checked.plan, run)
-            if quarantined != checked.report.rows_quarantined:
-                raise PipelineError(f"quality gate {checked.table}: {checked.report.rows_quarantined} rows failed "
-                                    f"but {quarantined} were committed to {QUARANTINE_TABLE}")
             passed = checked.frame.where(F.size(FAILED_RULES) == 0)
         self._file(checked.report)
         return self.masker.apply(passed.drop(FAILED_RULES), checked.plan)
 
-    def _write_quarantine(self, table: str, flagged: DataFrame, plan: dict, run: JobRun) -> int:
-        """Replace this date's quarantined rows of ``table`` with the failing rows (PII masked)."""
-        failing = self.masker.apply(flagged.where(F.size(FAILED_RULES) > 0), plan)
+    def _quarantine_rows(self, checked: CheckedBatch, run: JobRun) -> DataFrame:
+        """The failing rows of a checked batch (PII masked) as ``quarantine.quality`` rows."""
+        failing = self.masker.apply(checked.frame.where(F.size(FAILED_RULES) > 0), checked.plan)
         data_columns = [c for c in failing.columns if c != FAILED_RULES]
-        rows = failing.select(
-            F.lit(table).alias("dataset"),
+        return failing.select(
+            F.lit(checked.table).alias("dataset"),
             F.col(FAILED_RULES)[0].alias("rule"),
             F.col(FAILED_RULES).alias("failed_rules"),
             F.to_json(F.struct(*data_columns)).alias("record"),
@@ -386,21 +384,36 @@ class QualityGates:
             F.current_timestamp().alias("_quarantined_at"),
             F.lit(self.batch_date.isoformat()).cast("date").alias("_batch_date"),
         )
+
+    def _write_quarantine(self, batches: Sequence[CheckedBatch], run: JobRun) -> None:
+        """Replace this date's quarantined rows of the batches' tables with their failing rows, in one commit.
+
+        Only tables with quarantine rules take part; the committed row count must equal the
+        failing rows phase 1 counted."""
+        batches = [b for b in batches if b.suite is not None and b.suite.quarantines]
+        if not batches:
+            return
+        rows = reduce(DataFrame.unionByName, [self._quarantine_rows(b, run) for b in batches])
+        tables = ", ".join(f"'{b.table}'" for b in batches)
         ref = self.lh.resolve(QUARANTINE_TABLE)
         version = bulk.overwrite_where(
             self.lh.spark, ref, rows,
-            f"_batch_date = DATE'{self.batch_date.isoformat()}' AND dataset = '{table}'", run.run_id,
+            f"_batch_date = DATE'{self.batch_date.isoformat()}' AND dataset IN ({tables})", run.run_id,
         )
-        committed = version.rows_written
+        failed, committed = sum(b.report.rows_quarantined for b in batches), version.rows_written
+        if committed != failed:
+            raise PipelineError(f"quality gate {', '.join(b.table for b in batches)}: {failed} rows failed "
+                                f"but {committed} were committed to {QUARANTINE_TABLE}")
         run.add_output(QUARANTINE_TABLE, format="delta", path=ref.uri, version=version.version, rows=committed,
                        bytes=version.bytes_written, files=version.files_written, schema=schema_of(rows.schema))
         run.rows_quarantined += committed
-        return committed
 
     def _admit_each(self, checked: dict[str, CheckedBatch], run: JobRun) -> Iterator[tuple[str, DataFrame]]:
-        """Hand back each checked batch to write, in order; free its cache once the caller asks for the next."""
+        """Write the step's quarantine, then hand back each checked batch to write, in order; free its
+        cache once the caller asks for the next."""
+        self._write_quarantine(list(checked.values()), run)
         for name, batch in checked.items():
-            yield name, self._admit(batch, run)
+            yield name, self._admit(batch)
             if batch.suite is not None:
                 self._unpersist(batch.frame)
 
@@ -415,7 +428,8 @@ class QualityGates:
         """
         checked = self._check(table, df, run, sample_rows)
         self._raise_if_blocked([checked.report])
-        return self._admit(checked, run)
+        self._write_quarantine([checked], run)
+        return self._admit(checked)
 
     def silver_gate(self, lh: Lakehouse, batches: dict[str, DataFrame], run: JobRun
                     ) -> Iterator[tuple[str, DataFrame]]:

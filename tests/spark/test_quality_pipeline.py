@@ -72,6 +72,9 @@ def test_gates_pass_the_default_run_and_counts_reconcile(nightly):
             quarantined[table] = sum(n for (t, _), n in counts.items() if t == f"bronze.{table}")
             assert rows_in == silver_rows[f"silver.{table}"] + quarantined[table], table
         assert silver.rows_quarantined == sum(quarantined.values())
+        commits = [o for o in silver.outputs if o.name == "quarantine.quality"]
+        assert len(commits) == 1, "the step's quarantined rows are not one commit"
+        assert commits[0].rows == silver.rows_quarantined
 
 
 def test_results_are_on_the_job_runs_with_the_validated_tables(nightly):
