@@ -116,8 +116,14 @@ class NCFStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                           (isinstance(limit, ReadMaxRows) and rows + f.rows > limit.max_rows)):
                 return {"version": version, "file": index, "snapshot": snapshot}
             files, rows = files + 1, rows + f.rows
+        return self._offset_past(start, last)
+
+    def _offset_past(self, start: dict, last: int) -> dict:
+        """The offset once commit ``last`` is read: the start of commit ``last + 1``, or, when
+        ``start`` is already beyond it, the first commit ``start`` has not read (never behind it)."""
         version, snapshot, _ = self._position(start)
-        return {"version": max(last + 1, version + 1 if snapshot else version), "file": 0, "snapshot": False}
+        first_unread = version + 1 if snapshot else version
+        return {"version": max(last + 1, first_unread), "file": 0, "snapshot": False}
 
     def partitions(self, start: dict, end: dict):
         stop_version, stop_snapshot, stop_index = self._position(end)
