@@ -9,6 +9,8 @@ per-step times and the ratio. A throwaway PII salt and token key are generated f
     .venv/bin/python benchmarks/quality_gates_cost.py --scale 1 --days 2026-11-23 2026-11-24
 
 With several days, each run processes them in order on its warehouse and the times add up.
+With ``--repeat N`` the pair runs N times, alternating which mode goes first, and the
+medians are printed (one pair varies by 10-20 % on a shared 2-core machine).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import argparse
 import json
 import os
 import secrets
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,10 +51,17 @@ def run_mode(raw: Path, warehouse: Path, days: list[str], gates: bool) -> dict:
     return {"gates": gates, "total": total, "steps": steps}
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The median total and the median of each step over ``runs``."""
+    return {"total": statistics.median(r["total"] for r in runs),
+            "steps": {step: statistics.median(r["steps"].get(step, 0.0) for r in runs) for step in runs[0]["steps"]}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--days", nargs="+", default=["2026-11-24"])
+    parser.add_argument("--repeat", type=int, default=1, help="run the off/on pair this many times; print medians")
     parser.add_argument("--workdir", type=Path, default=None, help="where raw data and warehouses go (default: a temp dir)")
     parser.add_argument("--child", choices=["on", "off"], help=argparse.SUPPRESS)
     parser.add_argument("--raw", type=Path, help=argparse.SUPPRESS)
@@ -68,14 +79,19 @@ def main() -> int:
     for day in args.days:
         generate_day(raw, day, scale=args.scale)
     env = {**os.environ, "NEUROLAKE_PII_SALT": secrets.token_hex(16), "NEUROLAKE_TOKEN_KEY": secrets.token_hex(16)}
-    runs = {}
-    for mode in ("off", "on"):
-        command = [sys.executable, __file__, "--child", mode, "--raw", str(raw),
-                   "--warehouse", str(workdir / f"warehouse-{mode}"), "--days", *args.days]
-        output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
-        runs[mode] = json.loads(output.strip().splitlines()[-1])
-    off, on = runs["off"], runs["on"]
-    print(f"scale {args.scale}, days {' '.join(args.days)}")
+    runs: dict[str, list[dict]] = {"off": [], "on": []}
+    for attempt in range(args.repeat):
+        for mode in ("off", "on") if attempt % 2 == 0 else ("on", "off"):
+            warehouse = workdir / f"warehouse-{mode}"
+            shutil.rmtree(warehouse, ignore_errors=True)
+            command = [sys.executable, __file__, "--child", mode, "--raw", str(raw),
+                       "--warehouse", str(warehouse), "--days", *args.days]
+            output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+            runs[mode].append(json.loads(output.strip().splitlines()[-1]))
+            print(f"run {attempt + 1} gates {mode}: {runs[mode][-1]['total']:.1f}s", flush=True)
+    off, on = (_median_run(runs[mode]) for mode in ("off", "on"))
+    label = f", median of {args.repeat}" if args.repeat > 1 else ""
+    print(f"scale {args.scale}, days {' '.join(args.days)}{label}")
     print(f"{'step':<12} {'gates off':>10} {'gates on':>10}")
     for step in off["steps"]:
         print(f"{step:<12} {off['steps'][step]:>9.1f}s {on['steps'].get(step, 0.0):>9.1f}s")
