@@ -22,8 +22,8 @@ pinned through ``spark.openlineage.applicationRunId``) whose ``eventTime`` falls
 window gets that run as its ``parent`` (the innermost run when windows nest). The windows
 are durable (for :data:`WINDOW_RETENTION` after the run ended), so events the JVM flushes
 after the run ended, ingested by a later run or by replay in another process, are linked
-all the same; matching on the application run keeps concurrent jobs sharing the spool apart. The Spark application's own START /
-COMPLETE events span many runs and stay unlinked.
+all the same; matching on the application run keeps concurrent jobs sharing the spool
+apart. The Spark application's own START / COMPLETE events span many runs and stay unlinked.
 
 **Datasets named like ours.** The JVM names a dataset by its storage path (namespace
 ``file``, name ``/abs/warehouse/silver/orders``); a path under the warehouse at
