@@ -10,7 +10,7 @@ per-step times and the ratio. A throwaway PII salt and token key are generated f
 
 With several days, each run processes them in order on its warehouse and the times add up.
 With ``--repeat N`` the pair runs N times, alternating which mode goes first, and the
-medians are printed (one pair varies by 10-20 % on a shared 2-core machine).
+medians are printed (on the 2-core VM one pair's ratio varied from +14 % to +37 %).
 """
 
 from __future__ import annotations
