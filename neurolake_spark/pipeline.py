@@ -54,6 +54,17 @@ STEPS: dict[str, Callable[[Lakehouse, str, JobRun], None]] = {
     "gold": _gold,
     "maintenance": nightly_maintenance,
 }
+GATED_STEPS = ("silver", "gold")
+
+
+def _start(lh: Lakehouse, steps: list[str]) -> None:
+    """Start Spark before the run's clock starts; when one of ``steps`` is gated, import Great
+    Expectations meanwhile, in the background."""
+    if lh.settings.quality.enabled and set(steps) & set(GATED_STEPS):
+        from neurolake_spark.quality.gate import start_importing_gx
+
+        start_importing_gx()
+    lh.spark
 
 
 @dataclass
@@ -69,7 +80,7 @@ def run_step(lh: Lakehouse, step: str, batch_date: str, parent: JobRun | None = 
     batch_date = parse_date(batch_date).isoformat()
     if step not in STEPS:
         raise PipelineError(f"unknown step '{step}' (steps: {', '.join(STEPS)})")
-    lh.spark  # start Spark before the run's clock starts
+    _start(lh, [step])
     with lh.run(step, run_date=batch_date, parent=parent) as run:
         STEPS[step](lh, batch_date, run)
     return run
@@ -78,10 +89,11 @@ def run_step(lh: Lakehouse, step: str, batch_date: str, parent: JobRun | None = 
 def run_nightly(lh: Lakehouse, batch_date: str, steps: list[str] | None = None) -> NightlyResult:
     """Run the nightly chain for ``batch_date``; the nightly run is the parent of each step."""
     batch_date = parse_date(batch_date).isoformat()
-    lh.spark  # start Spark before the run's clock starts
+    steps = steps or list(STEPS)
+    _start(lh, steps)
     with lh.run("nightly", run_date=batch_date) as nightly:
         result = NightlyResult(nightly)
-        for step in steps or list(STEPS):
+        for step in steps:
             step_run = run_step(lh, step, batch_date, parent=nightly)
             result.steps.append(step_run)
             nightly.rows_quarantined += step_run.rows_quarantined

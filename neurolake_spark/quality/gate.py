@@ -7,18 +7,21 @@ PII masker. Its hooks plug into curate::
         build_silver(lh, batch_date, run, before_merge=gates.silver_gate)
 
 A hook gates the whole step in two phases. **Phase 1** checks every batch of the step and
-writes nothing: for each table with a suite, the batch is persisted once (``MEMORY_AND_DISK``,
-flagged with the quarantine rules each row fails), all of its rules run in one GX validation
-(``SUMMARY`` results without unexpected values: counts only, nothing collected), every
-outcome is recorded on the run, and the gate decides:
+writes nothing. The batches are checked concurrently, one thread each (Spark runs their small
+jobs side by side, which on a small cluster mostly overlaps one check's driver work with
+another's jobs). For each table with a suite, the batch is persisted once
+(``MEMORY_AND_DISK``, flagged with the quarantine rules each row fails) by the job that counts
+its rows and each quarantine rule's failures, all of its rules run in one GX validation
+(``SUMMARY`` results without unexpected values: counts only, nothing collected), and the gate
+decides; then every outcome is recorded on the run, in the order of the batches:
 
 - **block**: a failed ``block`` rule (or a ``quarantine`` rule over its
   ``block_above_percent``) blocks the table. If any table of the step blocks, one
   :class:`QualityGateError` names every blocked table and rule, and nothing of the step is
   written (no quarantine rows, no table commits); each blocked table's full report is in
   ``<warehouse>/_quality/reports/date=D/<table>.json``;
-- **quarantine**: rows failing ``quarantine`` rules are counted with the rules' Spark
-  predicates, and the counts must equal GX's;
+- **quarantine**: the rows the rules' Spark predicates counted as failing must be as many as
+  GX found unexpected;
 - **warn**: recorded, the step continues.
 
 **Phase 2** (nothing blocked): the failing rows of every table of the step are split off
@@ -36,16 +39,19 @@ need from Delta, which costs a third of caching every column first.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from functools import reduce
+from functools import partial, reduce
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from pyspark import StorageLevel
+from pyspark import StorageLevel, inheritable_thread_target
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -62,6 +68,26 @@ log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "quarantine.quality"
 FAILED_RULES = "_nl_failed_rules"
 SUMMARY_COUNTS_ONLY = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+T = TypeVar("T")
+_gx_import: threading.Thread | None = None
+
+
+def start_importing_gx() -> None:
+    """Start importing Great Expectations in a background thread (it takes seconds), so that it
+    overlaps Spark's start and a step's first jobs; the gates' own import waits for it to end.
+
+    An import error is left to the gates' own import, which raises it."""
+    global _gx_import
+    if _gx_import is None:
+        _gx_import = threading.Thread(target=_import_gx_quietly, name="import-great-expectations")
+        _gx_import.start()
+
+
+def _import_gx_quietly() -> None:
+    try:
+        importlib.import_module("great_expectations")
+    except Exception:  # noqa: BLE001 - re-raised by the gates' own import
+        log.debug("importing great_expectations in the background failed", exc_info=True)
 
 
 class QualityGateError(PipelineError):
@@ -103,16 +129,18 @@ class GateReport:
 
 @dataclass
 class CheckedBatch:
-    """A batch after phase 1 of its gate: validated and decided on, nothing written yet.
+    """A batch after phase 1 of its gate: validated and decided on, nothing written or recorded yet.
 
     ``frame`` is the batch flagged with the quarantine rules each row fails (persisted) when
-    ``table`` has a suite, else the batch as given; ``plan`` says how its PII is masked."""
+    ``table`` has a suite, else the batch as given; ``plan`` says how its PII is masked;
+    ``results`` are the suite's outcomes, in rule order."""
 
     table: str
     frame: DataFrame
     report: GateReport
     suite: Suite | None = None
     plan: dict = field(default_factory=dict)
+    results: list[QualityResult] = field(default_factory=list)
 
 
 def conf_relative(settings, path: Path) -> Path:
@@ -157,6 +185,7 @@ class QualityGates:
         self.policies = load_policies(conf_relative(lh.settings, quality.pii_policies))
         self.masker = Masker(self.policies, SecretSource(quality))
         self._context = None
+        self._gx_lock = threading.Lock()
         self._validations: dict[str, Any] = {}
         self._cached: list[DataFrame] = []
 
@@ -186,23 +215,28 @@ class QualityGates:
 
             self._context = gx.get_context(mode="ephemeral")
             self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
-            self._datasource = self._context.data_sources.add_spark(name="neurolake", persist=False)
         return self._context
 
     def _validation_of(self, suite: Suite):
-        if suite.table not in self._validations:
-            import great_expectations as gx
+        """The GX validation of ``suite``, created on first use (under a lock: checks run in threads).
 
-            context = self._gx_context()
-            batch = self._datasource.add_dataframe_asset(name=suite.table).add_batch_definition_whole_dataframe(
-                suite.table)
-            gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.table))
-            for rule in suite.rules:
-                expectation = rule.expectation(self.batch_date)
-                expectation.meta = {"rule": rule.name}
-                gx_suite.add_expectation(expectation)
-            self._validations[suite.table] = context.validation_definitions.add(
-                gx.ValidationDefinition(name=suite.table, data=batch, suite=gx_suite))
+        Each table has its own GX data source, so concurrent validations share no execution engine."""
+        with self._gx_lock:
+            return self._validations.get(suite.table) or self._add_validation(suite)
+
+    def _add_validation(self, suite: Suite):
+        import great_expectations as gx
+
+        context = self._gx_context()
+        batch = (context.data_sources.add_spark(name=suite.table, persist=False)
+                 .add_dataframe_asset(name=suite.table).add_batch_definition_whole_dataframe(suite.table))
+        gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.table))
+        for rule in suite.rules:
+            expectation = rule.expectation(self.batch_date)
+            expectation.meta = {"rule": rule.name}
+            gx_suite.add_expectation(expectation)
+        self._validations[suite.table] = context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite.table, data=batch, suite=gx_suite))
         return self._validations[suite.table]
 
     def validate(self, suite: Suite, df: DataFrame) -> list[QualityResult]:
@@ -262,13 +296,30 @@ class QualityGates:
         log.log(logging.ERROR if report.blocked_by else logging.INFO, "%s", report.summary())
         return path
 
-    def _decide(self, suite: Suite, results: list[QualityResult], report: GateReport, run: JobRun) -> None:
-        """Record the results on the run and the report, and decide whether they block."""
-        run.record_quality(results)
+    def _decide(self, suite: Suite, results: list[QualityResult], report: GateReport) -> None:
+        """Put the results on the report and decide whether they block."""
         report.results = [asdict(r) for r in results]
         report.blocked_by = self._blocking(suite, results)
-        report.rows_in = report.rows_passed = next(
-            (r.element_count for r in results if r.element_count is not None), None)
+
+    @staticmethod
+    def _record(checked: Sequence[CheckedBatch], run: JobRun) -> None:
+        """Record the checks' outcomes and PII masking on the run, in the order of ``checked``."""
+        for batch in checked:
+            run.record_quality(batch.results)
+            if batch.report.pii_masked:
+                run.facts.setdefault("pii_masked", {})[batch.table] = dict(batch.report.pii_masked)
+
+    def _concurrently(self, checks: Sequence[Callable[[], T]]) -> list[T]:
+        """Run ``checks`` in one thread each (Spark runs their jobs side by side); results in order.
+
+        The threads inherit the caller's Spark local properties and tags; the first error is
+        raised once every check has ended."""
+        if len(checks) <= 1:
+            return [check() for check in checks]
+        inherit = inheritable_thread_target(self.lh.spark)
+        with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="quality-gate") as pool:
+            futures = [pool.submit(inherit(check)) for check in checks]
+            return [future.result() for future in futures]
 
     def _raise_if_blocked(self, reports: list[GateReport]) -> None:
         """Raise one :class:`QualityGateError` naming every blocked table and rule (and their reports)."""
@@ -293,13 +344,14 @@ class QualityGates:
         self._cached = [f for f in self._cached if f is not frame]
 
     def _check(self, table: str, df: DataFrame, run: JobRun, sample_rows: int | None = None) -> CheckedBatch:
-        """Validate a batch, decide, plan its PII masking and count its quarantine split; write nothing.
+        """Count a batch's quarantine split, validate it, plan its PII masking and decide; write and
+        record nothing (safe to run in a thread).
 
         The batch, flagged with the quarantine rules it fails, stays persisted for phase 2."""
         suite = self.suites.get(table)
         report = GateReport(table, run.run_id, self.batch_date.isoformat())
         if suite is None:
-            return CheckedBatch(table, df, report, plan=self._pii_plan(table, df, run, report, sample_rows))
+            return CheckedBatch(table, df, report, plan=self._pii_plan(table, df, report, sample_rows))
 
         quarantine_rules = [r for r in suite.rules if r.action == "quarantine"]
         failed = F.array_compact(F.array(*[
@@ -307,56 +359,63 @@ class QualityGates:
         ])) if quarantine_rules else F.array().cast("array<string>")
         suite.check_columns(df.columns)
         flagged = self._persist(df.withColumn(FAILED_RULES, failed))
+        rows, failed, counted = self._count_split(flagged, quarantine_rules)
         batch = flagged.drop(FAILED_RULES)
-        plan = self._pii_plan(table, batch, run, report, sample_rows)
         results = self.validate(suite, batch)
-        self._decide(suite, results, report, run)
-        if quarantine_rules and not report.blocked_by:
-            self._reconcile(suite, quarantine_rules, results, flagged, report)
-        return CheckedBatch(table, flagged, report, suite, plan)
+        plan = self._pii_plan(table, batch, report, sample_rows)
+        self._decide(suite, results, report)
+        report.rows_in = report.rows_passed = rows
+        if not report.blocked_by:
+            self._reconcile(suite, quarantine_rules, results, counted)
+            report.rows_quarantined, report.rows_passed = failed, report.rows_in - failed
+        return CheckedBatch(table, flagged, report, suite, plan, results)
 
-    def _check_table(self, table: str, run: JobRun) -> GateReport:
+    def _check_table(self, table: str, run: JobRun) -> CheckedBatch:
         """Validate a whole table (e.g. silver before gold): its rules can block or warn only."""
         suite = self.suites[table]
         if suite.quarantines:
             raise ConfigError(f"{suite.source}: table {table} is checked as a whole before the next layer, "
                               "so its rules can block or warn, not quarantine")
-        results = self.validate(suite, self.lh.table(table))
+        frame = self.lh.table(table)
+        results = self.validate(suite, frame)
         report = GateReport(table, run.run_id, self.batch_date.isoformat())
-        self._decide(suite, results, report, run)
-        return report
+        self._decide(suite, results, report)
+        report.rows_in = report.rows_passed = next(
+            (r.element_count for r in results if r.element_count is not None), None)
+        return CheckedBatch(table, frame, report, suite, results=results)
 
-    def _pii_plan(self, table: str, df: DataFrame, run: JobRun, report: GateReport,
-                  sample_rows: int | None) -> dict:
-        """Detect the PII columns of ``df`` and return how each is masked (also noted on the run)."""
+    def _pii_plan(self, table: str, df: DataFrame, report: GateReport, sample_rows: int | None) -> dict:
+        """Detect the PII columns of ``df`` and return how each is masked (also noted on the report)."""
         detection = self.policies.detection
         tags = {**tags_from_spark_schema(df.schema), **self.policies.for_table(table).tags}
         detected = detect_pii(df, detection.sample_rows if sample_rows is None else sample_rows,
                               detection.min_match_ratio, tags)
         plan = self.masker.plan(table, detected, df.columns)
         report.pii_masked = {c: p.policy for c, p in plan.items()}
-        if plan:
-            run.facts.setdefault("pii_masked", {})[table] = dict(report.pii_masked)
         return plan
 
-    def _reconcile(self, suite: Suite, rules: list, results: list[QualityResult], flagged: DataFrame,
-                   report: GateReport) -> None:
-        """Count the split with the predicates and check them against GX's counts."""
+    @staticmethod
+    def _count_split(flagged: DataFrame, rules: list) -> tuple[int, int, dict[str, int]]:
+        """Count the rows, the failing rows and each quarantine rule's failures (by rule name) in one
+        job, the one that fills the batch's cache."""
         totals = flagged.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum(F.when(F.size(FAILED_RULES) > 0, 1).otherwise(0)).alias("failed"),
-            *[F.sum(F.when(F.array_contains(FAILED_RULES, r.name), 1).otherwise(0)).alias(r.name) for r in rules],
+            F.count(F.lit(1)),
+            F.sum(F.when(F.size(FAILED_RULES) > 0, 1).otherwise(0)),
+            *[F.sum(F.when(F.array_contains(FAILED_RULES, r.name), 1).otherwise(0)) for r in rules],
         ).first()
-        report.rows_in, report.rows_quarantined = int(totals["rows"]), int(totals["failed"] or 0)
-        report.rows_passed = report.rows_in - report.rows_quarantined
+        counts = [int(value or 0) for value in totals]
+        return counts[0], counts[1], {rule.name: count for rule, count in zip(rules, counts[2:])}
+
+    @staticmethod
+    def _reconcile(suite: Suite, rules: list, results: list[QualityResult], counted: dict[str, int]) -> None:
+        """Check each quarantine rule's predicate count against GX's unexpected count."""
         by_name = {r.expectation: r for r in results}
         for rule in rules:
             expected = by_name[rule.name].unexpected_count
-            counted = int(totals[rule.name] or 0)
-            if expected is not None and expected != counted:
+            if expected is not None and expected != counted[rule.name]:
                 raise PipelineError(
                     f"quality gate {suite.table}: rule '{rule.name}' has {expected} unexpected rows in GX but its "
-                    f"Spark predicate selects {counted}; the quarantine split would not match the validation"
+                    f"Spark predicate selects {counted[rule.name]}; the quarantine split would not match the validation"
                 )
 
     # Phase 2: write (nothing blocked) -------------------------------------------------
@@ -427,6 +486,7 @@ class QualityGates:
         sample (0: names and tags only).
         """
         checked = self._check(table, df, run, sample_rows)
+        self._record([checked], run)
         self._raise_if_blocked([checked.report])
         self._write_quarantine([checked], run)
         return self._admit(checked)
@@ -439,7 +499,9 @@ class QualityGates:
         hands back each source's passing rows (quarantine written, PII masked) for its MERGE.
         """
         sources = lh.settings.pipeline_definition().sources
-        checked = {name: self._check(sources[name].bronze, batch, run) for name, batch in batches.items()}
+        checked = dict(zip(batches, self._concurrently(
+            [partial(self._check, sources[name].bronze, batch, run) for name, batch in batches.items()])))
+        self._record(list(checked.values()), run)
         self._raise_if_blocked([c.report for c in checked.values()])
         return self._admit_each(checked, run)
 
@@ -451,11 +513,14 @@ class QualityGates:
         If any blocks, raises one :class:`QualityGateError` and nothing is written; otherwise
         hands back each gold frame's passing rows for its overwrite.
         """
-        inputs = [self._check_table(table, run) for table in self.layer_tables("silver")]
-        checked = {name: self._check(name, frame, run, sample_rows=0) for name, frame in frames.items()}
-        self._raise_if_blocked(inputs + [c.report for c in checked.values()])
-        for report in inputs:
-            self._file(report)
+        tables = self.layer_tables("silver")
+        outcomes = self._concurrently([partial(self._check_table, table, run) for table in tables]
+                                      + [partial(self._check, name, frame, run, 0) for name, frame in frames.items()])
+        inputs, checked = outcomes[:len(tables)], dict(zip(frames, outcomes[len(tables):]))
+        self._record(outcomes, run)
+        self._raise_if_blocked([c.report for c in outcomes])
+        for table in inputs:
+            self._file(table.report)
         return self._admit_each(checked, run)
 
     def layer_tables(self, layer: str) -> list[str]:
