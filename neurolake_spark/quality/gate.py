@@ -364,10 +364,11 @@ class QualityGates:
         results = self.validate(suite, batch)
         plan = self._pii_plan(table, batch, report, sample_rows)
         self._decide(suite, results, report)
-        report.rows_in = report.rows_passed = rows
+        report.rows_in = rows
         if not report.blocked_by:
             self._reconcile(suite, quarantine_rules, results, counted)
-            report.rows_quarantined, report.rows_passed = failed, report.rows_in - failed
+            report.rows_quarantined = failed
+        report.rows_passed = rows - report.rows_quarantined
         return CheckedBatch(table, flagged, report, suite, plan, results)
 
     def _check_table(self, table: str, run: JobRun) -> CheckedBatch:
