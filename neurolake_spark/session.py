@@ -37,13 +37,17 @@ BASE_CONF = {
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.sql.adaptive.enabled": "true",
-    "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.default.parallelism": "4",
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
-    # Delta's snapshot state and VACUUM's file listing default to 50 and 10,000 tasks,
-    # which costs minutes on a laptop; a local session needs only a few.
+}
+
+# Runtime settings of a local session, also applied under a local spark-submit (see
+# tune_local_submit). Delta's snapshot state and VACUUM's file listing default to 50 and
+# 10,000 tasks, which costs minutes on a laptop; a local session needs only a few.
+LOCAL_SQL_CONF = {
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
 }
@@ -83,12 +87,29 @@ def session_conf(settings: Settings) -> dict[str, str]:
         })
     if settings.spark.master.startswith("local") and not under_spark_submit():
         conf.update(LOCAL_CONF)
+        conf.update(LOCAL_SQL_CONF)
     if settings.lineage.enabled and settings.lineage.spark_listener:
         from neurolake_spark.lineage.spark_listener import listener_conf
 
         conf.update(listener_conf(settings))
     conf.update(settings.spark.conf)
     return conf
+
+
+def tune_local_submit(spark: SparkSession) -> dict[str, str]:
+    """Under a spark-submit with a local master, apply the local runtime settings that its
+    command line (or the settings' ``spark.conf``) did not give; return those applied.
+
+    A local spark-submit of a small night takes twice as long without them (Delta's 50
+    snapshot tasks on 2 cores).
+    """
+    if not under_spark_submit() or not spark.sparkContext.master.startswith("local"):
+        return {}
+    given = spark.sparkContext.getConf()
+    applied = {key: value for key, value in LOCAL_SQL_CONF.items() if not given.contains(key)}
+    for key, value in applied.items():
+        spark.conf.set(key, value)
+    return applied
 
 
 def register_ncf(spark: SparkSession) -> bool:
@@ -113,5 +134,6 @@ def build_spark(settings: Settings) -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark.log_level)
+    tune_local_submit(spark)
     register_ncf(spark)
     return spark
