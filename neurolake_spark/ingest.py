@@ -6,11 +6,13 @@ written to the bronze table with ingestion columns; rows that do not parse go to
 ``quarantine.ingest`` with the raw record and the reason. Both writes replace that
 day's batch, so re-running a date leaves the same tables, and the counts reconcile:
 rows read = rows accepted + rows quarantined, checked against what Delta committed.
+The sources land concurrently; the quarantine is one commit for all of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial, reduce
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -18,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from neurolake_spark import bulk
+from neurolake_spark.concurrency import run_concurrently
 from neurolake_spark.errors import ConfigError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.pipeline_config import SourceDefinition
@@ -74,62 +77,89 @@ def read_raw(lh: Lakehouse, name: str, source: SourceDefinition, batch_date: str
     return parse_permissively(lh.spark.read, name, source, str(folder))
 
 
-def ingest_source(lh: Lakehouse, name: str, batch_date: str, run: JobRun) -> IngestCounts:
-    """Land one source's batch in bronze (and its malformed rows in quarantine)."""
-    definition = lh.settings.pipeline_definition()
-    source = definition.sources[name]
-    bronze_ref = lh.resolve(source.bronze)
-    quarantine_ref = lh.resolve(QUARANTINE_TABLE)
-    data_columns = source_schema(name, source).fieldNames()
+@dataclass
+class _Landed:
+    """One source's batch in bronze; its parsed rows stay cached until the quarantine write."""
 
-    parsed = read_raw(lh, name, source, batch_date).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        totals = parsed.agg(F.count(F.lit(1)).alias("read"), F.count(CORRUPT_COLUMN).alias("bad")).first()
-        read, quarantined = int(totals["read"]), int(totals["bad"])
-        good, bad = split_malformed(parsed, data_columns)
-        bronze_rows = with_ingest_metadata(good, name, batch_date, run.run_id)
-        bronze_version = bulk.overwrite_where(
-            lh.spark, bronze_ref, bronze_rows, f"_batch_date = DATE'{batch_date}'", run.run_id
-        )
-        quarantine_rows = with_ingest_metadata(bad, name, batch_date, run.run_id).withColumn("source", F.lit(name))
-        quarantine_version = bulk.overwrite_where(
-            lh.spark, quarantine_ref, quarantine_rows,
-            f"_batch_date = DATE'{batch_date}' AND source = '{name}'", run.run_id,
-        )
-    finally:
-        parsed.unpersist()
+    name: str
+    parsed: DataFrame
+    counts: IngestCounts
+    bronze: bulk.TableVersion
+    bronze_schema: StructType
+    malformed: DataFrame
 
-    accepted = read - quarantined
-    committed = bronze_version.rows_written + quarantine_version.rows_written
-    if committed != read:
-        raise PipelineError(
-            f"ingest {name} {batch_date}: {read} rows read but {committed} committed to bronze and quarantine"
-        )
-    raw_name = f"raw.{name}"
+
+def _land(lh: Lakehouse, name: str, parsed: DataFrame, batch_date: str, run_id: str) -> _Landed:
+    """Count one source's parsed batch (filling its cache) and replace its day in bronze."""
+    source = lh.settings.pipeline_definition().sources[name]
+    totals = parsed.agg(F.count(F.lit(1)).alias("read"), F.count(CORRUPT_COLUMN).alias("bad")).first()
+    read, quarantined = int(totals["read"]), int(totals["bad"])
+    good, bad = split_malformed(parsed, source_schema(name, source).fieldNames())
+    bronze_rows = with_ingest_metadata(good, name, batch_date, run_id)
+    version = bulk.overwrite_where(lh.spark, lh.resolve(source.bronze), bronze_rows,
+                                   f"_batch_date = DATE'{batch_date}'", run_id)
+    if version.rows_written != read - quarantined:
+        raise PipelineError(f"ingest {name} {batch_date}: {read - quarantined} well-formed rows read but "
+                            f"{version.rows_written} committed to {source.bronze}")
+    malformed = with_ingest_metadata(bad, name, batch_date, run_id).withColumn("source", F.lit(name))
+    return _Landed(name, parsed, IngestCounts(name, read, read - quarantined, quarantined), version,
+                   bronze_rows.schema, malformed)
+
+
+def _record_source(lh: Lakehouse, landed: _Landed, batch_date: str, run: JobRun) -> None:
+    source = lh.settings.pipeline_definition().sources[landed.name]
+    data_columns = source_schema(landed.name, source).fieldNames()
+    raw_name = f"raw.{landed.name}"
     run.add_input(
-        raw_name, format=source.format, path=str(source_folder(lh, name, batch_date)), rows=read,
-        schema=schema_of(source_schema(name, source)),
+        raw_name, format=source.format, path=str(source_folder(lh, landed.name, batch_date)),
+        rows=landed.counts.read, schema=schema_of(source_schema(landed.name, source)),
     )
     run.add_output(
-        source.bronze, format="delta", path=bronze_ref.uri, version=bronze_version.version, rows=accepted,
-        bytes=bronze_version.bytes_written, files=bronze_version.files_written,
-        schema=schema_of(bronze_rows.schema),
+        source.bronze, format="delta", path=lh.resolve(source.bronze).uri, version=landed.bronze.version,
+        rows=landed.counts.accepted, bytes=landed.bronze.bytes_written, files=landed.bronze.files_written,
+        schema=schema_of(landed.bronze_schema),
         column_lineage={c: [ColumnSource(raw_name, c)] for c in data_columns},
     )
-    run.add_output(
-        QUARANTINE_TABLE, format="delta", path=quarantine_ref.uri, version=quarantine_version.version,
-        rows=quarantined, bytes=quarantine_version.bytes_written, files=quarantine_version.files_written,
-        schema=schema_of(quarantine_rows.schema),
-    )
-    run.rows_quarantined += quarantined
-    return IngestCounts(name, read, accepted, quarantined)
 
 
 def ingest_all(lh: Lakehouse, batch_date: str, run: JobRun, sources: list[str] | None = None) -> list[IngestCounts]:
-    """Land every source (or the named ones) of the pipeline for ``batch_date``."""
+    """Land every source (or the named ones) of the pipeline for ``batch_date``.
+
+    Every source's raw folder is checked before anything is written. The sources land in
+    bronze concurrently (one Delta commit per table); their malformed rows then go to
+    ``quarantine.ingest`` in one commit replacing those sources' rows of the day.
+    """
     definition = lh.settings.pipeline_definition()
     names = sources or list(definition.sources)
     unknown = [n for n in names if n not in definition.sources]
     if unknown:
         raise PipelineError(f"unknown source(s) {', '.join(unknown)} (known: {', '.join(definition.sources)})")
-    return [ingest_source(lh, name, batch_date, run) for name in names]
+    raw = {name: read_raw(lh, name, definition.sources[name], batch_date) for name in names}
+    parsed = {name: frame.persist(StorageLevel.MEMORY_AND_DISK) for name, frame in raw.items()}
+    try:
+        landed = run_concurrently(
+            lh.spark, [partial(_land, lh, name, frame, batch_date, run.run_id) for name, frame in parsed.items()],
+            "ingest")
+        quarantine_ref = lh.resolve(QUARANTINE_TABLE)
+        malformed = reduce(DataFrame.unionByName, [source.malformed for source in landed])
+        listed = ", ".join(f"'{name}'" for name in names)
+        quarantine = bulk.overwrite_where(
+            lh.spark, quarantine_ref, malformed, f"_batch_date = DATE'{batch_date}' AND source IN ({listed})",
+            run.run_id,
+        )
+    finally:
+        for frame in parsed.values():
+            frame.unpersist()
+
+    quarantined = sum(source.counts.quarantined for source in landed)
+    if quarantine.rows_written != quarantined:
+        raise PipelineError(f"ingest {batch_date}: {quarantined} malformed rows read but {quarantine.rows_written} "
+                            f"committed to {QUARANTINE_TABLE}")
+    for source in landed:
+        _record_source(lh, source, batch_date, run)
+    run.add_output(
+        QUARANTINE_TABLE, format="delta", path=quarantine_ref.uri, version=quarantine.version, rows=quarantined,
+        bytes=quarantine.bytes_written, files=quarantine.files_written, schema=schema_of(malformed.schema),
+    )
+    run.rows_quarantined += quarantined
+    return [source.counts for source in landed]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from functools import partial
 
 from delta.tables import DeltaTable
 
 from neurolake_spark import bulk
+from neurolake_spark.concurrency import run_concurrently
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.runs import JobRun
@@ -85,21 +87,30 @@ def restore(lh: Lakehouse, name: str, version: int | None = None, timestamp: str
     return bulk.current_version(lh.spark, ref)
 
 
+def _maintain(lh: Lakehouse, name: str, batch_date: str) -> tuple[bulk.TableVersion, bulk.TableVersion] | None:
+    """Compact the night's files of one Delta table and vacuum it; its versions before and after."""
+    settings = lh.settings.maintenance
+    ref = lh.resolve(name)
+    if ref.format != "delta" or not bulk.exists(lh.spark, ref):
+        return None
+    before = version = bulk.current_version(lh.spark, ref)
+    if settings.optimize:
+        partitioned = "_batch_date" in ref.definition.partition_by
+        version = optimize(lh, name, where=f"_batch_date = '{batch_date}'" if partitioned else None)
+    if settings.vacuum:
+        version = vacuum(lh, name)
+    return before, version
+
+
 def nightly_maintenance(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
-    """Compact what the night wrote and vacuum every table with the configured retention.
+    """Compact what the night wrote and vacuum every table with the configured retention,
+    the tables concurrently.
 
     A table is recorded as an output of the run only when maintenance committed a new version.
     """
-    settings = lh.settings.maintenance
-    for name in lh.tables.names():
-        ref = lh.resolve(name)
-        if ref.format != "delta" or not bulk.exists(lh.spark, ref):
-            continue
-        before = version = bulk.current_version(lh.spark, ref)
-        if settings.optimize:
-            partitioned = "_batch_date" in ref.definition.partition_by
-            version = optimize(lh, name, where=f"_batch_date = '{batch_date}'" if partitioned else None)
-        if settings.vacuum:
-            version = vacuum(lh, name)
-        if version.version != before.version:
-            run.add_output(name, format="delta", path=ref.uri, version=version.version)
+    names = lh.tables.names()
+    outcomes = run_concurrently(lh.spark, [partial(_maintain, lh, name, batch_date) for name in names],
+                                "maintenance")
+    for name, outcome in zip(names, outcomes):
+        if outcome and outcome[1].version != outcome[0].version:
+            run.add_output(name, format="delta", path=lh.resolve(name).uri, version=outcome[1].version)

@@ -43,19 +43,19 @@ import importlib
 import json
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial, reduce
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Iterator, Sequence
 
-from pyspark import StorageLevel, inheritable_thread_target
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from neurolake_spark import bulk
+from neurolake_spark.concurrency import run_concurrently
 from neurolake_spark.demo_data import parse_date
 from neurolake_spark.errors import ConfigError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
@@ -68,7 +68,6 @@ log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "quarantine.quality"
 FAILED_RULES = "_nl_failed_rules"
 SUMMARY_COUNTS_ONLY = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
-T = TypeVar("T")
 _gx_import: threading.Thread | None = None
 
 
@@ -309,18 +308,6 @@ class QualityGates:
             if batch.report.pii_masked:
                 run.facts.setdefault("pii_masked", {})[batch.table] = dict(batch.report.pii_masked)
 
-    def _concurrently(self, checks: Sequence[Callable[[], T]]) -> list[T]:
-        """Run ``checks`` in one thread each (Spark runs their jobs side by side); results in order.
-
-        The threads inherit the caller's Spark local properties and tags; the first error is
-        raised once every check has ended."""
-        if len(checks) <= 1:
-            return [check() for check in checks]
-        inherit = inheritable_thread_target(self.lh.spark)
-        with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="quality-gate") as pool:
-            futures = [pool.submit(inherit(check)) for check in checks]
-            return [future.result() for future in futures]
-
     def _raise_if_blocked(self, reports: list[GateReport]) -> None:
         """Raise one :class:`QualityGateError` naming every blocked table and rule (and their reports)."""
         blocked = [r for r in reports if r.blocked_by]
@@ -500,8 +487,9 @@ class QualityGates:
         hands back each source's passing rows (quarantine written, PII masked) for its MERGE.
         """
         sources = lh.settings.pipeline_definition().sources
-        checked = dict(zip(batches, self._concurrently(
-            [partial(self._check, sources[name].bronze, batch, run) for name, batch in batches.items()])))
+        checked = dict(zip(batches, run_concurrently(
+            self.lh.spark, [partial(self._check, sources[name].bronze, batch, run) for name, batch in batches.items()],
+            "quality-gate")))
         self._record(list(checked.values()), run)
         self._raise_if_blocked([c.report for c in checked.values()])
         return self._admit_each(checked, run)
@@ -515,8 +503,11 @@ class QualityGates:
         hands back each gold frame's passing rows for its overwrite.
         """
         tables = self.layer_tables("silver")
-        outcomes = self._concurrently([partial(self._check_table, table, run) for table in tables]
-                                      + [partial(self._check, name, frame, run, 0) for name, frame in frames.items()])
+        outcomes = run_concurrently(
+            self.lh.spark,
+            [partial(self._check_table, table, run) for table in tables]
+            + [partial(self._check, name, frame, run, 0) for name, frame in frames.items()],
+            "quality-gate")
         inputs, checked = outcomes[:len(tables)], dict(zip(frames, outcomes[len(tables):]))
         self._record(outcomes, run)
         self._raise_if_blocked([c.report for c in outcomes])

@@ -1,5 +1,7 @@
 """The nightly pipeline on generated data: reconciliation, late updates, idempotency, bad input."""
 
+import shutil
+
 import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
@@ -115,6 +117,17 @@ def test_missing_source_folder_is_a_clear_error(make_lakehouse, tmp_path):
     lh = make_lakehouse(tmp_path)
     with pytest.raises(PipelineError, match=r"source 'customers' has no raw files for 2026-01-05 \(expected them in"):
         run_step(lh, "ingest", "2026-01-05")
+
+
+def test_a_source_without_files_stops_ingest_before_any_source_is_written(make_lakehouse, tmp_path):
+    lh = make_lakehouse(tmp_path)
+    generate_day(lh.settings.raw_dir, DAYS[0], scale=0.002, seed=3)
+    shutil.rmtree(lh.settings.raw_dir / "payments" / f"date={DAYS[0]}")
+    with pytest.raises(PipelineError, match=rf"source 'payments' has no raw files for {DAYS[0]}"):
+        run_step(lh, "ingest", DAYS[0])
+    written = [name for name in lh.tables.names("bronze") + ["quarantine.ingest"]
+               if bulk.exists(lh.spark, lh.resolve(name))]
+    assert written == []
 
 
 def test_unknown_step_and_bad_date(make_lakehouse, tmp_path):
