@@ -140,7 +140,7 @@ def test_the_dag_runs_one_night_end_to_end_under_airflow(tmp_path, spark):
         "AIRFLOW_VAR_NEUROLAKE_SPARK_CONF": json.dumps({
             "spark.driver.memory": "1g", "spark.ui.enabled": "false",
             "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
-            "spark.databricks.delta.snapshotPartitions": "2", "spark.default.parallelism": "2",
+            "spark.default.parallelism": "2",
         }),
     })
     migrated = subprocess.run([str(AIRFLOW_PYTHON.parent / "airflow"), "db", "migrate"], env=env,
