@@ -28,9 +28,9 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sqlite3
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlparse
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from neurolake_spark.concurrency import run_concurrently
 from neurolake_spark.errors import NeuroLakeError
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.tables import TableRef
@@ -287,10 +288,10 @@ def backup_tables(
         "tables": {},
         "catalog": None,
     }
-    for ref in refs:
-        if ref.name in missing:
-            continue
-        manifest["tables"][ref.name] = backup_table(lh, ref.name, _table_dir(target, ref.name), version)
+    present = [ref.name for ref in refs if ref.name not in missing]
+    copies = run_concurrently(
+        lh.spark, [partial(backup_table, lh, name, _table_dir(target, name), version) for name in present], "backup")
+    manifest["tables"].update(zip(present, copies))
     if catalog:
         manifest["catalog"] = backup_catalog(lh.settings.catalog_url, target / "catalog.db")
     manifest["checksum"] = _manifest_checksum(manifest)

@@ -37,6 +37,23 @@ def optimize(lh: Lakehouse, name: str, where: str | None = None, zorder_by: list
     return bulk.current_version(lh.spark, ref)
 
 
+def night_filter(lh: Lakehouse, name: str, batch_date: str | None) -> str | None:
+    """The predicate of ``batch_date``'s partition when ``name`` is partitioned by batch date."""
+    if batch_date and "_batch_date" in lh.resolve(name).definition.partition_by:
+        return f"_batch_date = '{batch_date}'"
+    return None
+
+
+def optimize_tables(lh: Lakehouse, names: list[str], batch_date: str | None = None,
+                    zorder_by: list[str] | None = None) -> list[bulk.TableVersion]:
+    """Compact the Delta tables ``names`` concurrently (only ``batch_date``'s partition of tables
+    partitioned by batch date); their new versions, in order."""
+    return run_concurrently(
+        lh.spark,
+        [partial(optimize, lh, name, where=night_filter(lh, name, batch_date), zorder_by=zorder_by) for name in names],
+        "optimize")
+
+
 @contextmanager
 def _retention_check(lh: Lakehouse, enabled: bool):
     key = "spark.databricks.delta.retentionDurationCheck.enabled"
@@ -87,30 +104,20 @@ def restore(lh: Lakehouse, name: str, version: int | None = None, timestamp: str
     return bulk.current_version(lh.spark, ref)
 
 
-def _maintain(lh: Lakehouse, name: str, batch_date: str) -> tuple[bulk.TableVersion, bulk.TableVersion] | None:
-    """Compact the night's files of one Delta table and vacuum it; its versions before and after."""
-    settings = lh.settings.maintenance
-    ref = lh.resolve(name)
-    if ref.format != "delta" or not bulk.exists(lh.spark, ref):
-        return None
-    before = version = bulk.current_version(lh.spark, ref)
-    if settings.optimize:
-        partitioned = "_batch_date" in ref.definition.partition_by
-        version = optimize(lh, name, where=f"_batch_date = '{batch_date}'" if partitioned else None)
-    if settings.vacuum:
-        version = vacuum(lh, name)
-    return before, version
-
-
 def nightly_maintenance(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
-    """Compact what the night wrote and vacuum every table with the configured retention,
-    the tables concurrently.
+    """Compact what the night wrote and vacuum every table with the configured retention
+    (the tables concurrently).
 
     A table is recorded as an output of the run only when maintenance committed a new version.
     """
-    names = lh.tables.names()
-    outcomes = run_concurrently(lh.spark, [partial(_maintain, lh, name, batch_date) for name in names],
-                                "maintenance")
-    for name, outcome in zip(names, outcomes):
-        if outcome and outcome[1].version != outcome[0].version:
-            run.add_output(name, format="delta", path=lh.resolve(name).uri, version=outcome[1].version)
+    settings = lh.settings.maintenance
+    names = [n for n in lh.tables.names() if lh.resolve(n).format == "delta" and bulk.exists(lh.spark, lh.resolve(n))]
+    before = [bulk.current_version(lh.spark, lh.resolve(name)) for name in names]
+    after = before
+    if settings.optimize:
+        after = optimize_tables(lh, names, batch_date)
+    if settings.vacuum:
+        after = run_concurrently(lh.spark, [partial(vacuum, lh, name) for name in names], "vacuum")
+    for name, old, new in zip(names, before, after):
+        if new.version != old.version:
+            run.add_output(name, format="delta", path=lh.resolve(name).uri, version=new.version)

@@ -200,12 +200,10 @@ def _optimize(args: argparse.Namespace) -> int:
     names = [_delta_only(lh, n) for n in _existing(lh, _chosen_tables(lh, args))]
     batch_date = parse_date(args.date).isoformat() if args.date else None
     with lh.run("compact", run_date=batch_date) as run:
-        for name in names:
-            ref = lh.resolve(name)
-            partitioned = batch_date and "_batch_date" in ref.definition.partition_by
-            where = f"_batch_date = '{batch_date}'" if partitioned else None
-            version = maintenance.optimize(lh, name, where=where, zorder_by=args.zorder_by)
-            run.add_output(name, format="delta", path=ref.uri, version=version.version)
+        versions = maintenance.optimize_tables(lh, names, batch_date, zorder_by=args.zorder_by)
+        for name, version in zip(names, versions):
+            run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)
+            where = maintenance.night_filter(lh, name, batch_date)
             print(f"optimized {name}{' where ' + where if where else ''} (version {version.version})")
     return 0
 

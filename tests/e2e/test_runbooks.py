@@ -184,3 +184,31 @@ def test_restore_a_lost_table_from_backup(warehouse, tmp_path, capsys):
     assert "rows counted" in capsys.readouterr().out
     shutil.move(tmp_path / "restored" / "silver" / "orders", lost.path)
     assert_df_equality(warehouse.table("silver.orders"), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_compact_every_table_or_only_the_nights_partition(warehouse, capsys):
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    from neurolake_spark import bulk
+    from tests.conftest import DAYS
+
+    def files(name: str, where: str = "true") -> int:
+        return DeltaTable.forPath(warehouse.spark, warehouse.resolve(name).uri).toDF().where(where) \
+            .select(F.input_file_name()).distinct().count()
+
+    night = f"_batch_date = '{DAYS[1]}'"
+    products, orders = warehouse.resolve("silver.products"), warehouse.resolve("bronze.orders")
+    bulk.overwrite(warehouse.spark, products, warehouse.table("silver.products").repartition(3))
+    bulk.overwrite_where(warehouse.spark, orders, warehouse.table("bronze.orders").where(night).repartition(3), night)
+    assert files("silver.products") == 3 and files("bronze.orders", night) == 3
+    before = {name: bulk.current_version(warehouse.spark, ref).version
+              for name, ref in (("silver.products", products), ("bronze.orders", orders))}
+
+    assert cli(warehouse, "table", "optimize", "--all", "--date", DAYS[1]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"^optimized silver\.products \(version {before['silver.products'] + 1}\)$", out, re.M), out
+    assert re.search(rf"^optimized bronze\.orders where {re.escape(night)} \(version {before['bronze.orders'] + 1}\)$",
+                     out, re.M), out
+    assert len(re.findall(r"^optimized ", out, re.M)) == len(warehouse.tables.names())
+    assert files("silver.products") == 1 and files("bronze.orders", night) == 1
