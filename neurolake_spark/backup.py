@@ -30,8 +30,8 @@ import os
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import unquote, urlparse

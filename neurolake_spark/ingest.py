@@ -79,10 +79,9 @@ def read_raw(lh: Lakehouse, name: str, source: SourceDefinition, batch_date: str
 
 @dataclass
 class _Landed:
-    """One source's batch in bronze; its parsed rows stay cached until the quarantine write."""
+    """One source's batch in bronze; its malformed rows are still to be quarantined."""
 
     name: str
-    parsed: DataFrame
     counts: IngestCounts
     bronze: bulk.TableVersion
     bronze_schema: StructType
@@ -102,7 +101,7 @@ def _land(lh: Lakehouse, name: str, parsed: DataFrame, batch_date: str, run_id: 
         raise PipelineError(f"ingest {name} {batch_date}: {read - quarantined} well-formed rows read but "
                             f"{version.rows_written} committed to {source.bronze}")
     malformed = with_ingest_metadata(bad, name, batch_date, run_id).withColumn("source", F.lit(name))
-    return _Landed(name, parsed, IngestCounts(name, read, read - quarantined, quarantined), version,
+    return _Landed(name, IngestCounts(name, read, read - quarantined, quarantined), version,
                    bronze_rows.schema, malformed)
 
 

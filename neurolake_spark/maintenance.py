@@ -111,8 +111,9 @@ def nightly_maintenance(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
     A table is recorded as an output of the run only when maintenance committed a new version.
     """
     settings = lh.settings.maintenance
-    names = [n for n in lh.tables.names() if lh.resolve(n).format == "delta" and bulk.exists(lh.spark, lh.resolve(n))]
-    before = [bulk.current_version(lh.spark, lh.resolve(name)) for name in names]
+    refs = {name: lh.resolve(name) for name in lh.tables.names()}
+    names = [name for name, ref in refs.items() if ref.format == "delta" and bulk.exists(lh.spark, ref)]
+    before = [bulk.current_version(lh.spark, refs[name]) for name in names]
     after = before
     if settings.optimize:
         after = optimize_tables(lh, names, batch_date)
@@ -120,4 +121,4 @@ def nightly_maintenance(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
         after = run_concurrently(lh.spark, [partial(vacuum, lh, name) for name in names], "vacuum")
     for name, old, new in zip(names, before, after):
         if new.version != old.version:
-            run.add_output(name, format="delta", path=lh.resolve(name).uri, version=new.version)
+            run.add_output(name, format="delta", path=refs[name].uri, version=new.version)
