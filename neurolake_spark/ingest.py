@@ -107,17 +107,17 @@ def _land(lh: Lakehouse, name: str, parsed: DataFrame, batch_date: str, run_id: 
 
 def _record_source(lh: Lakehouse, landed: _Landed, batch_date: str, run: JobRun) -> None:
     source = lh.settings.pipeline_definition().sources[landed.name]
-    data_columns = source_schema(landed.name, source).fieldNames()
+    declared = source_schema(landed.name, source)
     raw_name = f"raw.{landed.name}"
     run.add_input(
         raw_name, format=source.format, path=str(source_folder(lh, landed.name, batch_date)),
-        rows=landed.counts.read, schema=schema_of(source_schema(landed.name, source)),
+        rows=landed.counts.read, schema=schema_of(declared),
     )
     run.add_output(
         source.bronze, format="delta", path=lh.resolve(source.bronze).uri, version=landed.bronze.version,
         rows=landed.counts.accepted, bytes=landed.bronze.bytes_written, files=landed.bronze.files_written,
         schema=schema_of(landed.bronze_schema),
-        column_lineage={c: [ColumnSource(raw_name, c)] for c in data_columns},
+        column_lineage={c: [ColumnSource(raw_name, c)] for c in declared.fieldNames()},
     )
 
 

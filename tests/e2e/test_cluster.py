@@ -45,7 +45,7 @@ def cluster(tmp_path_factory):
 
 
 def test_the_nightly_job_on_two_workers_with_a_postgresql_catalog(cluster, catalog_url, tmp_path, make_lakehouse,
-                                                                project_wheel):
+                                                                  project_wheel):
     master, cluster_dir = cluster
     warehouse = tmp_path / "warehouse"
     env = {
