@@ -150,6 +150,20 @@ def _save(spark: SparkSession, ref: TableRef, writer) -> TableVersion:
     return after
 
 
+ROWS_PER_FILE = 1_000_000
+
+
+def in_few_files(df: DataFrame, rows: int) -> DataFrame:
+    """``df`` (known to hold ``rows`` rows) spread over as few partitions as hold
+    :data:`ROWS_PER_FILE` each, so that writing a small side output (such as a quarantine)
+    leaves one file per partition written, not one per task, and no compaction to do.
+
+    The rows are shuffled, so the work that computes them stays parallel."""
+    if rows <= 0:
+        return df
+    return df.repartition(-(-rows // ROWS_PER_FILE))
+
+
 def _commit_metadata(run_id: str | None) -> dict[str, str]:
     return {"userMetadata": json.dumps({"neurolake_run_id": run_id})} if run_id else {}
 

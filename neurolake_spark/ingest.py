@@ -142,15 +142,15 @@ def ingest_all(lh: Lakehouse, batch_date: str, run: JobRun, sources: list[str] |
         quarantine_ref = lh.resolve(QUARANTINE_TABLE)
         malformed = reduce(DataFrame.unionByName, [source.malformed for source in landed])
         listed = ", ".join(f"'{name}'" for name in names)
+        quarantined = sum(source.counts.quarantined for source in landed)
         quarantine = bulk.overwrite_where(
-            lh.spark, quarantine_ref, malformed, f"_batch_date = DATE'{batch_date}' AND source IN ({listed})",
-            run.run_id,
+            lh.spark, quarantine_ref, bulk.in_few_files(malformed, quarantined),
+            f"_batch_date = DATE'{batch_date}' AND source IN ({listed})", run.run_id,
         )
     finally:
         for frame in parsed.values():
             frame.unpersist()
 
-    quarantined = sum(source.counts.quarantined for source in landed)
     if quarantine.rows_written != quarantined:
         raise PipelineError(f"ingest {batch_date}: {quarantined} malformed rows read but {quarantine.rows_written} "
                             f"committed to {QUARANTINE_TABLE}")

@@ -443,11 +443,12 @@ class QualityGates:
         rows = reduce(DataFrame.unionByName, [self._quarantine_rows(b, run) for b in batches])
         tables = ", ".join(f"'{b.table}'" for b in batches)
         ref = self.lh.resolve(QUARANTINE_TABLE)
+        failed = sum(b.report.rows_quarantined for b in batches)
         version = bulk.overwrite_where(
-            self.lh.spark, ref, rows,
+            self.lh.spark, ref, bulk.in_few_files(rows, failed),
             f"_batch_date = DATE'{self.batch_date.isoformat()}' AND dataset IN ({tables})", run.run_id,
         )
-        failed, committed = sum(b.report.rows_quarantined for b in batches), version.rows_written
+        committed = version.rows_written
         if committed != failed:
             raise PipelineError(f"quality gate {', '.join(b.table for b in batches)}: {failed} rows failed "
                                 f"but {committed} were committed to {QUARANTINE_TABLE}")

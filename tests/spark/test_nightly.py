@@ -31,6 +31,14 @@ def test_every_raw_row_is_in_bronze_or_quarantine(nightly_warehouse):
             assert held == manifest.defects[source].get("malformed", 0), (day, source)
 
 
+def test_each_nights_quarantines_are_written_as_one_file_each(nightly_warehouse):
+    _, results = nightly_warehouse
+    written = {(result.run.run_date, output.name): output.files for result in results for step in result.steps
+               for output in step.outputs if output.name.startswith("quarantine.") and output.rows}
+    assert {name for _, name in written} == {"quarantine.ingest", "quarantine.quality"}
+    assert set(written.values()) == {1}
+
+
 def test_quarantined_rows_keep_raw_text_reason_and_file(nightly_warehouse):
     lh, _ = nightly_warehouse
     row = lh.table("quarantine.ingest").where("source = 'orders'").first()

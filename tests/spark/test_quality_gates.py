@@ -129,6 +129,7 @@ def test_gate_quarantines_warns_and_reruns_idempotently(spark, lakehouse):
     assert results["enough_rows"].observed_value == 5 and results["enough_rows"].success
     assert results["fresh"].success and results["fresh"].observed_value.startswith("2026-11-24T08:00")
     assert run.rows_quarantined == 3
+    assert [o.files for o in run.outputs if o.name == "quarantine.quality"] == [1]
 
     stored = {r.record and json.loads(r.record)["order_id"]: r for r in quarantined(lakehouse).collect()}
     assert set(stored) == {2, 3, 4}
@@ -258,6 +259,7 @@ def test_one_blocked_source_blocks_the_whole_silver_step(spark, lakehouse, tmp_p
     assert all(after[t] > before[t] for t in tables)
     assert [lh.table(t).count() for t in tables[:-1]] == [3, 3, 3]  # 1 + 2 rows passed
     assert run.rows_quarantined == 3
+    assert [o.files for o in run.outputs if o.name == "quarantine.quality"] == [1]
 
 
 def test_unknown_column_in_a_suite_names_file_table_and_rule(spark, lakehouse):
