@@ -44,11 +44,15 @@ LOCAL_CONF = {
 
 # Runtime settings of a local session, also applied under a local spark-submit (see
 # tune_local_submit). Delta's snapshot state and VACUUM's file listing default to 50 and
-# 10,000 tasks, which costs minutes on a laptop; a local session needs only a few.
+# 10,000 tasks, which costs minutes on a laptop; a local session needs only a few. Cached
+# batches (ingest's parsed files, the quality gates' checked batches) are read back a few
+# times within one step, so a local session keeps them uncompressed: filling the cache of a
+# scale-10 day's five silver batches took 8.8 s compressed, 6.9 s not.
 LOCAL_SQL_CONF = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
 }
 

@@ -10,7 +10,7 @@ A hook gates the whole step in two phases. **Phase 1** checks every batch of the
 writes nothing. The batches are checked concurrently, one thread each (Spark runs their small
 jobs side by side, which on a small cluster mostly overlaps one check's driver work with
 another's jobs). For each table with a suite, the batch is persisted once
-(``MEMORY_AND_DISK``, flagged with the quarantine rules each row fails) by the job that counts
+(``MEMORY_AND_DISK_DESER``, flagged with the quarantine rules each row fails) by the job that counts
 its rows and each quarantine rule's failures, all of its rules run in one GX validation
 (``SUMMARY`` results without unexpected values: counts only, nothing collected), and the gate
 decides; then every outcome is recorded on the run, in the order of the batches:
@@ -322,7 +322,7 @@ class QualityGates:
     # Phase 1: check (no writes) -------------------------------------------------------
 
     def _persist(self, df: DataFrame) -> DataFrame:
-        cached = df.persist(StorageLevel.MEMORY_AND_DISK)
+        cached = df.persist(StorageLevel.MEMORY_AND_DISK_DESER)
         self._cached.append(cached)
         return cached
 
