@@ -43,6 +43,7 @@ import importlib
 import json
 import logging
 import threading
+from concurrent.futures import wait
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -55,7 +56,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from neurolake_spark import bulk
-from neurolake_spark.concurrency import run_concurrently
+from neurolake_spark.concurrency import run_concurrently, start_in_background
 from neurolake_spark.demo_data import parse_date
 from neurolake_spark.errors import ConfigError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
@@ -457,13 +458,23 @@ class QualityGates:
         run.rows_quarantined += committed
 
     def _admit_each(self, checked: dict[str, CheckedBatch], run: JobRun) -> Iterator[tuple[str, DataFrame]]:
-        """Write the step's quarantine, then hand back each checked batch to write, in order; free its
-        cache once the caller asks for the next."""
-        self._write_quarantine(list(checked.values()), run)
-        for name, batch in checked.items():
-            yield name, self._admit(batch)
-            if batch.suite is not None:
-                self._unpersist(batch.frame)
+        """Hand back each checked batch to write, in order, while the step's quarantine is written
+        in the background (its commit's driver work overlaps the caller's writes); free a batch's
+        cache once the caller asks for the next. The step ends only when the quarantine is
+        committed, and fails if it is not."""
+        quarantine = start_in_background(self.lh.spark, partial(self._write_quarantine, list(checked.values()), run),
+                                         "quarantine")
+        try:
+            for name, batch in checked.items():
+                yield name, self._admit(batch)
+                if batch.suite is not None and batch.suite.quarantines:
+                    quarantine.result()
+                if batch.suite is not None:
+                    self._unpersist(batch.frame)
+        except BaseException:
+            wait([quarantine])
+            raise
+        quarantine.result()
 
     # Gates ------------------------------------------------------------------------------
 
