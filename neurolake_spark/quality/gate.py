@@ -26,9 +26,10 @@ decides; then every outcome is recorded on the run, in the order of the batches:
 
 **Phase 2** (nothing blocked): the failing rows of every table of the step are split off
 (``where(not ok)``), PII masked, and written to ``quarantine.quality`` in one commit
-(replacing that date's rows of those tables); then, table by table, the report is written,
-the other rows (``where(ok)``, PII masked) go to the caller to write, and the batch's cache
-is freed. Rows in = rows passed + rows quarantined.
+(replacing that date's rows of those tables) in a background thread; meanwhile, table by
+table, the report is written, the other rows (``where(ok)``, PII masked) go to the caller to
+write, and the batch's cache is freed once the quarantine is committed. Rows in = rows
+passed + rows quarantined.
 
 GX 1.24 on PySpark 4.2 classic sessions works as is (its Spark engine only needs
 ``pyspark.sql``); the GX datasource is created with ``persist=False`` because the gate
