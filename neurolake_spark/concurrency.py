@@ -10,7 +10,7 @@ submitting the jobs of several tables at once keeps the executors busy.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 from pyspark import inheritable_thread_target
@@ -31,12 +31,3 @@ def run_concurrently(spark: SparkSession, tasks: Sequence[Callable[[], T]], name
     with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix=name) as pool:
         futures = [pool.submit(inherit(task)) for task in tasks]
         return [future.result() for future in futures]
-
-
-def start_in_background(spark: SparkSession, task: Callable[[], T], name: str) -> Future:
-    """Start ``task`` in a thread (named ``name``, inheriting the caller's Spark local properties);
-    its future gives the result or raises its error."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-    future = pool.submit(inheritable_thread_target(spark)(task))
-    pool.shutdown(wait=False)
-    return future

@@ -26,10 +26,9 @@ decides; then every outcome is recorded on the run, in the order of the batches:
 
 **Phase 2** (nothing blocked): the failing rows of every table of the step are split off
 (``where(not ok)``), PII masked, and written to ``quarantine.quality`` in one commit
-(replacing that date's rows of those tables) in a background thread; meanwhile, table by
-table, the report is written, the other rows (``where(ok)``, PII masked) go to the caller to
-write, and the batch's cache is freed once the quarantine is committed. Rows in = rows
-passed + rows quarantined.
+(replacing that date's rows of those tables); then, table by table, the report is written,
+the other rows (``where(ok)``, PII masked) go to the caller to write, and the batch's cache
+is freed. Rows in = rows passed + rows quarantined.
 
 GX 1.24 on PySpark 4.2 classic sessions works as is (its Spark engine only needs
 ``pyspark.sql``); the GX datasource is created with ``persist=False`` because the gate
@@ -44,7 +43,6 @@ import importlib
 import json
 import logging
 import threading
-from concurrent.futures import wait
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -57,7 +55,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from neurolake_spark import bulk
-from neurolake_spark.concurrency import run_concurrently, start_in_background
+from neurolake_spark.concurrency import run_concurrently
 from neurolake_spark.demo_data import parse_date
 from neurolake_spark.errors import ConfigError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
@@ -459,23 +457,13 @@ class QualityGates:
         run.rows_quarantined += committed
 
     def _admit_each(self, checked: dict[str, CheckedBatch], run: JobRun) -> Iterator[tuple[str, DataFrame]]:
-        """Hand back each checked batch to write, in order, while the step's quarantine is written
-        in the background (its commit's driver work overlaps the caller's writes); free a batch's
-        cache once the caller asks for the next. The step ends only when the quarantine is
-        committed, and fails if it is not."""
-        quarantine = start_in_background(self.lh.spark, partial(self._write_quarantine, list(checked.values()), run),
-                                         "quarantine")
-        try:
-            for name, batch in checked.items():
-                yield name, self._admit(batch)
-                if batch.suite is not None and batch.suite.quarantines:
-                    quarantine.result()
-                if batch.suite is not None:
-                    self._unpersist(batch.frame)
-        except BaseException:
-            wait([quarantine])
-            raise
-        quarantine.result()
+        """Write the step's quarantine, then hand back each checked batch to write, in order; free its
+        cache once the caller asks for the next."""
+        self._write_quarantine(list(checked.values()), run)
+        for name, batch in checked.items():
+            yield name, self._admit(batch)
+            if batch.suite is not None:
+                self._unpersist(batch.frame)
 
     # Gates ------------------------------------------------------------------------------
 
