@@ -16,7 +16,6 @@ that can hold matching rows, pruned by statistics and the learned index).
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,6 +27,7 @@ from pyspark.sql import functions as F
 from ncf_datasource.spark import operations as ncf_ops
 from ncf_datasource.table import NCFTable
 from neurolake_spark.errors import PipelineError
+from neurolake_spark.session import temporary_conf
 from neurolake_spark.tables import TableRef
 
 
@@ -151,6 +151,10 @@ def _save(spark: SparkSession, ref: TableRef, writer) -> TableVersion:
 
 
 ROWS_PER_FILE = 1_000_000
+STABLE_MERGE_SOURCE = {
+    "spark.databricks.delta.merge.materializeSource": "none",
+    "spark.databricks.delta.merge.failSourceCachedAfterMaterialization": "false",
+}
 
 
 def in_few_files(df: DataFrame, rows: int) -> DataFrame:
@@ -211,16 +215,10 @@ def insert(spark: SparkSession, ref: TableRef, df: DataFrame, run_id: str | None
     return _save(spark, ref, writer)
 
 
-@contextmanager
 def _commit_tagged(spark: SparkSession, run_id: str | None):
     """Tag the commits made inside with the run id (for Delta operations without writer options)."""
-    key = "spark.databricks.delta.commitInfo.userMetadata"
-    if run_id:
-        spark.conf.set(key, json.dumps({"neurolake_run_id": run_id}))
-    try:
-        yield
-    finally:
-        spark.conf.unset(key)
+    return temporary_conf(spark, {"spark.databricks.delta.commitInfo.userMetadata":
+                                  json.dumps({"neurolake_run_id": run_id}) if run_id else None})
 
 
 def upsert(
@@ -230,12 +228,19 @@ def upsert(
     keys: list[str],
     newer_than: str | None = None,
     run_id: str | None = None,
+    stable_source: bool = False,
 ) -> TableVersion:
     """MERGE ``source`` into the table by ``keys``: update matches, insert the rest.
 
     With ``newer_than`` (a column), a match is only updated when the source row is newer,
     so replaying an old batch never undoes a later change. The table is created from
     ``source``'s schema if it does not exist.
+
+    Delta reads a MERGE's source twice. Unless the source only scans Delta tables through
+    deterministic steps, Delta first copies it to local disk so that both reads agree; a cached
+    source is always copied, as a cache does not pin the versions of the tables it read.
+    ``stable_source=True`` says both reads agree anyway (e.g. a cached batch of a pinned table
+    version, transformed deterministically): no copy is made.
     """
     if not keys:
         raise PipelineError(f"upsert into {ref.name}: at least one key column is needed")
@@ -246,7 +251,7 @@ def upsert(
         return _ncf_result(spark, ref, version)
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     condition = f"s.`{newer_than}` > t.`{newer_than}`" if newer_than else None
-    with _commit_tagged(spark, run_id):
+    with _commit_tagged(spark, run_id), temporary_conf(spark, STABLE_MERGE_SOURCE if stable_source else {}):
         (
             DeltaTable.forPath(spark, ref.uri).alias("t")
             .merge(source.alias("s"), on)

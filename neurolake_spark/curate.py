@@ -33,7 +33,9 @@ def _pass_through(lh: Lakehouse, batches: dict[str, DataFrame], run: JobRun) -> 
 def build_silver(lh: Lakehouse, batch_date: str, run: JobRun, before_merge: StepGate = _pass_through) -> None:
     """MERGE every source's bronze batch of ``batch_date`` into its silver table.
 
-    ``before_merge`` sees all the sources' batches before the first MERGE."""
+    ``before_merge`` sees all the sources' batches before the first MERGE. A batch reads a
+    pinned bronze version through deterministic steps (a gate only caches, filters and masks
+    it), so each MERGE reads it as a stable source, without Delta's copy of it to disk."""
     definition = lh.settings.pipeline_definition()
     bronze_columns, silver_batches = {}, {}
     for name, source in definition.sources.items():
@@ -50,7 +52,7 @@ def build_silver(lh: Lakehouse, batch_date: str, run: JobRun, before_merge: Step
         source = definition.sources[name]
         silver_ref = lh.resolve(source.silver)
         version = bulk.upsert(lh.spark, silver_ref, silver_batch, source.key, newer_than=source.order_by,
-                              run_id=run.run_id)
+                              run_id=run.run_id, stable_source=True)
         run.add_output(
             source.silver, format="delta", path=silver_ref.uri, version=version.version,
             rows=version.metric("numSourceRows", "numOutputRows"), bytes=version.bytes_written,

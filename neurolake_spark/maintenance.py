@@ -10,7 +10,6 @@ Example::
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from functools import partial
 
 from delta.tables import DeltaTable
@@ -20,6 +19,7 @@ from neurolake_spark.concurrency import run_concurrently
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.runs import JobRun
+from neurolake_spark.session import temporary_conf
 
 SAFE_RETENTION_HOURS = 168
 
@@ -54,14 +54,9 @@ def optimize_tables(lh: Lakehouse, names: list[str], batch_date: str | None = No
         "optimize")
 
 
-@contextmanager
 def _retention_check(lh: Lakehouse, enabled: bool):
-    key = "spark.databricks.delta.retentionDurationCheck.enabled"
-    lh.spark.conf.set(key, "true" if enabled else "false")
-    try:
-        yield
-    finally:
-        lh.spark.conf.set(key, "true")
+    return temporary_conf(lh.spark, {"spark.databricks.delta.retentionDurationCheck.enabled":
+                                     "true" if enabled else "false"})
 
 
 def _younger_than(ref, hours: float) -> bool:

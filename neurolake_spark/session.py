@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 from pyspark.sql import SparkSession
 
@@ -113,6 +115,24 @@ def tune_local_submit(spark: SparkSession) -> None:
     for key, value in LOCAL_SQL_CONF.items():
         if not given.contains(key):
             spark.conf.set(key, value)
+
+
+@contextmanager
+def temporary_conf(spark: SparkSession, settings: dict[str, str | None]) -> Iterator[None]:
+    """Give the session ``settings`` inside the block (a ``None`` value leaves that key as it is),
+    then give each key back its previous value (or unset it)."""
+    given = {key: value for key, value in settings.items() if value is not None}
+    previous = {key: spark.conf.get(key, None) for key in given}
+    for key, value in given.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def register_ncf(spark: SparkSession) -> bool:
