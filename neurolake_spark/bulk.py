@@ -240,7 +240,8 @@ def upsert(
     deterministic steps, Delta first copies it to local disk so that both reads agree; a cached
     source is always copied, as a cache does not pin the versions of the tables it read.
     ``stable_source=True`` says both reads agree anyway (e.g. a cached batch of a pinned table
-    version, transformed deterministically): no copy is made.
+    version, transformed deterministically): no copy is made. Those settings are the
+    session's while the MERGE runs, so no other MERGE should run in the session meanwhile.
     """
     if not keys:
         raise PipelineError(f"upsert into {ref.name}: at least one key column is needed")

@@ -56,7 +56,7 @@ def optimize_tables(lh: Lakehouse, names: list[str], batch_date: str | None = No
 
 def _retention_check(lh: Lakehouse, enabled: bool):
     return temporary_conf(lh.spark, {"spark.databricks.delta.retentionDurationCheck.enabled":
-                                     "true" if enabled else "false"})
+                                     None if enabled else "false"})
 
 
 def _younger_than(ref, hours: float) -> bool:

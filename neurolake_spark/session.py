@@ -119,20 +119,19 @@ def tune_local_submit(spark: SparkSession) -> None:
 
 @contextmanager
 def temporary_conf(spark: SparkSession, settings: dict[str, str | None]) -> Iterator[None]:
-    """Give the session ``settings`` inside the block (a ``None`` value leaves that key as it is),
-    then give each key back its previous value (or unset it)."""
+    """Give the session ``settings`` inside the block (a ``None`` value leaves that key alone),
+    then unset them, so Spark's and Delta's defaults apply again.
+
+    Unsetting rather than restoring the previous values keeps calls that overlap in threads
+    from leaving one call's value behind for good."""
     given = {key: value for key, value in settings.items() if value is not None}
-    previous = {key: spark.conf.get(key, None) for key in given}
     for key, value in given.items():
         spark.conf.set(key, value)
     try:
         yield
     finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
+        for key in given:
+            spark.conf.unset(key)
 
 
 def register_ncf(spark: SparkSession) -> bool:
