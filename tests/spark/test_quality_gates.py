@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import functions as F
 
 from neurolake_spark import bulk
@@ -211,6 +212,23 @@ def test_blocked_silver_step_writes_no_silver_table(spark, lakehouse, tmp_path):
     assert {r.expectation for r in run.quality} == {"enough_rows", "customer_present", "updated_after_placed",
                                                      "status_known", "fresh"}
     assert batch.count() == next(r.element_count for r in run.quality if r.expectation == "enough_rows")
+
+
+def test_silver_step_fails_before_any_merge_when_its_quarantine_cannot_be_committed(spark, lakehouse, tmp_path):
+    """The quarantine is committed before the step's batches are merged: its failure fails the
+    step and no silver table is written."""
+    from neurolake_spark.pipeline import run_step
+
+    lh = pipeline_lakehouse(spark, lakehouse, tmp_path, ["orders"])
+    write_suite(lh, "bronze.orders", ORDERS_SUITE)
+    land(spark, lh, "orders", DAY, [(1, 5, ts(1), "paid", ts(1)), (2, None, ts(2), "paid", ts(2))])
+    in_the_way = lh.resolve("quarantine.quality").path
+    in_the_way.parent.mkdir(parents=True, exist_ok=True)
+    in_the_way.write_text("not a table")
+    with pytest.raises(Py4JJavaError, match="quarantine/quality/_delta_log"):
+        run_step(lh, "silver", DAY)
+    assert in_the_way.read_text() == "not a table"
+    assert not bulk.exists(spark, lh.resolve("silver.orders"))
 
 
 NEXT_DAY = "2026-11-25"
