@@ -12,7 +12,9 @@ With several days, each run processes them in order on its warehouse: the times 
 and each night's own ratio is printed too (the first night builds the silver tables, later
 nights MERGE into them, as a scheduled nightly does).
 With ``--repeat N`` the pair runs N times, alternating which mode goes first, and the
-medians are printed (on the 2-core VM one pair's ratio varied from +14 % to +37 %).
+medians are printed (on the 2-core VM one pair's ratio varied from +14 % to +37 %). Each run's
+CPU time over its nights (this process and its Spark JVM) is printed too: it varies less than wall time on a
+shared machine.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -33,8 +36,22 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf" / "local.yaml"
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and the children it still runs (the Spark JVM; Linux)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    total = usage.ru_utime + usage.ru_stime
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def run_mode(raw: Path, warehouse: Path, days: list[str], gates: bool) -> dict:
-    """Run the nightly for ``days`` in this process and return step times (seconds)."""
+    """Run the nightly for ``days`` in this process and return step times and the nights' CPU time (seconds)."""
     from neurolake_spark.lakehouse import Lakehouse
     from neurolake_spark.pipeline import run_nightly
 
@@ -42,6 +59,7 @@ def run_mode(raw: Path, warehouse: Path, days: list[str], gates: bool) -> dict:
         "storage.warehouse": str(warehouse), "storage.raw": str(raw), "quality.enabled": gates,
     })
     lh.spark
+    cpu_before = _cpu_seconds()
     steps: dict[str, float] = {}
     nights: dict[str, float] = {}
     for day in days:
@@ -50,12 +68,14 @@ def run_mode(raw: Path, warehouse: Path, days: list[str], gates: bool) -> dict:
         nights[day] = time.perf_counter() - started
         for step in result.steps:
             steps[step.job_name] = steps.get(step.job_name, 0.0) + step.duration_seconds
-    return {"gates": gates, "total": sum(nights.values()), "steps": steps, "nights": nights}
+    return {"gates": gates, "total": sum(nights.values()), "steps": steps, "nights": nights,
+            "cpu": _cpu_seconds() - cpu_before}
 
 
 def _median_run(runs: list[dict]) -> dict:
     """The median total, of each step and of each night over ``runs``."""
     return {"total": statistics.median(r["total"] for r in runs),
+            "cpu": statistics.median(r["cpu"] for r in runs),
             "steps": {step: statistics.median(r["steps"].get(step, 0.0) for r in runs) for step in runs[0]["steps"]},
             "nights": {day: statistics.median(r["nights"][day] for r in runs) for day in runs[0]["nights"]}}
 
@@ -95,7 +115,8 @@ def main() -> int:
                        "--warehouse", str(warehouse), "--days", *args.days]
             output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
             runs[mode].append(json.loads(output.strip().splitlines()[-1]))
-            print(f"run {attempt + 1} gates {mode}: {runs[mode][-1]['total']:.1f}s", flush=True)
+            print(f"run {attempt + 1} gates {mode}: {runs[mode][-1]['total']:.1f}s, "
+                  f"CPU {runs[mode][-1]['cpu']:.1f}s", flush=True)
     off, on = (_median_run(runs[mode]) for mode in ("off", "on"))
     label = f", median of {args.repeat}" if args.repeat > 1 else ""
     print(f"scale {args.scale}, days {' '.join(args.days)}{label}")
@@ -108,6 +129,8 @@ def main() -> int:
             print(f"night {day}: {off['nights'][day]:.1f}s -> {on['nights'][day]:.1f}s, gates add "
                   f"{_added(off['nights'][day], on['nights'][day])}")
     print(f"gates add {_added(off['total'], on['total'])}")
+    print(f"CPU of the nights (this process and its Spark JVM): {off['cpu']:.1f}s -> {on['cpu']:.1f}s, gates add "
+          f"{_added(off['cpu'], on['cpu'])}")
     return 0
 
 
