@@ -12,9 +12,9 @@ With several days, each run processes them in order on its warehouse: the times 
 and each night's own ratio is printed too (the first night builds the silver tables, later
 nights MERGE into them, as a scheduled nightly does).
 With ``--repeat N`` the pair runs N times, alternating which mode goes first, and the
-medians are printed (on the 2-core VM one pair's ratio varied from +14 % to +37 %). Each run's
-CPU time over its nights (this process and its Spark JVM) is printed too: it varies less than wall time on a
-shared machine.
+medians are printed (on the 2-core VM one pair's ratio varied from +14 % to +37 %). Each
+run's CPU time over its nights (this process and its Spark JVM) is printed too: it varies
+less than wall time on a shared machine.
 """
 
 from __future__ import annotations
