@@ -11,11 +11,13 @@ import pytest
 from pyspark.sql import functions as F
 
 from neurolake_spark import bulk
+from neurolake_spark.curate import build_silver
 from neurolake_spark.demo_data import read_manifest
 from neurolake_spark.pipeline import run_step
 from neurolake_spark.quality import QualityGateError
 from neurolake_spark.quality.gate import conf_relative
 from neurolake_spark.quality.pii import SecretSource
+from neurolake_spark.runs import JobRun
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +77,34 @@ def test_gates_pass_the_default_run_and_counts_reconcile(nightly):
         commits = [o for o in silver.outputs if o.name == "quarantine.quality"]
         assert len(commits) == 1, "the step's quarantined rows are not one commit"
         assert commits[0].rows == silver.rows_quarantined
+
+
+class _StopBeforeMerge(Exception):
+    pass
+
+
+def test_the_silver_gate_sees_one_row_per_key_though_bronze_holds_duplicates(nightly):
+    """Why the shipped bronze suites have no uniqueness rule on the key: it could never fail."""
+    lh, results = nightly
+    day = results[-1].run.run_date
+    sources = lh.settings.pipeline_definition().sources
+    duplicated_in_bronze, seen = {}, {}
+
+    def record(lh_, batches, run):
+        for name, batch in batches.items():
+            keys = sources[name].key
+            seen[name] = batch.groupBy(*keys).count().where("count > 1").count()
+            bronze = lh.table(sources[name].bronze).where(F.col("_batch_date") == F.lit(day).cast("date"))
+            duplicated_in_bronze[name] = bronze.groupBy(*keys).count().where("count > 1").count()
+        raise _StopBeforeMerge
+
+    versions = {name: bulk.current_version(lh.spark, lh.resolve(s.silver)).version for name, s in sources.items()}
+    with pytest.raises(_StopBeforeMerge):
+        build_silver(lh, day, JobRun("silver-probe", lh.settings, run_date=day), before_merge=record)
+    assert seen == {name: 0 for name in sources}
+    assert duplicated_in_bronze["orders"] > 0
+    assert versions == {name: bulk.current_version(lh.spark, lh.resolve(s.silver)).version
+                        for name, s in sources.items()}
 
 
 def test_results_are_on_the_job_runs_with_the_validated_tables(nightly):
