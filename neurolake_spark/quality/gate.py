@@ -10,10 +10,11 @@ A hook gates the whole step in two phases. **Phase 1** checks every batch of the
 writes nothing. The batches are checked concurrently, one thread each (Spark runs their small
 jobs side by side, which on a small cluster mostly overlaps one check's driver work with
 another's jobs). For each table with a suite, the batch is persisted once
-(``MEMORY_AND_DISK_DESER``, flagged with the quarantine rules each row fails) by the job that counts
-its rows and each quarantine rule's failures, all of its rules run in one GX validation
-(``SUMMARY`` results without unexpected values: counts only, nothing collected), and the gate
-decides; then every outcome is recorded on the run, in the order of the batches:
+(``MEMORY_AND_DISK_DESER``, flagged with the quarantine rules each row fails; in one partition
+when small) by the job that counts its rows and each quarantine rule's failures, all of its
+rules run in one GX validation (``SUMMARY`` results without unexpected values: counts only,
+nothing collected), and the gate decides; then every outcome is recorded on the run, in the
+order of the batches:
 
 - **block**: a failed ``block`` rule (or a ``quarantine`` rule over its
   ``block_above_percent``) blocks the table. If any table of the step blocks, one
@@ -68,6 +69,10 @@ log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "quarantine.quality"
 FAILED_RULES = "_nl_failed_rules"
 SUMMARY_COUNTS_ONLY = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+ONE_PARTITION_BYTES = 4 * 1024 * 1024
+"""A batch Spark estimates at most this size (its input files, e.g. one night's bronze partition) is
+cached as one partition: each of the checks' aggregate jobs is then one task, with no shuffle.
+Bigger batches keep their partitions, so that filling the cache stays parallel."""
 _gx_import: threading.Thread | None = None
 
 
@@ -160,6 +165,12 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _estimated_bytes(df: DataFrame) -> int:
+    """Spark's estimate of ``df``'s size, from the optimizer's statistics (its input files' sizes):
+    ``df`` is planned, not computed."""
+    return int(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes())
 
 
 def _exception_message(info: dict | None) -> str | None:
@@ -322,6 +333,9 @@ class QualityGates:
     # Phase 1: check (no writes) -------------------------------------------------------
 
     def _persist(self, df: DataFrame) -> DataFrame:
+        """Persist ``df``, in one partition if Spark estimates it at most :data:`ONE_PARTITION_BYTES`."""
+        if _estimated_bytes(df) <= ONE_PARTITION_BYTES:
+            df = df.coalesce(1)
         cached = df.persist(StorageLevel.MEMORY_AND_DISK_DESER)
         self._cached.append(cached)
         return cached

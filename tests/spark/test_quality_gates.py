@@ -148,6 +148,25 @@ def test_gate_quarantines_warns_and_reruns_idempotently(spark, lakehouse):
     assert {r.run_id for r in again} == {rerun.run_id}
 
 
+def test_a_small_batch_is_checked_in_one_partition_a_large_one_keeps_its_partitions(spark, lakehouse):
+    """Spark's size estimate (the input's size, not the rows left) decides: three rows of a range
+    are cached as one partition, three rows filtered from a range of ten million keep their three."""
+    write_suite(lakehouse, "bronze.orders", ORDERS_SUITE)
+
+    def three_orders(ids):
+        return ids.where(F.col("id") < 3).select(
+            (F.col("id") + 1).alias("order_id"), F.when(F.col("id") != 1, F.col("id") + 6).alias("customer_id"),
+            F.lit(ts(1)).alias("order_ts"), F.lit("paid").alias("status"), F.lit(ts(2)).alias("updated_at"))
+
+    small, large = (three_orders(spark.range(0, end, numPartitions=3)) for end in (3, 10_000_000))
+    for batch, partitions in ((small, 1), (large, 3)):
+        with lakehouse.run("silver", run_date=DAY) as run, QualityGates(lakehouse, DAY) as gates:
+            passed = gates.gate("bronze.orders", batch, run)
+            assert sorted(r.order_id for r in passed.collect()) == [1, 3]
+            assert passed.rdd.getNumPartitions() == partitions
+        assert run.rows_quarantined == 1
+
+
 def test_block_raises_before_anything_is_written(spark, lakehouse):
     write_suite(lakehouse, "bronze.orders", ORDERS_SUITE.replace("max: 100", "max: 2"))
     rows = [(i, None if i == 1 else i, ts(1), "paid", ts(1)) for i in range(1, 4)]
