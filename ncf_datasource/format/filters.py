@@ -24,7 +24,7 @@ Spark's pushed filters map one to one: ``EqualTo`` ``=``, ``GreaterThan(OrEqual)
 Semantics are SQL's: a comparison with a null column value is unknown and never selects the
 row (also under ``not``); ``in`` ignores null list entries and ``not in`` with a null entry
 selects nothing. Comparisons on floats follow IEEE/Arrow rules (NaN compares false, but ``in`` matches
-NaN with NaN), so the Spark source should also evaluate float predicates itself. A number
+NaN with NaN; -0.0 equals 0.0 in both), so the Spark source should also evaluate float predicates itself. A number
 that does not fit the column exactly (``2.5`` for an int column) is compared, not truncated. Literals are converted to the
 column's type (``datetime``/``date``/``Decimal``/``str``/``bytes``/numbers).
 """
@@ -205,6 +205,8 @@ class In(_Leaf):
     def to_arrow(self):
         present = [v for v in self.values if v is not None]
         exact = [v for v in present if not _is_number(v) or self._exact(v)]  # 2.5 never equals an int
+        if pa.types.is_floating(self.type):
+            exact += [-float(v) for v in exact if v == 0]  # is_in tells -0.0 from 0.0; '=' and SQL do not
         try:
             value_set = pa.array(exact, type=self.type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:

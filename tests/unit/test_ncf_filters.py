@@ -207,3 +207,13 @@ def test_fractional_literals_on_integer_columns_are_not_truncated(tmp_path, inde
     assert ncf.read_table(path, filter=("k", ">=", 2.5)).column("k").to_pylist() == [3]
     assert ncf.read_table(path, filter=("k", "in", [2.5, 3, 1e30])).column("k").to_pylist() == [3]
     assert ncf.read_table(path, filter=("k", "not in", [2.5, 3])).column("k").to_pylist() == [1, 2]
+
+
+def test_in_treats_signed_zeros_as_equal(tmp_path):
+    """Arrow's is_in tells -0.0 from 0.0; SQL's IN (like '=') does not. Found by the test above."""
+    table = pa.Table.from_pylist([{"i": 1, "f": 0.0}, {"i": 2, "f": -0.0}, {"i": 3, "f": 1.0}], schema=SCHEMA)
+    path = tmp_path / "zeros.ncf"
+    ncf.write_table(table, path)
+    for pred, ids in ((("f", "in", [-0.0]), [1, 2]), (("f", "in", [0.0]), [1, 2]),
+                      (("not", ("f", "not in", [-0.0])), [1, 2]), (("f", "not in", [0.0]), [3])):
+        assert sorted(r["i"] for r in ncf.read_table(path, filter=pred).to_pylist()) == ids, pred
