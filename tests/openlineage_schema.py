@@ -9,12 +9,14 @@
   where it sits (run, job, dataset, input or output facets). Custom facets (keys no
   spec file defines, e.g. ``neurolake_code``) only need to be valid base facets.
 
-The spec lives in ``shared/openlineage-spec`` beside the repository; ``$ref``s resolve
-by their ``$id`` to those local copies, so nothing is fetched.
+The spec is test data inside the repository (``tests/openlineage_spec/``, with its
+licence and checksums); ``$ref``s resolve by their ``$id`` to those local copies, so
+nothing is fetched and nothing outside the checkout is read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from functools import cache
@@ -24,7 +26,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "openlineage-spec"
+SPEC_DIR = Path(__file__).resolve().parent / "openlineage_spec"
 
 _DATE_TIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
@@ -46,12 +48,29 @@ def _format_checker() -> FormatChecker:
     return checker
 
 
+def _verified_spec_files() -> list[Path]:
+    """The spec's files, checked against ``SHA256SUMS``; a missing or edited file fails."""
+    sums = SPEC_DIR / "SHA256SUMS"
+    if not sums.is_file():
+        raise FileNotFoundError(f"the OpenLineage spec is missing: expected {sums} (see tests/openlineage_spec/README.md)")
+    files = []
+    for line in sums.read_text().splitlines():
+        digest, name = line.split(maxsplit=1)
+        path = SPEC_DIR / name
+        if not path.is_file():
+            raise FileNotFoundError(f"the OpenLineage spec is incomplete: {path} is missing")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            raise AssertionError(f"{path} does not match its checksum in {sums}: restore the official file")
+        files.append(path)
+    return files
+
+
 @cache
 def _schemas() -> tuple[Draft202012Validator, dict[tuple[str, str], Draft202012Validator]]:
     """The event validator and one validator per (facet kind, facet key)."""
-    if not (SPEC_DIR / "OpenLineage.json").is_file():
-        raise FileNotFoundError(f"the OpenLineage spec is missing: expected {SPEC_DIR / 'OpenLineage.json'}")
-    documents = [json.loads(p.read_text()) for p in [SPEC_DIR / "OpenLineage.json", *sorted(SPEC_DIR.glob("facets/*.json"))]]
+    files = _verified_spec_files()
+    event_file = SPEC_DIR / "OpenLineage.json"
+    documents = [json.loads(p.read_text()) for p in [event_file, *sorted(p for p in files if p != event_file)]]
     registry = Registry().with_resources((doc["$id"], Resource.from_contents(doc)) for doc in documents)
     checker = _format_checker()
     event_validator = Draft202012Validator(documents[0], registry=registry, format_checker=checker)
