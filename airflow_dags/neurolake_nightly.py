@@ -28,7 +28,7 @@ repository's ``conf/pipeline.yaml`` next to this folder. See docs/airflow.md.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -38,7 +38,9 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 DAG_ID = "neurolake_nightly"
 SPARK_CONN_ID = "neurolake_spark"
-PIPELINE_FILE = Path(os.environ.get("NEUROLAKE_PIPELINE", Path(__file__).resolve().parents[1] / "conf" / "pipeline.yaml"))
+PIPELINE_FILE = Path(
+    os.environ.get("NEUROLAKE_PIPELINE", Path(__file__).resolve().parents[1] / "conf" / "pipeline.yaml")
+)
 
 # task id, job file, layers of the tables it writes (its Asset outlets), extra job arguments
 STEPS = [
@@ -48,8 +50,16 @@ STEPS = [
     ("bulk_fixes", "bulk_fixes.py", (), []),
     ("compact", "compact.py", (), []),
     ("vacuum", "vacuum.py", (), []),
-    ("backup", "backup.py", (), ["--to", "{{ var.value.neurolake_backup_dir }}/{{ ds }}/"
-                                 "{{ run_id | replace(':', '') | replace('+', '') }}-try{{ ti.try_number }}"]),
+    (
+        "backup",
+        "backup.py",
+        (),
+        [
+            "--to",
+            "{{ var.value.neurolake_backup_dir }}/{{ ds }}/"
+            "{{ run_id | replace(':', '') | replace('+', '') }}-try{{ ti.try_number }}",
+        ],
+    ),
 ]
 
 
@@ -80,7 +90,7 @@ with DAG(
     dag_id=DAG_ID,
     description="NeuroLake nightly: ingest, gate + silver, gold, bulk fixes, compact, vacuum, backup",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=True,
     max_active_runs=1,
     default_args=default_args,
@@ -95,7 +105,13 @@ with DAG(
             task_id=task_id,
             conn_id=SPARK_CONN_ID,
             application="{{ var.value.neurolake_jobs_dir }}/" + job_file,
-            application_args=["--conf-file", "{{ var.value.neurolake_conf_file }}", "--date", "{{ ds }}", *extra_args],
+            application_args=[
+                "--conf-file",
+                "{{ var.value.neurolake_conf_file }}",
+                "--date",
+                "{{ ds }}",
+                *extra_args,
+            ],
             jars="{{ var.value.neurolake_jars }}",
             py_files="{{ var.value.get('neurolake_py_files', '') }}",
             conf="{{ var.json.get('neurolake_spark_conf', {}) }}",

@@ -51,27 +51,64 @@ def _decimal_cents(cents: np.ndarray) -> pa.Array:
 
 def make_dataset(rows: int) -> pa.Table:
     rng = np.random.default_rng(SEED)
-    countries = np.array(["US", "DE", "FR", "GB", "IN", "BR", "JP", "CN", "IT", "ES", "NL", "SE", "PL", "MX", "CA",
-                          "AU", "KR", "CH", "BE", "AT", "NO", "DK", "FI", "IE", "PT", "GR", "CZ", "HU", "RO", "ZA"])
+    countries = np.array(
+        [
+            "US",
+            "DE",
+            "FR",
+            "GB",
+            "IN",
+            "BR",
+            "JP",
+            "CN",
+            "IT",
+            "ES",
+            "NL",
+            "SE",
+            "PL",
+            "MX",
+            "CA",
+            "AU",
+            "KR",
+            "CH",
+            "BE",
+            "AT",
+            "NO",
+            "DK",
+            "FI",
+            "IE",
+            "PT",
+            "GR",
+            "CZ",
+            "HU",
+            "RO",
+            "ZA",
+        ]
+    )
     weights = 1.0 / np.arange(1, len(countries) + 1)
     user = rng.integers(0, 200_000, rows)
     domains = np.array(["example.com", "mail.org", "corp.net", "inbox.io"])
     email = np.char.add(np.char.add("user", user.astype(str)), np.char.add("@", domains[user % 4]))
     amount = np.round(rng.lognormal(3, 1, rows), 2)
     status = np.array(["new", "paid", "shipped", "delivered", "returned"])[rng.integers(0, 5, rows)]
-    return pa.table({
-        "id": pa.array(np.cumsum(rng.integers(1, 4, rows))),
-        "user_id": pa.array(user),
-        "ts": pa.array(1_704_067_200_000_000 + np.cumsum(rng.integers(0, 2_000_000, rows)), pa.timestamp("us", tz="UTC")),
-        "amount": pa.array(amount, mask=rng.random(rows) < 0.02),
-        "price": _decimal_cents(rng.integers(0, 1_000_000, rows)),
-        "quantity": pa.array(rng.integers(1, 101, rows).astype(np.int32)),
-        "country": pa.array(countries[rng.choice(len(countries), rows, p=weights / weights.sum())]),
-        "status": pa.array(status, mask=rng.random(rows) < 0.05),
-        "email": pa.array(email),
-        "score": pa.array(rng.random(rows).astype(np.float32), mask=rng.random(rows) < 0.10),
-        "active": pa.array(rng.random(rows) < 0.2),
-    })
+    return pa.table(
+        {
+            "id": pa.array(np.cumsum(rng.integers(1, 4, rows))),
+            "user_id": pa.array(user),
+            "ts": pa.array(
+                1_704_067_200_000_000 + np.cumsum(rng.integers(0, 2_000_000, rows)),
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "amount": pa.array(amount, mask=rng.random(rows) < 0.02),
+            "price": _decimal_cents(rng.integers(0, 1_000_000, rows)),
+            "quantity": pa.array(rng.integers(1, 101, rows).astype(np.int32)),
+            "country": pa.array(countries[rng.choice(len(countries), rows, p=weights / weights.sum())]),
+            "status": pa.array(status, mask=rng.random(rows) < 0.05),
+            "email": pa.array(email),
+            "score": pa.array(rng.random(rows).astype(np.float32), mask=rng.random(rows) < 0.10),
+            "active": pa.array(rng.random(rows) < 0.2),
+        }
+    )
 
 
 def paired_medians(ncf_func, pq_func, repeat: int) -> tuple[float, float]:
@@ -107,19 +144,31 @@ def main(argv: list[str] | None = None) -> int:
             ncf.write_table(table, ncf_path, zstd_level=args.level, row_group_size=rg, sort_key="id")
 
         def write_pq():
-            pq.write_table(table, pq_path, compression="zstd", compression_level=args.level, row_group_size=rg)
+            pq.write_table(
+                table, pq_path, compression="zstd", compression_level=args.level, row_group_size=rg
+            )
 
         results = {}
         results["write"] = paired_medians(write_ncf, write_pq, args.repeat)
         results["size"] = (os.path.getsize(ncf_path), os.path.getsize(pq_path))
         assert ncf.read_table(ncf_path).equals(pq.read_table(pq_path)), "NCF and Parquet disagree"
-        results["full read"] = paired_medians(lambda: ncf.read_table(ncf_path), lambda: pq.read_table(pq_path), args.repeat)
+        results["full read"] = paired_medians(
+            lambda: ncf.read_table(ncf_path), lambda: pq.read_table(pq_path), args.repeat
+        )
         two = ["user_id", "amount"]
-        results["2-column read"] = paired_medians(lambda: ncf.read_table(ncf_path, columns=two), lambda: pq.read_table(pq_path, columns=two), args.repeat)
+        results["2-column read"] = paired_medians(
+            lambda: ncf.read_table(ncf_path, columns=two),
+            lambda: pq.read_table(pq_path, columns=two),
+            args.repeat,
+        )
         got = ncf.read_table(ncf_path, filter=selective)
         want = pq.read_table(pq_path, filters=selective)
         assert got.num_rows == want.num_rows, (got.num_rows, want.num_rows)
-        results["filter read"] = paired_medians(lambda: ncf.read_table(ncf_path, filter=selective), lambda: pq.read_table(pq_path, filters=selective), args.repeat)
+        results["filter read"] = paired_medians(
+            lambda: ncf.read_table(ncf_path, filter=selective),
+            lambda: pq.read_table(pq_path, filters=selective),
+            args.repeat,
+        )
 
         def lookup_ncf():
             for k in probe_keys:
@@ -131,10 +180,14 @@ def main(argv: list[str] | None = None) -> int:
                 assert pq.read_table(pq_path, filters=[("id", "=", k)]).num_rows == 1
 
         n_probe = len(probe_keys)
-        results["point lookup"] = tuple(t / n_probe for t in paired_medians(lookup_ncf, lookup_pq, args.repeat))
+        results["point lookup"] = tuple(
+            t / n_probe for t in paired_medians(lookup_ncf, lookup_pq, args.repeat)
+        )
         info = ncf.inspect(ncf_path)
 
-    print(f"rows={args.rows} repeat={args.repeat} zstd level={args.level} row_group_size={rg} cpus={os.cpu_count()}")
+    print(
+        f"rows={args.rows} repeat={args.repeat} zstd level={args.level} row_group_size={rg} cpus={os.cpu_count()}"
+    )
     print(f"{'measure':<16}{'NCF':>14}{'Parquet':>14}{'NCF/Parquet':>14}  target")
     for name, (a, b) in results.items():
         unit = "bytes" if name == "size" else "s"

@@ -55,9 +55,14 @@ def run_mode(raw: Path, warehouse: Path, days: list[str], gates: bool) -> dict:
     from neurolake_spark.lakehouse import Lakehouse
     from neurolake_spark.pipeline import run_nightly
 
-    lh = Lakehouse.open(CONF, overrides={
-        "storage.warehouse": str(warehouse), "storage.raw": str(raw), "quality.enabled": gates,
-    })
+    lh = Lakehouse.open(
+        CONF,
+        overrides={
+            "storage.warehouse": str(warehouse),
+            "storage.raw": str(raw),
+            "quality.enabled": gates,
+        },
+    )
     lh.spark
     cpu_before = _cpu_seconds()
     steps: dict[str, float] = {}
@@ -68,16 +73,25 @@ def run_mode(raw: Path, warehouse: Path, days: list[str], gates: bool) -> dict:
         nights[day] = time.perf_counter() - started
         for step in result.steps:
             steps[step.job_name] = steps.get(step.job_name, 0.0) + step.duration_seconds
-    return {"gates": gates, "total": sum(nights.values()), "steps": steps, "nights": nights,
-            "cpu": _cpu_seconds() - cpu_before}
+    return {
+        "gates": gates,
+        "total": sum(nights.values()),
+        "steps": steps,
+        "nights": nights,
+        "cpu": _cpu_seconds() - cpu_before,
+    }
 
 
 def _median_run(runs: list[dict]) -> dict:
     """The median total, of each step and of each night over ``runs``."""
-    return {"total": statistics.median(r["total"] for r in runs),
-            "cpu": statistics.median(r["cpu"] for r in runs),
-            "steps": {step: statistics.median(r["steps"].get(step, 0.0) for r in runs) for step in runs[0]["steps"]},
-            "nights": {day: statistics.median(r["nights"][day] for r in runs) for day in runs[0]["nights"]}}
+    return {
+        "total": statistics.median(r["total"] for r in runs),
+        "cpu": statistics.median(r["cpu"] for r in runs),
+        "steps": {
+            step: statistics.median(r["steps"].get(step, 0.0) for r in runs) for step in runs[0]["steps"]
+        },
+        "nights": {day: statistics.median(r["nights"][day] for r in runs) for day in runs[0]["nights"]},
+    }
 
 
 def _added(off: float, on: float) -> str:
@@ -88,8 +102,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--days", nargs="+", default=["2026-11-24"])
-    parser.add_argument("--repeat", type=int, default=1, help="run the off/on pair this many times; print medians")
-    parser.add_argument("--workdir", type=Path, default=None, help="where raw data and warehouses go (default: a temp dir)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the off/on pair this many times; print medians"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where raw data and warehouses go (default: a temp dir)"
+    )
     parser.add_argument("--child", choices=["on", "off"], help=argparse.SUPPRESS)
     parser.add_argument("--raw", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", type=Path, help=argparse.SUPPRESS)
@@ -105,18 +123,35 @@ def main() -> int:
     raw = workdir / "raw"
     for day in args.days:
         generate_day(raw, day, scale=args.scale)
-    env = {**os.environ, "NEUROLAKE_PII_SALT": secrets.token_hex(16), "NEUROLAKE_TOKEN_KEY": secrets.token_hex(16)}
+    env = {
+        **os.environ,
+        "NEUROLAKE_PII_SALT": secrets.token_hex(16),
+        "NEUROLAKE_TOKEN_KEY": secrets.token_hex(16),
+    }
     runs: dict[str, list[dict]] = {"off": [], "on": []}
     for attempt in range(args.repeat):
         for mode in ("off", "on") if attempt % 2 == 0 else ("on", "off"):
             warehouse = workdir / f"warehouse-{mode}"
             shutil.rmtree(warehouse, ignore_errors=True)
-            command = [sys.executable, __file__, "--child", mode, "--raw", str(raw),
-                       "--warehouse", str(warehouse), "--days", *args.days]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                mode,
+                "--raw",
+                str(raw),
+                "--warehouse",
+                str(warehouse),
+                "--days",
+                *args.days,
+            ]
             output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
             runs[mode].append(json.loads(output.strip().splitlines()[-1]))
-            print(f"run {attempt + 1} gates {mode}: {runs[mode][-1]['total']:.1f}s, "
-                  f"CPU {runs[mode][-1]['cpu']:.1f}s", flush=True)
+            print(
+                f"run {attempt + 1} gates {mode}: {runs[mode][-1]['total']:.1f}s, "
+                f"CPU {runs[mode][-1]['cpu']:.1f}s",
+                flush=True,
+            )
     off, on = (_median_run(runs[mode]) for mode in ("off", "on"))
     label = f", median of {args.repeat}" if args.repeat > 1 else ""
     print(f"scale {args.scale}, days {' '.join(args.days)}{label}")
@@ -126,11 +161,15 @@ def main() -> int:
     print(f"{'total':<12} {off['total']:>9.1f}s {on['total']:>9.1f}s")
     if len(args.days) > 1:
         for day in args.days:
-            print(f"night {day}: {off['nights'][day]:.1f}s -> {on['nights'][day]:.1f}s, gates add "
-                  f"{_added(off['nights'][day], on['nights'][day])}")
+            print(
+                f"night {day}: {off['nights'][day]:.1f}s -> {on['nights'][day]:.1f}s, gates add "
+                f"{_added(off['nights'][day], on['nights'][day])}"
+            )
     print(f"gates add {_added(off['total'], on['total'])}")
-    print(f"CPU of the nights (this process and its Spark JVM): {off['cpu']:.1f}s -> {on['cpu']:.1f}s, gates add "
-          f"{_added(off['cpu'], on['cpu'])}")
+    print(
+        f"CPU of the nights (this process and its Spark JVM): {off['cpu']:.1f}s -> {on['cpu']:.1f}s, gates add "
+        f"{_added(off['cpu'], on['cpu'])}"
+    )
     return 0
 
 

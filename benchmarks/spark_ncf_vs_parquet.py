@@ -46,12 +46,18 @@ class PyArrowParquetReader(DataSourceReader):
         return [ParquetFile(str(p)) for p in sorted(Path(self.folder).glob("*.parquet"))]
 
     def read(self, partition):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        import pyarrow as pa
-
-        target = pa.schema([("id", pa.int64()), ("user_id", pa.int64()), ("amount", pa.float64()),
-                            ("country", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))])
+        target = pa.schema(
+            [
+                ("id", pa.int64()),
+                ("user_id", pa.int64()),
+                ("amount", pa.float64()),
+                ("country", pa.string()),
+                ("ts", pa.timestamp("us", tz="UTC")),
+            ]
+        )
         for batch in pq.ParquetFile(partition.path).iter_batches(batch_size=1 << 18):
             yield batch.cast(target)
 
@@ -89,7 +95,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--small-files", type=int, default=1000)
-    parser.add_argument("--only", default=",".join(MEASURES), help=f"comma-separated subset of {','.join(MEASURES)}")
+    parser.add_argument(
+        "--only", default=",".join(MEASURES), help=f"comma-separated subset of {','.join(MEASURES)}"
+    )
     parser.add_argument("--out", help="working folder (default: a temporary one)")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -104,15 +112,23 @@ def main() -> None:
     from neurolake_spark.session import build_spark
 
     work = Path(args.out or tempfile.mkdtemp(prefix="spark_ncf_bench_"))
-    spark = build_spark(load_settings(None, {"storage.warehouse": str(work / "warehouse"), "spark.log_level": "ERROR"}))
+    spark = build_spark(
+        load_settings(None, {"storage.warehouse": str(work / "warehouse"), "spark.log_level": "ERROR"})
+    )
     n = args.rows
-    data = spark.range(0, n, numPartitions=4).select(
-        "id",
-        (F.col("id") * 7919 % 200_000).alias("user_id"),
-        ((F.col("id") * 104729 % 100_000) / 100).alias("amount"),
-        F.concat(F.lit("C"), (F.col("id") % 30).cast("string")).alias("country"),
-        (F.lit("2026-01-01 00:00:00").cast("timestamp") + F.make_interval(secs=F.col("id") % 86400)).alias("ts"),
-    ).cache()
+    data = (
+        spark.range(0, n, numPartitions=4)
+        .select(
+            "id",
+            (F.col("id") * 7919 % 200_000).alias("user_id"),
+            ((F.col("id") * 104729 % 100_000) / 100).alias("amount"),
+            F.concat(F.lit("C"), (F.col("id") % 30).cast("string")).alias("country"),
+            (
+                F.lit("2026-01-01 00:00:00").cast("timestamp") + F.make_interval(secs=F.col("id") % 86400)
+            ).alias("ts"),
+        )
+        .cache()
+    )
     data.count()
     paths = {name: str(work / name) for name in ("parquet", "ncf", "delta", "ncf_edit")}
 
@@ -124,8 +140,15 @@ def main() -> None:
     write_parquet = lambda: data.write.mode("overwrite").parquet(paths["parquet"])  # noqa: E731
     write_ncf = lambda: data.write.format("ncf").mode("append").option("sortKey", "id").save(paths["ncf"])  # noqa: E731
     if "write" in only:
-        results.append(("write", median_of(args.repeat, clear(paths["ncf"]), write_ncf),
-                        median_of(args.repeat, clear(paths["parquet"]), write_parquet), "Parquet", "<= 2.0"))
+        results.append(
+            (
+                "write",
+                median_of(args.repeat, clear(paths["ncf"]), write_ncf),
+                median_of(args.repeat, clear(paths["parquet"]), write_parquet),
+                "Parquet",
+                "<= 2.0",
+            )
+        )
     elif {"scan", "filter"} & only:
         write_parquet()
         write_ncf()
@@ -139,14 +162,30 @@ def main() -> None:
     if "scan" in only:
         spark.dataSource.register(PyArrowParquetSource)
         ncf_scan = scan(spark.read.format("ncf").load(paths["ncf"]))
-        results.append(("full scan -> noop", ncf_scan, scan(spark.read.parquet(paths["parquet"])), "Parquet", "<= 1.3"))
-        results.append(("full scan -> noop", ncf_scan, scan(spark.read.format("pyarrow_parquet").load(paths["parquet"])),
-                        "Python source", "-"))
+        results.append(
+            ("full scan -> noop", ncf_scan, scan(spark.read.parquet(paths["parquet"])), "Parquet", "<= 1.3")
+        )
+        results.append(
+            (
+                "full scan -> noop",
+                ncf_scan,
+                scan(spark.read.format("pyarrow_parquet").load(paths["parquet"])),
+                "Python source",
+                "-",
+            )
+        )
     if "filter" in only:
         lo = n // 2
         selective = f"id BETWEEN {lo} AND {lo + n // 1000}"
-        results.append(("filter on sort key -> noop", scan(spark.read.format("ncf").load(paths["ncf"]).where(selective)),
-                        scan(spark.read.parquet(paths["parquet"]).where(selective)), "Parquet", "<= 1.0"))
+        results.append(
+            (
+                "filter on sort key -> noop",
+                scan(spark.read.format("ncf").load(paths["ncf"]).where(selective)),
+                scan(spark.read.parquet(paths["parquet"]).where(selective)),
+                "Parquet",
+                "<= 1.0",
+            )
+        )
 
     one_percent = f"id BETWEEN {n // 3} AND {n // 3 + n // 100 - 1}"
 
@@ -159,14 +198,26 @@ def main() -> None:
         data.write.format("ncf").mode("append").option("sortKey", "id").save(paths["ncf_edit"])
 
     if "delete" in only:
-        delete_delta = median_of(args.repeat, fresh_delta, lambda: DeltaTable.forPath(spark, paths["delta"]).delete(one_percent))
-        delete_ncf = median_of(args.repeat, fresh_ncf, lambda: operations.delete(spark, paths["ncf_edit"], one_percent))
+        delete_delta = median_of(
+            args.repeat, fresh_delta, lambda: DeltaTable.forPath(spark, paths["delta"]).delete(one_percent)
+        )
+        delete_ncf = median_of(
+            args.repeat, fresh_ncf, lambda: operations.delete(spark, paths["ncf_edit"], one_percent)
+        )
         results.append(("delete 1% of rows", delete_ncf, delete_delta, "Delta", "<= 1.0"))
     if "update" in only:
-        update_delta = median_of(args.repeat, fresh_delta, lambda: DeltaTable.forPath(spark, paths["delta"]).update(
-            F.expr(one_percent), {"amount": F.expr("amount * 2")}))
-        update_ncf = median_of(args.repeat, fresh_ncf, lambda: operations.update(
-            spark, paths["ncf_edit"], one_percent, {"amount": "amount * 2"}))
+        update_delta = median_of(
+            args.repeat,
+            fresh_delta,
+            lambda: DeltaTable.forPath(spark, paths["delta"]).update(
+                F.expr(one_percent), {"amount": F.expr("amount * 2")}
+            ),
+        )
+        update_ncf = median_of(
+            args.repeat,
+            fresh_ncf,
+            lambda: operations.update(spark, paths["ncf_edit"], one_percent, {"amount": "amount * 2"}),
+        )
         results.append(("update 1% of rows", update_ncf, update_delta, "Delta", "<= 1.0"))
 
     if "compact" in only:
@@ -180,11 +231,18 @@ def main() -> None:
             shutil.rmtree(paths["delta"], ignore_errors=True)
             small.write.format("delta").save(paths["delta"])
 
-        compact_ncf = median_of(args.repeat, small_ncf, lambda: compact(NCFTable(paths["ncf_edit"]), target_file_mb=128))
-        compact_delta = median_of(args.repeat, small_delta,
-                                  lambda: DeltaTable.forPath(spark, paths["delta"]).optimize().executeCompaction())
+        compact_ncf = median_of(
+            args.repeat, small_ncf, lambda: compact(NCFTable(paths["ncf_edit"]), target_file_mb=128)
+        )
+        compact_delta = median_of(
+            args.repeat,
+            small_delta,
+            lambda: DeltaTable.forPath(spark, paths["delta"]).optimize().executeCompaction(),
+        )
         assert len(NCFTable(paths["ncf_edit"]).snapshot().files) == 1
-        results.append((f"compact {args.small_files} small files", compact_ncf, compact_delta, "Delta OPTIMIZE", "-"))
+        results.append(
+            (f"compact {args.small_files} small files", compact_ncf, compact_delta, "Delta OPTIMIZE", "-")
+        )
 
     print(f"rows={n} repeat={args.repeat} (medians, seconds)")
     print(f"{'measure':<30} {'NCF':>8} {'other':>8} {'vs':<15} {'ratio':>6}  target")

@@ -29,11 +29,12 @@ import json
 import os
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyspark.sql import DataFrame
@@ -121,7 +122,9 @@ def delta_files(table_path: Path, version: int | None = None) -> TableFiles:
         raise BackupError(f"{table_path} is not a Delta table (no commits in _delta_log)")
     target = commits[-1] if version is None else version
     if target not in commits:
-        raise BackupError(f"{table_path}: version {target} is not in the log (versions {commits[0]}..{commits[-1]})")
+        raise BackupError(
+            f"{table_path}: version {target} is not in the log (versions {commits[0]}..{commits[-1]})"
+        )
     checkpoints = [n for n in names if (m := _DELTA_CHECKPOINT.match(n)) and int(m.group(1)) <= target]
     if any(_DELTA_V2_CHECKPOINT.match(n) for n in names):
         raise BackupError(f"{table_path}: v2 checkpoints are not supported by backup")
@@ -145,7 +148,9 @@ def delta_files(table_path: Path, version: int | None = None) -> TableFiles:
                     live.discard(_delta_relative(table_path, action["remove"]["path"]))
     log_files = [f"_delta_log/{v:020d}.json" for v in commits if v <= target]
     log_files += [f"_delta_log/{n}" for n in sorted(checkpoints)]
-    log_files += [f"_delta_log/{n}" for n in sorted(names) if (m := _DELTA_CRC.match(n)) and int(m.group(1)) <= target]
+    log_files += [
+        f"_delta_log/{n}" for n in sorted(names) if (m := _DELTA_CRC.match(n)) and int(m.group(1)) <= target
+    ]
     return TableFiles(target, log_files, sorted(live))
 
 
@@ -160,16 +165,28 @@ def ncf_files(table_path: Path, version: int | None = None) -> TableFiles:
         from ncf_datasource.table import NCFTable
         from ncf_datasource.table.log import LOG_DIR, checkpoint_name, commit_name
     except ImportError:
-        raise BackupError(f"{table_path}: NCF tables need ncf_datasource.table, which is not installed") from None
+        raise BackupError(
+            f"{table_path}: NCF tables need ncf_datasource.table, which is not installed"
+        ) from None
     snapshot = NCFTable(table_path).snapshot(version)
     log_dir = table_path / LOG_DIR
-    log_files = [f"{LOG_DIR}/{commit_name(v)}" for v in range(snapshot.version + 1) if (log_dir / commit_name(v)).exists()]
-    log_files += [f"{LOG_DIR}/{checkpoint_name(v)}" for v in range(snapshot.version + 1)
-                  if (log_dir / checkpoint_name(v)).exists()]
+    log_files = [
+        f"{LOG_DIR}/{commit_name(v)}"
+        for v in range(snapshot.version + 1)
+        if (log_dir / commit_name(v)).exists()
+    ]
+    log_files += [
+        f"{LOG_DIR}/{checkpoint_name(v)}"
+        for v in range(snapshot.version + 1)
+        if (log_dir / checkpoint_name(v)).exists()
+    ]
     return TableFiles(snapshot.version, log_files, sorted(snapshot.files))
 
 
-FILES_OF_VERSION: dict[str, Callable[[Path, int | None], TableFiles]] = {"delta": delta_files, "ncf": ncf_files}
+FILES_OF_VERSION: dict[str, Callable[[Path, int | None], TableFiles]] = {
+    "delta": delta_files,
+    "ncf": ncf_files,
+}
 
 
 def files_of_version(ref: TableRef, version: int | None = None) -> TableFiles:
@@ -236,7 +253,7 @@ def _table_key(lh: Lakehouse, name: str) -> list[str]:
 def sqlite_path(catalog_url: str) -> Path | None:
     """The file of a ``sqlite:///`` catalog URL (None for a server database)."""
     prefix = "sqlite:///"
-    return Path(catalog_url[len(prefix):]) if catalog_url.startswith(prefix) else None
+    return Path(catalog_url[len(prefix) :]) if catalog_url.startswith(prefix) else None
 
 
 def backup_catalog(catalog_url: str, target: Path) -> dict[str, Any] | None:
@@ -260,12 +277,18 @@ def backup_catalog(catalog_url: str, target: Path) -> dict[str, Any] | None:
 
 
 def _manifest_checksum(body: dict[str, Any]) -> str:
-    payload = json.dumps({k: v for k, v in body.items() if k != "checksum"}, sort_keys=True, separators=(",", ":"))
+    payload = json.dumps(
+        {k: v for k, v in body.items() if k != "checksum"}, sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def backup_tables(
-    lh: Lakehouse, names: list[str], target: str | os.PathLike, version: int | None = None, catalog: bool = True
+    lh: Lakehouse,
+    names: list[str],
+    target: str | os.PathLike,
+    version: int | None = None,
+    catalog: bool = True,
 ) -> dict[str, Any]:
     """Back up ``names`` (and the catalog) into the new folder ``target``; return the manifest.
 
@@ -283,14 +306,17 @@ def backup_tables(
     target.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "warehouse": str(lh.settings.warehouse),
         "tables": {},
         "catalog": None,
     }
     present = [ref.name for ref in refs if ref.name not in missing]
     copies = run_concurrently(
-        lh.spark, [partial(backup_table, lh, name, _table_dir(target, name), version) for name in present], "backup")
+        lh.spark,
+        [partial(backup_table, lh, name, _table_dir(target, name), version) for name in present],
+        "backup",
+    )
     manifest["tables"].update(zip(present, copies))
     if catalog:
         manifest["catalog"] = backup_catalog(lh.settings.catalog_url, target / "catalog.db")
@@ -388,7 +414,11 @@ def restore(
             copied = _copy_file(_table_dir(root, name) / relative, destination / relative)
             if copied != {"sha256": expected["sha256"], "size": expected["size"]}:
                 raise BackupError(f"restore of {name}: the copy of {relative} does not match its checksum")
-        report.tables[name] = {"version": entry["version"], "files": len(entry["files"]), "path": str(destination)}
+        report.tables[name] = {
+            "version": entry["version"],
+            "files": len(entry["files"]),
+            "path": str(destination),
+        }
         if verify:
             report.tables[name].update(verify_table(lh, name, entry, destination))
     catalog = manifest.get("catalog") or {}
@@ -413,7 +443,9 @@ def verify_table(lh: Lakehouse, name: str, entry: dict[str, Any], restored: Path
     try:
         source_df = _read(lh, fmt, source, version)
     except Exception as exc:
-        result["sample_skipped"] = f"source {source} at version {version} is not readable ({type(exc).__name__})"
+        result["sample_skipped"] = (
+            f"source {source} at version {version} is not readable ({type(exc).__name__})"
+        )
         return result
     keys = entry.get("key") or restored_df.columns
     modulus = max(1, rows // SAMPLE_ROWS)

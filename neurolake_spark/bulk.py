@@ -16,9 +16,10 @@ that can hold matching rows, pruned by statistics and the learned index).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -51,7 +52,9 @@ class TableVersion:
     def rows_written(self) -> int:
         """New or changed rows the commit wrote; unchanged rows it only copied into rewritten
         files (a ``replaceWhere`` or MERGE rewriting a shared file) do not count."""
-        return self.metric("numOutputRows", "numTargetRowsInserted") - self.metric("numCopiedRows", "numTargetRowsCopied")
+        return self.metric("numOutputRows", "numTargetRowsInserted") - self.metric(
+            "numCopiedRows", "numTargetRowsCopied"
+        )
 
     @property
     def bytes_written(self) -> int:
@@ -90,8 +93,12 @@ def _ncf_version(ref: TableRef) -> TableVersion:
     (last,) = NCFTable(ref.path).history(1)
     metrics = dict(last["metrics"])
     metrics.setdefault("num_output_rows", metrics.get("num_added_rows", 0))
-    return TableVersion(ref.name, last["version"], last["operation"],
-                        {name: metrics[key] for name, key in _NCF_METRICS.items() if key in metrics})
+    return TableVersion(
+        ref.name,
+        last["version"],
+        last["operation"],
+        {name: metrics[key] for name, key in _NCF_METRICS.items() if key in metrics},
+    )
 
 
 def _ncf_result(spark: SparkSession, ref: TableRef, version: int | None) -> TableVersion:
@@ -132,8 +139,12 @@ def current_version(spark: SparkSession, ref: TableRef) -> TableVersion:
             if "commitInfo" in action:
                 info = action["commitInfo"]
                 break
-    return TableVersion(ref.name, int(commits[-1].stem), info.get("operation", "UNKNOWN"),
-                        dict(info.get("operationMetrics") or {}))
+    return TableVersion(
+        ref.name,
+        int(commits[-1].stem),
+        info.get("operation", "UNKNOWN"),
+        dict(info.get("operationMetrics") or {}),
+    )
 
 
 def _save(spark: SparkSession, ref: TableRef, writer) -> TableVersion:
@@ -180,7 +191,9 @@ def overwrite_where(
     Re-running with the same input leaves the same table, which makes batch loads idempotent.
     """
     if ref.format == "ncf":
-        return _ncf_result(spark, ref, ncf_ops.replace_where(spark, ref.uri, df, condition, **_run_info(run_id)))
+        return _ncf_result(
+            spark, ref, ncf_ops.replace_where(spark, ref.uri, df, condition, **_run_info(run_id))
+        )
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
     for key, value in _commit_metadata(run_id).items():
         writer = writer.option(key, value)
@@ -217,8 +230,14 @@ def insert(spark: SparkSession, ref: TableRef, df: DataFrame, run_id: str | None
 
 def _commit_tagged(spark: SparkSession, run_id: str | None):
     """Tag the commits made inside with the run id (for Delta operations without writer options)."""
-    return temporary_conf(spark, {"spark.databricks.delta.commitInfo.userMetadata":
-                                  json.dumps({"neurolake_run_id": run_id}) if run_id else None})
+    return temporary_conf(
+        spark,
+        {
+            "spark.databricks.delta.commitInfo.userMetadata": json.dumps({"neurolake_run_id": run_id})
+            if run_id
+            else None
+        },
+    )
 
 
 def upsert(
@@ -248,13 +267,16 @@ def upsert(
     if not exists(spark, ref):
         return insert(spark, ref, source, run_id)
     if ref.format == "ncf":
-        version = ncf_ops.merge(spark, ref.uri, source, keys, "update", "insert", newer_than, **_run_info(run_id))
+        version = ncf_ops.merge(
+            spark, ref.uri, source, keys, "update", "insert", newer_than, **_run_info(run_id)
+        )
         return _ncf_result(spark, ref, version)
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     condition = f"s.`{newer_than}` > t.`{newer_than}`" if newer_than else None
     with _commit_tagged(spark, run_id), temporary_conf(spark, STABLE_MERGE_SOURCE if stable_source else {}):
         (
-            DeltaTable.forPath(spark, ref.uri).alias("t")
+            DeltaTable.forPath(spark, ref.uri)
+            .alias("t")
             .merge(source.alias("s"), on)
             .whenMatchedUpdateAll(condition=condition)
             .whenNotMatchedInsertAll()
@@ -268,9 +290,13 @@ def update(
 ) -> TableVersion:
     """Set columns (``{"status": "'cancelled'"}``, SQL expressions) on rows matching ``condition``."""
     if ref.format == "ncf":
-        return _ncf_result(spark, ref, ncf_ops.update(spark, ref.uri, condition, assignments, **_run_info(run_id)))
+        return _ncf_result(
+            spark, ref, ncf_ops.update(spark, ref.uri, condition, assignments, **_run_info(run_id))
+        )
     with _commit_tagged(spark, run_id):
-        DeltaTable.forPath(spark, ref.uri).update(F.expr(condition), {k: F.expr(v) for k, v in assignments.items()})
+        DeltaTable.forPath(spark, ref.uri).update(
+            F.expr(condition), {k: F.expr(v) for k, v in assignments.items()}
+        )
     return current_version(spark, ref)
 
 
@@ -296,7 +322,8 @@ def erase_keys(
         return _ncf_result(spark, ref, version)
     with _commit_tagged(spark, run_id):
         (
-            DeltaTable.forPath(spark, ref.uri).alias("t")
+            DeltaTable.forPath(spark, ref.uri)
+            .alias("t")
             .merge(keys_df.alias("s"), f"t.`{key}` = s.`{key}`")
             .whenMatchedDelete()
             .execute()
@@ -305,7 +332,9 @@ def erase_keys(
 
 
 def _column_type(spark: SparkSession, ref: TableRef, column: str) -> str:
-    fields = {f.name: f.dataType.simpleString() for f in spark.read.format(ref.format).load(ref.uri).schema.fields}
+    fields = {
+        f.name: f.dataType.simpleString() for f in spark.read.format(ref.format).load(ref.uri).schema.fields
+    }
     if column not in fields:
         raise PipelineError(f"table {ref.name} has no column '{column}' (columns: {', '.join(fields)})")
     return fields[column]

@@ -10,8 +10,9 @@ submitting the jobs of several tables at once keeps the executors busy.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 from pyspark import inheritable_thread_target
 from pyspark.sql import SparkSession

@@ -77,8 +77,14 @@ class LineageSettings(_Section):
         # option -> required
         "console": {"name": False},
         "file": {"name": False, "location": True},
-        "http": {"name": False, "url": True, "endpoint": False, "timeout": False,
-                 "auth_env": False, "auth_file": False},
+        "http": {
+            "name": False,
+            "url": True,
+            "endpoint": False,
+            "timeout": False,
+            "auth_env": False,
+            "auth_file": False,
+        },
         "composite": {"name": False, "transports": True},
         "catalog": {"name": False},
     }
@@ -112,8 +118,12 @@ class LineageSettings(_Section):
         if missing:
             raise ValueError(f"{where} ({kind}): missing option(s) {', '.join(missing)}")
         timeout = transport.get("timeout")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ValueError(f"{where} ({kind}): timeout must be a positive number of seconds, got {timeout!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+        ):
+            raise ValueError(
+                f"{where} ({kind}): timeout must be a positive number of seconds, got {timeout!r}"
+            )
         if kind == "composite":
             if not isinstance(transport["transports"], list):
                 raise ValueError(f"{where} (composite): transports must be a list")
@@ -290,7 +300,7 @@ def load_settings(
     for name, value in sorted(env.items()):
         if not name.startswith(ENV_PREFIX):
             continue
-        dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+        dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
         layered.append((dotted, _parse_scalar(value), f"env var {name}"))
     if isinstance(overrides, dict):
         layered.extend((k, v, f"override {k}") for k, v in overrides.items())
@@ -352,5 +362,7 @@ def read_secret(env_var: str | None, file: Path | None, what: str, env: dict[str
             raise ConfigError(f"{what}: cannot read secret file {file}") from None
         if value:
             return value
-    places = " or ".join(p for p in [f"env var {env_var}" if env_var else "", f"file {file}" if file else ""] if p)
+    places = " or ".join(
+        p for p in [f"env var {env_var}" if env_var else "", f"file {file}" if file else ""] if p
+    )
     raise ConfigError(f"{what} is not set: provide it in {places or 'an env var or a file'}")

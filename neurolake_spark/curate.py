@@ -7,7 +7,7 @@ nothing. Gold tables are rebuilt from silver in one atomic overwrite each.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -26,7 +26,9 @@ may write quarantine rows before handing one back and free its cache once the ne
 asked for. The default passes the batches through unchanged."""
 
 
-def _pass_through(lh: Lakehouse, batches: dict[str, DataFrame], run: JobRun) -> Iterable[tuple[str, DataFrame]]:
+def _pass_through(
+    lh: Lakehouse, batches: dict[str, DataFrame], run: JobRun
+) -> Iterable[tuple[str, DataFrame]]:
     return batches.items()
 
 
@@ -44,21 +46,39 @@ def build_silver(lh: Lakehouse, batch_date: str, run: JobRun, before_merge: Step
         batch = lh.table(source.bronze, version=bronze_version.version).where(
             F.col("_batch_date") == F.lit(batch_date).cast("date")
         )
-        run.add_input(source.bronze, format="delta", path=bronze_ref.uri, version=bronze_version.version,
-                      schema=schema_of(batch.schema))
+        run.add_input(
+            source.bronze,
+            format="delta",
+            path=bronze_ref.uri,
+            version=bronze_version.version,
+            schema=schema_of(batch.schema),
+        )
         bronze_columns[name] = set(batch.columns)
         silver_batches[name] = to_silver(batch, source.key, source.order_by)
     for name, silver_batch in before_merge(lh, silver_batches, run):
         source = definition.sources[name]
         silver_ref = lh.resolve(source.silver)
-        version = bulk.upsert(lh.spark, silver_ref, silver_batch, source.key, newer_than=source.order_by,
-                              run_id=run.run_id, stable_source=True)
+        version = bulk.upsert(
+            lh.spark,
+            silver_ref,
+            silver_batch,
+            source.key,
+            newer_than=source.order_by,
+            run_id=run.run_id,
+            stable_source=True,
+        )
         run.add_output(
-            source.silver, format="delta", path=silver_ref.uri, version=version.version,
-            rows=version.metric("numSourceRows", "numOutputRows"), bytes=version.bytes_written,
-            files=version.files_written, schema=schema_of(silver_batch.schema),
-            column_lineage={c: [ColumnSource(source.bronze, c)] for c in silver_batch.columns
-                            if c in bronze_columns[name]},
+            source.silver,
+            format="delta",
+            path=silver_ref.uri,
+            version=version.version,
+            rows=version.metric("numSourceRows", "numOutputRows"),
+            bytes=version.bytes_written,
+            files=version.files_written,
+            schema=schema_of(silver_batch.schema),
+            column_lineage={
+                c: [ColumnSource(source.bronze, c)] for c in silver_batch.columns if c in bronze_columns[name]
+            },
         )
 
 
@@ -69,16 +89,20 @@ GOLD_LINEAGE = {
         "category": [("silver.products", "category", "DIRECT", "IDENTITY")],
         "orders": [("silver.orders", "order_id", "DIRECT", "AGGREGATION")],
         "units": [("silver.order_items", "quantity", "DIRECT", "AGGREGATION")],
-        "revenue": [("silver.order_items", "quantity", "DIRECT", "AGGREGATION"),
-                    ("silver.order_items", "unit_price", "DIRECT", "AGGREGATION"),
-                    ("silver.orders", "status", "INDIRECT", "FILTER")],
+        "revenue": [
+            ("silver.order_items", "quantity", "DIRECT", "AGGREGATION"),
+            ("silver.order_items", "unit_price", "DIRECT", "AGGREGATION"),
+            ("silver.orders", "status", "INDIRECT", "FILTER"),
+        ],
     },
     "gold.customer_ltv": {
         "customer_id": [("silver.orders", "customer_id", "DIRECT", "IDENTITY")],
         "orders": [("silver.orders", "order_id", "DIRECT", "AGGREGATION")],
-        "lifetime_value": [("silver.order_items", "quantity", "DIRECT", "AGGREGATION"),
-                           ("silver.order_items", "unit_price", "DIRECT", "AGGREGATION"),
-                           ("silver.orders", "status", "INDIRECT", "FILTER")],
+        "lifetime_value": [
+            ("silver.order_items", "quantity", "DIRECT", "AGGREGATION"),
+            ("silver.order_items", "unit_price", "DIRECT", "AGGREGATION"),
+            ("silver.orders", "status", "INDIRECT", "FILTER"),
+        ],
         "first_order_date": [("silver.orders", "order_ts", "DIRECT", "AGGREGATION")],
         "last_order_date": [("silver.orders", "order_ts", "DIRECT", "AGGREGATION")],
         "country": [("silver.customers", "country", "DIRECT", "IDENTITY")],
@@ -95,11 +119,15 @@ def build_gold(lh: Lakehouse, run: JobRun, before_write: StepGate = _pass_throug
         ref = lh.resolve(name)
         version = bulk.current_version(lh.spark, ref)
         frames[name] = lh.table(name, version=version.version)
-        run.add_input(name, format="delta", path=ref.uri, version=version.version,
-                      schema=schema_of(frames[name].schema))
+        run.add_input(
+            name, format="delta", path=ref.uri, version=version.version, schema=schema_of(frames[name].schema)
+        )
     outputs = {
         "gold.daily_revenue": daily_revenue(
-            frames["silver.orders"], frames["silver.order_items"], frames["silver.products"], frames["silver.customers"]
+            frames["silver.orders"],
+            frames["silver.order_items"],
+            frames["silver.products"],
+            frames["silver.customers"],
         ),
         "gold.customer_ltv": customer_ltv(
             frames["silver.orders"], frames["silver.order_items"], frames["silver.customers"]
@@ -109,8 +137,14 @@ def build_gold(lh: Lakehouse, run: JobRun, before_write: StepGate = _pass_throug
         ref = lh.resolve(name)
         version = bulk.overwrite(lh.spark, ref, frame, run_id=run.run_id)
         run.add_output(
-            name, format="delta", path=ref.uri, version=version.version, rows=version.rows_written,
-            bytes=version.bytes_written, files=version.files_written, schema=schema_of(frame.schema),
+            name,
+            format="delta",
+            path=ref.uri,
+            version=version.version,
+            rows=version.rows_written,
+            bytes=version.bytes_written,
+            files=version.files_written,
+            schema=schema_of(frame.schema),
             column_lineage={
                 column: [ColumnSource(*source) for source in sources]
                 for column, sources in GOLD_LINEAGE[name].items()

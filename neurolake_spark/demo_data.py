@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -40,17 +40,61 @@ EPOCH = date(2020, 1, 1)
 LATE_UPDATE_DAYS = 3
 
 DEFECT_RATES = {
-    "malformed": 0.002,      # a row that cannot be parsed (bad number or timestamp, truncated JSON)
-    "duplicate": 0.01,       # an order row sent twice
+    "malformed": 0.002,  # a row that cannot be parsed (bad number or timestamp, truncated JSON)
+    "duplicate": 0.01,  # an order row sent twice
     "null_customer": 0.005,  # an order without customer_id
-    "out_of_range": 0.003,   # an order line with quantity <= 0 or a negative unit price
-    "late_update": 0.02,     # per previous day: share of its orders whose status changes today
+    "out_of_range": 0.003,  # an order line with quantity <= 0 or a negative unit price
+    "late_update": 0.02,  # per previous day: share of its orders whose status changes today
 }
 
-FIRST = np.array(["ana", "ben", "chloe", "dev", "emma", "felix", "grace", "hugo", "iris", "jon", "kai", "lena",
-                  "marco", "nora", "omar", "pia", "quinn", "rosa", "sam", "tara", "uma", "victor", "wen", "yara"])
-LAST = np.array(["smith", "garcia", "muller", "rossi", "kim", "nguyen", "silva", "dubois", "novak", "tanaka",
-                 "cohen", "okafor", "larsen", "ivanova", "haddad", "patel"])
+FIRST = np.array(
+    [
+        "ana",
+        "ben",
+        "chloe",
+        "dev",
+        "emma",
+        "felix",
+        "grace",
+        "hugo",
+        "iris",
+        "jon",
+        "kai",
+        "lena",
+        "marco",
+        "nora",
+        "omar",
+        "pia",
+        "quinn",
+        "rosa",
+        "sam",
+        "tara",
+        "uma",
+        "victor",
+        "wen",
+        "yara",
+    ]
+)
+LAST = np.array(
+    [
+        "smith",
+        "garcia",
+        "muller",
+        "rossi",
+        "kim",
+        "nguyen",
+        "silva",
+        "dubois",
+        "novak",
+        "tanaka",
+        "cohen",
+        "okafor",
+        "larsen",
+        "ivanova",
+        "haddad",
+        "patel",
+    ]
+)
 STREETS = np.array(["Oak", "Maple", "Harbor", "Station", "Mill", "Church", "Lake", "Hill", "Park", "River"])
 COUNTRIES = np.array(["US", "DE", "FR", "GB", "NL", "ES", "IT", "PL"])
 COUNTRY_WEIGHTS = np.array([0.32, 0.16, 0.12, 0.12, 0.08, 0.08, 0.07, 0.05])
@@ -91,7 +135,7 @@ def _iso(seconds: np.ndarray) -> np.ndarray:
 
 
 def _day_start(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
 def _orders_chunk(seed: int, day: date, chunk: int, count: int, customers: int) -> dict[str, np.ndarray]:
@@ -130,9 +174,13 @@ def _customer_rows(seed: int, ids: np.ndarray, day: date) -> dict[str, np.ndarra
         "name": np.char.add(np.char.add(np.char.capitalize(first), " "), np.char.capitalize(last)),
         "email": np.char.add(np.char.add(np.char.add(np.char.add(first, "."), last), sid), "@example.com"),
         "phone": np.char.add("+1-555-", np.char.zfill(np.char.mod("%d", (ids * 104729) % 10_000_000), 7)),
-        "address": np.char.add(np.char.add(np.char.mod("%d ", house), STREETS[ids % len(STREETS)]), " Street"),
+        "address": np.char.add(
+            np.char.add(np.char.mod("%d ", house), STREETS[ids % len(STREETS)]), " Street"
+        ),
         "country": country,
-        "signup_date": np.datetime_as_string((np.datetime64(EPOCH) + signup.astype("timedelta64[D]")), unit="D"),
+        "signup_date": np.datetime_as_string(
+            (np.datetime64(EPOCH) + signup.astype("timedelta64[D]")), unit="D"
+        ),
         "updated_at": np.where(moved, _day_start(day) + 3600, _day_start(EPOCH) + signup * 86_400),
     }
 
@@ -183,11 +231,18 @@ def generate_day(raw_dir: Path, day: date | str, scale: float = 1.0, seed: int =
         shutil.rmtree(raw_dir / source / stamp, ignore_errors=True)
     sinks = {
         name: _Sink(raw_dir / name / stamp, fmt)
-        for name, fmt in (("customers", "json"), ("products", "csv"), ("orders", "csv"),
-                          ("order_items", "csv"), ("payments", "json"))
+        for name, fmt in (
+            ("customers", "json"),
+            ("products", "csv"),
+            ("orders", "csv"),
+            ("order_items", "csv"),
+            ("payments", "json"),
+        )
     }
-    defects = {name: {k: 0 for k in ("malformed", "duplicate", "null_customer", "out_of_range", "late_update")}
-               for name in sinks}
+    defects = {
+        name: {k: 0 for k in ("malformed", "duplicate", "null_customer", "out_of_range", "late_update")}
+        for name in sinks
+    }
     day_index = (day - EPOCH).days
     orders_total = max(1, int(round(ORDERS_PER_SCALE * scale)))
     customers_pool = max(10, int(round(CUSTOMERS_PER_SCALE * scale)))
@@ -197,13 +252,15 @@ def generate_day(raw_dir: Path, day: date | str, scale: float = 1.0, seed: int =
     product_ids = np.arange(1, PRODUCTS + 1)
     price_change = _rng(seed, day_index, 5).random(PRODUCTS) < 0.01
     list_price = np.round(prices * np.where(price_change, 1.1, 1.0), 2)
-    sinks["products"].write({
-        "product_id": product_ids,
-        "name": np.char.add("product-", np.char.mod("%05d", product_ids)),
-        "category": CATEGORIES[product_ids % len(CATEGORIES)],
-        "list_price": np.char.mod("%.2f", list_price),
-        "updated_at": _iso(np.where(price_change, day_start + 60, _day_start(EPOCH))),
-    })
+    sinks["products"].write(
+        {
+            "product_id": product_ids,
+            "name": np.char.add("product-", np.char.mod("%05d", product_ids)),
+            "category": CATEGORIES[product_ids % len(CATEGORIES)],
+            "list_price": np.char.mod("%.2f", list_price),
+            "updated_at": _iso(np.where(price_change, day_start + 60, _day_start(EPOCH))),
+        }
+    )
 
     seen_customers = np.zeros(customers_pool + 1, dtype=bool)
     for chunk in range((orders_total + CHUNK_ORDERS - 1) // CHUNK_ORDERS):
@@ -246,28 +303,36 @@ def generate_day(raw_dir: Path, day: date | str, scale: float = 1.0, seed: int =
         defects["order_items"]["out_of_range"] += int(out_of_range.sum())
         bad_items = int(rng.binomial(n_items, DEFECT_RATES["malformed"]))
         defects["order_items"]["malformed"] += bad_items
-        sinks["order_items"].write({
-            "order_id": item_order,
-            "line_no": line_no,
-            "product_id": product,
-            "quantity": quantity,
-            "unit_price": np.char.mod("%.2f", unit_price),
-            "updated_at": _iso(np.repeat(o["order_ts"], lines)),
-        }, _malformed_csv(rng, ["1", "1", "1", "1", "1.00", "2026-01-01T00:00:00Z"], bad_items))
+        sinks["order_items"].write(
+            {
+                "order_id": item_order,
+                "line_no": line_no,
+                "product_id": product,
+                "quantity": quantity,
+                "unit_price": np.char.mod("%.2f", unit_price),
+                "updated_at": _iso(np.repeat(o["order_ts"], lines)),
+            },
+            _malformed_csv(rng, ["1", "1", "1", "1", "1.00", "2026-01-01T00:00:00Z"], bad_items),
+        )
 
         paid = STATUSES[o["status"]] != "cancelled"
-        amounts = np.bincount(np.repeat(np.arange(count), lines), weights=quantity * unit_price, minlength=count)
+        amounts = np.bincount(
+            np.repeat(np.arange(count), lines), weights=quantity * unit_price, minlength=count
+        )
         pay_rng = _rng(seed, day_index, chunk, 3)
         bad_pay = int(pay_rng.binomial(int(paid.sum()), DEFECT_RATES["malformed"]))
         defects["payments"]["malformed"] += bad_pay
-        sinks["payments"].write({
-            "payment_id": o["order_id"][paid] * 10 + 1,
-            "order_id": o["order_id"][paid],
-            "amount": np.char.mod("%.2f", amounts[paid]),
-            "method": METHODS[pay_rng.integers(0, len(METHODS), int(paid.sum()))],
-            "paid_at": _iso(o["order_ts"][paid] + 120),
-            "updated_at": _iso(o["order_ts"][paid] + 120),
-        }, ['{"payment_id": 1, "order_id": '] * bad_pay)
+        sinks["payments"].write(
+            {
+                "payment_id": o["order_id"][paid] * 10 + 1,
+                "order_id": o["order_id"][paid],
+                "amount": np.char.mod("%.2f", amounts[paid]),
+                "method": METHODS[pay_rng.integers(0, len(METHODS), int(paid.sum()))],
+                "paid_at": _iso(o["order_ts"][paid] + 120),
+                "updated_at": _iso(o["order_ts"][paid] + 120),
+            },
+            ['{"payment_id": 1, "order_id": '] * bad_pay,
+        )
 
     for back in range(1, LATE_UPDATE_DAYS + 1):
         past = day - timedelta(days=back)
@@ -280,17 +345,19 @@ def generate_day(raw_dir: Path, day: date | str, scale: float = 1.0, seed: int =
             pick = np.flatnonzero(rng.random(count) < DEFECT_RATES["late_update"] / LATE_UPDATE_DAYS)
             defects["orders"]["late_update"] += len(pick)
             seen_customers[o["customer_id"][pick]] = True
-            sinks["orders"].write({
-                "order_id": o["order_id"][pick],
-                "customer_id": o["customer_id"][pick],
-                "order_ts": _iso(o["order_ts"][pick]),
-                "status": np.where(rng.random(len(pick)) < 0.5, "cancelled", "shipped"),
-                "updated_at": _iso(day_start + rng.integers(0, 86_400, len(pick))),
-            })
+            sinks["orders"].write(
+                {
+                    "order_id": o["order_id"][pick],
+                    "customer_id": o["customer_id"][pick],
+                    "order_ts": _iso(o["order_ts"][pick]),
+                    "status": np.where(rng.random(len(pick)) < 0.5, "cancelled", "shipped"),
+                    "updated_at": _iso(day_start + rng.integers(0, 86_400, len(pick))),
+                }
+            )
 
     ids = np.flatnonzero(seen_customers)
     for start in range(0, len(ids), CHUNK_ORDERS):
-        part = ids[start:start + CHUNK_ORDERS]
+        part = ids[start : start + CHUNK_ORDERS]
         customers = _customer_rows(seed, part, day)
         customers["updated_at"] = _iso(customers["updated_at"])
         bad = int(_rng(seed, day_index, start, 6).binomial(len(part), DEFECT_RATES["malformed"]))
@@ -298,7 +365,9 @@ def generate_day(raw_dir: Path, day: date | str, scale: float = 1.0, seed: int =
         sinks["customers"].write(customers, ['{"customer_id":'] * bad)
 
     manifest = DayManifest(
-        date=day.isoformat(), scale=scale, seed=seed,
+        date=day.isoformat(),
+        scale=scale,
+        seed=seed,
         rows={name: sink.rows for name, sink in sinks.items()},
         defects={name: {k: v for k, v in d.items() if v} for name, d in defects.items()},
     )
@@ -315,4 +384,6 @@ def read_manifest(raw_dir: Path, day: date | str) -> DayManifest:
     try:
         return DayManifest(**json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise PipelineError(f"no generated data for {day}: run `neurolake generate --date {day}` first") from None
+        raise PipelineError(
+            f"no generated data for {day}: run `neurolake generate --date {day}` first"
+        ) from None

@@ -58,7 +58,9 @@ def parse_permissively(reader, name: str, source: SourceDefinition, path: str) -
     ``spark.readStream``): malformed rows keep their text in ``_corrupt_record``, and every
     row names its file in ``_source_file``."""
     schema = StructType(source_schema(name, source).fields + [StructField(CORRUPT_COLUMN, StringType())])
-    reader = reader.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+    reader = (
+        reader.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+    )
     if source.format == "csv":
         frame = reader.option("header", "true").option("enforceSchema", "false").csv(path)
     else:
@@ -72,7 +74,11 @@ def read_raw(lh: Lakehouse, name: str, source: SourceDefinition, batch_date: str
     if not folder.is_dir() or not any(folder.iterdir()):
         raise PipelineError(f"source '{name}' has no raw files for {batch_date} (expected them in {folder})")
     if source.format == "ncf":
-        frame = lh.spark.read.format("ncf").load(str(folder)).withColumn(CORRUPT_COLUMN, F.lit(None).cast("string"))
+        frame = (
+            lh.spark.read.format("ncf")
+            .load(str(folder))
+            .withColumn(CORRUPT_COLUMN, F.lit(None).cast("string"))
+        )
         return frame.withColumn("_source_file", F.col("_metadata.file_path"))
     return parse_permissively(lh.spark.read, name, source, str(folder))
 
@@ -95,14 +101,22 @@ def _land(lh: Lakehouse, name: str, parsed: DataFrame, batch_date: str, run_id: 
     read, quarantined = int(totals["read"]), int(totals["bad"])
     good, bad = split_malformed(parsed, source_schema(name, source).fieldNames())
     bronze_rows = with_ingest_metadata(good, name, batch_date, run_id)
-    version = bulk.overwrite_where(lh.spark, lh.resolve(source.bronze), bronze_rows,
-                                   f"_batch_date = DATE'{batch_date}'", run_id)
+    version = bulk.overwrite_where(
+        lh.spark, lh.resolve(source.bronze), bronze_rows, f"_batch_date = DATE'{batch_date}'", run_id
+    )
     if version.rows_written != read - quarantined:
-        raise PipelineError(f"ingest {name} {batch_date}: {read - quarantined} well-formed rows read but "
-                            f"{version.rows_written} committed to {source.bronze}")
+        raise PipelineError(
+            f"ingest {name} {batch_date}: {read - quarantined} well-formed rows read but "
+            f"{version.rows_written} committed to {source.bronze}"
+        )
     malformed = with_ingest_metadata(bad, name, batch_date, run_id).withColumn("source", F.lit(name))
-    return _Landed(name, IngestCounts(name, read, read - quarantined, quarantined), version,
-                   bronze_rows.schema, malformed)
+    return _Landed(
+        name,
+        IngestCounts(name, read, read - quarantined, quarantined),
+        version,
+        bronze_rows.schema,
+        malformed,
+    )
 
 
 def _record_source(lh: Lakehouse, landed: _Landed, batch_date: str, run: JobRun) -> None:
@@ -110,18 +124,28 @@ def _record_source(lh: Lakehouse, landed: _Landed, batch_date: str, run: JobRun)
     declared = source_schema(landed.name, source)
     raw_name = f"raw.{landed.name}"
     run.add_input(
-        raw_name, format=source.format, path=str(source_folder(lh, landed.name, batch_date)),
-        rows=landed.counts.read, schema=schema_of(declared),
+        raw_name,
+        format=source.format,
+        path=str(source_folder(lh, landed.name, batch_date)),
+        rows=landed.counts.read,
+        schema=schema_of(declared),
     )
     run.add_output(
-        source.bronze, format="delta", path=lh.resolve(source.bronze).uri, version=landed.bronze.version,
-        rows=landed.counts.accepted, bytes=landed.bronze.bytes_written, files=landed.bronze.files_written,
+        source.bronze,
+        format="delta",
+        path=lh.resolve(source.bronze).uri,
+        version=landed.bronze.version,
+        rows=landed.counts.accepted,
+        bytes=landed.bronze.bytes_written,
+        files=landed.bronze.files_written,
         schema=schema_of(landed.bronze_schema),
         column_lineage={c: [ColumnSource(raw_name, c)] for c in declared.fieldNames()},
     )
 
 
-def ingest_all(lh: Lakehouse, batch_date: str, run: JobRun, sources: list[str] | None = None) -> list[IngestCounts]:
+def ingest_all(
+    lh: Lakehouse, batch_date: str, run: JobRun, sources: list[str] | None = None
+) -> list[IngestCounts]:
     """Land every source (or the named ones) of the pipeline for ``batch_date``.
 
     Every source's raw folder is checked before anything is written. The sources land in
@@ -132,33 +156,48 @@ def ingest_all(lh: Lakehouse, batch_date: str, run: JobRun, sources: list[str] |
     names = sources or list(definition.sources)
     unknown = [n for n in names if n not in definition.sources]
     if unknown:
-        raise PipelineError(f"unknown source(s) {', '.join(unknown)} (known: {', '.join(definition.sources)})")
+        raise PipelineError(
+            f"unknown source(s) {', '.join(unknown)} (known: {', '.join(definition.sources)})"
+        )
     raw = {name: read_raw(lh, name, definition.sources[name], batch_date) for name in names}
     parsed = {name: frame.persist(StorageLevel.MEMORY_AND_DISK) for name, frame in raw.items()}
     try:
         landed = run_concurrently(
-            lh.spark, [partial(_land, lh, name, frame, batch_date, run.run_id) for name, frame in parsed.items()],
-            "ingest")
+            lh.spark,
+            [partial(_land, lh, name, frame, batch_date, run.run_id) for name, frame in parsed.items()],
+            "ingest",
+        )
         quarantine_ref = lh.resolve(QUARANTINE_TABLE)
         malformed = reduce(DataFrame.unionByName, [source.malformed for source in landed])
         listed = ", ".join(f"'{name}'" for name in names)
         quarantined = sum(source.counts.quarantined for source in landed)
         quarantine = bulk.overwrite_where(
-            lh.spark, quarantine_ref, bulk.in_few_files(malformed, quarantined),
-            f"_batch_date = DATE'{batch_date}' AND source IN ({listed})", run.run_id,
+            lh.spark,
+            quarantine_ref,
+            bulk.in_few_files(malformed, quarantined),
+            f"_batch_date = DATE'{batch_date}' AND source IN ({listed})",
+            run.run_id,
         )
     finally:
         for frame in parsed.values():
             frame.unpersist()
 
     if quarantine.rows_written != quarantined:
-        raise PipelineError(f"ingest {batch_date}: {quarantined} malformed rows read but {quarantine.rows_written} "
-                            f"committed to {QUARANTINE_TABLE}")
+        raise PipelineError(
+            f"ingest {batch_date}: {quarantined} malformed rows read but {quarantine.rows_written} "
+            f"committed to {QUARANTINE_TABLE}"
+        )
     for source in landed:
         _record_source(lh, source, batch_date, run)
     run.add_output(
-        QUARANTINE_TABLE, format="delta", path=quarantine_ref.uri, version=quarantine.version, rows=quarantined,
-        bytes=quarantine.bytes_written, files=quarantine.files_written, schema=schema_of(malformed.schema),
+        QUARANTINE_TABLE,
+        format="delta",
+        path=quarantine_ref.uri,
+        version=quarantine.version,
+        rows=quarantined,
+        bytes=quarantine.bytes_written,
+        files=quarantine.files_written,
+        schema=schema_of(malformed.schema),
     )
     run.rows_quarantined += quarantined
     return [source.counts for source in landed]

@@ -100,13 +100,21 @@ def _download(parts: list[str], target: Path, quiet: bool) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     coordinate = ":".join(parts)
-    print(f"neurolake: fetching {coordinate} and its dependencies from Maven Central (once)...", file=sys.stderr)
+    print(
+        f"neurolake: fetching {coordinate} and its dependencies from Maven Central (once)...", file=sys.stderr
+    )
     command = [
-        java_executable(), "-jar", str(ivy_jar),
-        "-dependency", *parts,
-        "-confs", "default",
-        "-cache", str(target.parent / ".ivy-cache"),
-        "-retrieve", str(staging / "[organisation]__[artifact]-[revision](-[classifier]).[ext]"),
+        java_executable(),
+        "-jar",
+        str(ivy_jar),
+        "-dependency",
+        *parts,
+        "-confs",
+        "default",
+        "-cache",
+        str(target.parent / ".ivy-cache"),
+        "-retrieve",
+        str(staging / "[organisation]__[artifact]-[revision](-[classifier]).[ext]"),
     ]
     try:
         result = subprocess.run(
@@ -117,7 +125,9 @@ def _download(parts: list[str], target: Path, quiet: bool) -> None:
             timeout=900,
         )
     except subprocess.TimeoutExpired:
-        raise EnvironmentSetupError(f"fetching {coordinate} timed out: check access to Maven Central") from None
+        raise EnvironmentSetupError(
+            f"fetching {coordinate} timed out: check access to Maven Central"
+        ) from None
     jars = list(staging.glob("*.jar"))
     if result.returncode != 0 or not jars:
         shutil.rmtree(staging, ignore_errors=True)

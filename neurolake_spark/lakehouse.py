@@ -36,7 +36,7 @@ class Lakehouse:
         conf_file: str | os.PathLike | None = None,
         overrides: list[str] | dict | None = None,
         spark: SparkSession | None = None,
-    ) -> "Lakehouse":
+    ) -> Lakehouse:
         """Load ``conf_file`` (default ``$NEUROLAKE_CONF`` or ``conf/local.yaml``) with overrides."""
         return cls(load_settings(conf_file, overrides), spark=spark)
 
@@ -61,7 +61,9 @@ class Lakehouse:
         from neurolake_spark import bulk
 
         if not bulk.exists(self.spark, ref):
-            raise PipelineError(f"table {name} does not exist yet (no data at {ref.path}); run the pipeline first")
+            raise PipelineError(
+                f"table {name} does not exist yet (no data at {ref.path}); run the pipeline first"
+            )
         reader = self.spark.read.format(ref.format)
         if version is not None:
             reader = reader.option("versionAsOf", int(version))

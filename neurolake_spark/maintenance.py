@@ -24,7 +24,9 @@ from neurolake_spark.session import temporary_conf
 SAFE_RETENTION_HOURS = 168
 
 
-def optimize(lh: Lakehouse, name: str, where: str | None = None, zorder_by: list[str] | None = None) -> bulk.TableVersion:
+def optimize(
+    lh: Lakehouse, name: str, where: str | None = None, zorder_by: list[str] | None = None
+) -> bulk.TableVersion:
     """Compact small files of a Delta table (only the partitions matching ``where``)."""
     ref = lh.resolve(name)
     builder = DeltaTable.forPath(lh.spark, ref.uri).optimize()
@@ -44,19 +46,25 @@ def night_filter(lh: Lakehouse, name: str, batch_date: str | None) -> str | None
     return None
 
 
-def optimize_tables(lh: Lakehouse, names: list[str], batch_date: str | None = None,
-                    zorder_by: list[str] | None = None) -> list[bulk.TableVersion]:
+def optimize_tables(
+    lh: Lakehouse, names: list[str], batch_date: str | None = None, zorder_by: list[str] | None = None
+) -> list[bulk.TableVersion]:
     """Compact the Delta tables ``names`` concurrently (only ``batch_date``'s partition of tables
     partitioned by batch date); their new versions, in order."""
     return run_concurrently(
         lh.spark,
-        [partial(optimize, lh, name, where=night_filter(lh, name, batch_date), zorder_by=zorder_by) for name in names],
-        "optimize")
+        [
+            partial(optimize, lh, name, where=night_filter(lh, name, batch_date), zorder_by=zorder_by)
+            for name in names
+        ],
+        "optimize",
+    )
 
 
 def _retention_check(lh: Lakehouse, enabled: bool):
-    return temporary_conf(lh.spark, {"spark.databricks.delta.retentionDurationCheck.enabled":
-                                     None if enabled else "false"})
+    return temporary_conf(
+        lh.spark, {"spark.databricks.delta.retentionDurationCheck.enabled": None if enabled else "false"}
+    )
 
 
 def _younger_than(ref, hours: float) -> bool:
@@ -65,7 +73,9 @@ def _younger_than(ref, hours: float) -> bool:
     return bool(commits) and time.time() - commits[0].stat().st_mtime < hours * 3600
 
 
-def vacuum(lh: Lakehouse, name: str, retention_hours: int | None = None, force: bool = False) -> bulk.TableVersion:
+def vacuum(
+    lh: Lakehouse, name: str, retention_hours: int | None = None, force: bool = False
+) -> bulk.TableVersion:
     """Delete files no version within ``retention_hours`` needs.
 
     A retention below 168 hours can break time travel and concurrent readers, so it is
@@ -86,7 +96,9 @@ def vacuum(lh: Lakehouse, name: str, retention_hours: int | None = None, force: 
     return bulk.current_version(lh.spark, ref)
 
 
-def restore(lh: Lakehouse, name: str, version: int | None = None, timestamp: str | None = None) -> bulk.TableVersion:
+def restore(
+    lh: Lakehouse, name: str, version: int | None = None, timestamp: str | None = None
+) -> bulk.TableVersion:
     """Roll a Delta table back to an earlier version or timestamp (a new commit)."""
     if (version is None) == (timestamp is None):
         raise PipelineError(f"restore {name}: give exactly one of a version or a timestamp")

@@ -67,13 +67,24 @@ class MetricsListener:
             key = (metric._name + "_total", tuple(sorted(labels.items())))
             metric.labels(**labels).inc(previous.get(key, 0.0) + amount)
 
-        duration = Gauge("neurolake_job_duration_seconds", "Wall time of the last run.", ("job_name",), registry=registry)
+        duration = Gauge(
+            "neurolake_job_duration_seconds", "Wall time of the last run.", ("job_name",), registry=registry
+        )
         duration.labels(job_name=job).set(run.duration_seconds)
-        last = Gauge("neurolake_job_last_run_timestamp_seconds", "End of the last run (unix time).", ("job_name", "status"), registry=registry)
+        last = Gauge(
+            "neurolake_job_last_run_timestamp_seconds",
+            "End of the last run (unix time).",
+            ("job_name", "status"),
+            registry=registry,
+        )
         last.labels(job_name=job, status=run.status).set(run.ended_at.timestamp())
 
         rows = counter("neurolake_job_rows_total", "Rows read, written and quarantined.", ("direction",))
-        for direction, amount in (("in", run.rows_in), ("out", run.rows_out), ("quarantined", run.rows_quarantined)):
+        for direction, amount in (
+            ("in", run.rows_in),
+            ("out", run.rows_out),
+            ("quarantined", run.rows_quarantined),
+        ):
             bump(rows, amount, direction=direction)
         runs = counter("neurolake_job_runs_total", "Runs by final status.", ("status",))
         for status in ("success", "failed"):

@@ -12,8 +12,8 @@ Every step is safe to re-run for the same date; ``run_step`` runs one of them (w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from neurolake_spark.curate import build_gold, build_silver
 from neurolake_spark.demo_data import parse_date
@@ -103,7 +103,9 @@ def run_nightly(lh: Lakehouse, batch_date: str, steps: list[str] | None = None) 
 def format_summary(result: NightlyResult) -> str:
     """A short human summary: tables written with versions and rows, quarantine, duration."""
     run = result.run
-    lines = [f"NeuroLake nightly {run.run_date}: {run.status} in {run.duration_seconds:.1f}s (run {run.run_id})"]
+    lines = [
+        f"NeuroLake nightly {run.run_date}: {run.status} in {run.duration_seconds:.1f}s (run {run.run_id})"
+    ]
     latest: dict[str, tuple[int | None, int | None]] = {}
     for step in result.steps:
         for output in step.outputs:

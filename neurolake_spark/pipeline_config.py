@@ -62,15 +62,19 @@ class PipelineDefinition(_Strict):
     tables: dict[str, TableDefinition]
 
     @model_validator(mode="after")
-    def _check_names(self) -> "PipelineDefinition":
+    def _check_names(self) -> PipelineDefinition:
         for name in self.tables:
             if not TABLE_NAME.match(name):
-                raise ValueError(f"table name '{name}' must look like layer.table (lowercase letters, digits, _)")
+                raise ValueError(
+                    f"table name '{name}' must look like layer.table (lowercase letters, digits, _)"
+                )
         for source_name, source in self.sources.items():
             for role in ("bronze", "silver"):
                 table = getattr(source, role)
                 if table not in self.tables:
-                    raise ValueError(f"source '{source_name}' names {role} table '{table}', which 'tables' does not declare")
+                    raise ValueError(
+                        f"source '{source_name}' names {role} table '{table}', which 'tables' does not declare"
+                    )
         return self
 
 

@@ -20,7 +20,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from neurolake_spark.config import Settings
@@ -78,9 +78,9 @@ def schema_of(struct) -> list[tuple[str, str]]:
 class RunListener(Protocol):
     """Told about a run's life; implemented by metrics and lineage."""
 
-    def on_start(self, run: "JobRun") -> None: ...
+    def on_start(self, run: JobRun) -> None: ...
 
-    def on_end(self, run: "JobRun") -> None: ...
+    def on_end(self, run: JobRun) -> None: ...
 
 
 class JobRun:
@@ -91,7 +91,7 @@ class JobRun:
         job_name: str,
         settings: Settings,
         *,
-        parent: "JobRun | None" = None,
+        parent: JobRun | None = None,
         run_date: str | None = None,
         listeners: list[RunListener] | None = None,
         run_id: str | None = None,
@@ -101,8 +101,10 @@ class JobRun:
         self.parent = parent
         self.run_date = run_date or (parent.run_date if parent else None)
         self.run_id = run_id or str(uuid.uuid4())
-        self.listeners = list(listeners) if listeners is not None else (
-            parent.listeners if parent else build_listeners(settings)
+        self.listeners = (
+            list(listeners)
+            if listeners is not None
+            else (parent.listeners if parent else build_listeners(settings))
         )
         self.started_at: datetime | None = None
         self.ended_at: datetime | None = None
@@ -135,7 +137,7 @@ class JobRun:
     def bytes_written(self) -> int:
         return sum(d.bytes or 0 for d in self.outputs)
 
-    def child(self, job_name: str) -> "JobRun":
+    def child(self, job_name: str) -> JobRun:
         """A run of a sub-step whose parent is this run."""
         return JobRun(job_name, self.settings, parent=self)
 
@@ -152,8 +154,8 @@ class JobRun:
     def record_quality(self, results: list[QualityResult]) -> None:
         self.quality.extend(results)
 
-    def __enter__(self) -> "JobRun":
-        self.started_at = datetime.now(timezone.utc)
+    def __enter__(self) -> JobRun:
+        self.started_at = datetime.now(UTC)
         self._clock = time.perf_counter()
         self.status = "running"
         self._notify("on_start")
@@ -161,7 +163,7 @@ class JobRun:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._end_clock = time.perf_counter()
-        self.ended_at = datetime.now(timezone.utc)
+        self.ended_at = datetime.now(UTC)
         if exc is None:
             self.status = "success"
         else:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from pyspark.sql import SparkSession
 
@@ -86,11 +86,13 @@ def session_conf(settings: Settings) -> dict[str, str]:
     }
     if not under_spark_submit():
         jar_paths = jars.resolve_all(jvm_coordinates(settings), settings.jvm.jars_dir)
-        conf.update({
-            "spark.master": settings.spark.master,
-            "spark.driver.memory": settings.spark.driver_memory,
-            "spark.jars": ",".join(str(p) for p in jar_paths),
-        })
+        conf.update(
+            {
+                "spark.master": settings.spark.master,
+                "spark.driver.memory": settings.spark.driver_memory,
+                "spark.jars": ",".join(str(p) for p in jar_paths),
+            }
+        )
     if settings.spark.master.startswith("local") and not under_spark_submit():
         conf.update(LOCAL_CONF)
         conf.update(LOCAL_SQL_CONF)

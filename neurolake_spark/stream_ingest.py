@@ -16,6 +16,7 @@ across restarts. Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 from pyspark.sql import DataFrame
@@ -52,10 +53,14 @@ def read_stream(lh: Lakehouse, name: str) -> DataFrame:
     folder = lh.settings.raw_dir / name
     if source.format == "ncf":
         frame = lh.spark.readStream.format("ncf").load(str(folder))
-        return frame.withColumn(CORRUPT_COLUMN, F.lit(None).cast("string")).withColumn("_source_file", F.lit(str(folder)))
+        return frame.withColumn(CORRUPT_COLUMN, F.lit(None).cast("string")).withColumn(
+            "_source_file", F.lit(str(folder))
+        )
     if not folder.is_dir():
         raise PipelineError(f"source '{name}' has no raw folder yet (expected {folder})")
-    return parse_permissively(lh.spark.readStream.option("recursiveFileLookup", "true"), name, source, str(folder))
+    return parse_permissively(
+        lh.spark.readStream.option("recursiveFileLookup", "true"), name, source, str(folder)
+    )
 
 
 def _with_metadata(rows: DataFrame, name: str, run_id: str, today: str) -> DataFrame:
@@ -69,18 +74,25 @@ def _with_metadata(rows: DataFrame, name: str, run_id: str, today: str) -> DataF
 
 
 def _append_once(rows: DataFrame, ref: TableRef, app_id: str, batch_id: int, exists: bool) -> None:
-    writer = rows.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
+    writer = (
+        rows.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
+    )
     if ref.definition.partition_by and not exists:
         writer = writer.partitionBy(*ref.definition.partition_by)
     writer.save(ref.uri)
 
 
 def stream_source(
-    lh: Lakehouse, name: str, run: JobRun, available_now: bool = False, trigger_seconds: float = 10.0, timeout: float | None = None
+    lh: Lakehouse,
+    name: str,
+    run: JobRun,
+    available_now: bool = False,
+    trigger_seconds: float = 10.0,
+    timeout: float | None = None,
 ) -> IngestCounts:
     """Run the ingestion query of source ``name`` (until caught up with ``available_now``,
     else until ``timeout`` seconds or forever) and return the rows it landed in this run."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from neurolake_spark import bulk
 
@@ -91,7 +103,7 @@ def stream_source(
     bronze_ref, quarantine_ref = lh.resolve(source.bronze), lh.resolve(QUARANTINE_TABLE)
     data_columns = source_schema(name, source).fieldNames()
     app_id = f"neurolake.stream_ingest.{name}"
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     totals = _Totals()
     schemas: dict[str, object] = {}
 
@@ -105,7 +117,9 @@ def stream_source(
             bronze_rows = _with_metadata(good, name, run.run_id, today)
             quarantine_rows = _with_metadata(bad, name, run.run_id, today).withColumn("source", F.lit(name))
             _append_once(bronze_rows, bronze_ref, app_id, batch_id, bulk.exists(lh.spark, bronze_ref))
-            _append_once(quarantine_rows, quarantine_ref, app_id, batch_id, bulk.exists(lh.spark, quarantine_ref))
+            _append_once(
+                quarantine_rows, quarantine_ref, app_id, batch_id, bulk.exists(lh.spark, quarantine_ref)
+            )
             quarantined = bad.count()
         finally:
             parsed.unpersist()
@@ -116,11 +130,16 @@ def stream_source(
         schemas["bronze"], schemas["quarantine"] = bronze_rows.schema, quarantine_rows.schema
 
     writer = (
-        read_stream(lh, name).writeStream.foreachBatch(land)
+        read_stream(lh, name)
+        .writeStream.foreachBatch(land)
         .option("checkpointLocation", str(checkpoint_dir(lh, name)))
         .queryName(f"stream_ingest_{name}")
     )
-    writer = writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=f"{trigger_seconds} seconds")
+    writer = (
+        writer.trigger(availableNow=True)
+        if available_now
+        else writer.trigger(processingTime=f"{trigger_seconds} seconds")
+    )
     query = writer.start()
     try:
         query.awaitTermination(timeout)
@@ -130,16 +149,33 @@ def stream_source(
     if query.exception() is not None:
         raise PipelineError(f"stream ingest of '{name}' failed: {str(query.exception()).splitlines()[0]}")
 
-    run.add_input(f"raw.{name}", format=source.format, path=str(lh.settings.raw_dir / name), rows=totals.read,
-                  schema=schema_of(source_schema(name, source)))
+    run.add_input(
+        f"raw.{name}",
+        format=source.format,
+        path=str(lh.settings.raw_dir / name),
+        rows=totals.read,
+        schema=schema_of(source_schema(name, source)),
+    )
     if totals.batches:
         bronze_version = bulk.current_version(lh.spark, bronze_ref)
         quarantine_version = bulk.current_version(lh.spark, quarantine_ref)
-        run.add_output(source.bronze, format="delta", path=bronze_ref.uri, version=bronze_version.version,
-                       rows=totals.accepted, schema=schema_of(schemas["bronze"]),
-                       column_lineage={c: [ColumnSource(f"raw.{name}", c)] for c in data_columns})
-        run.add_output(QUARANTINE_TABLE, format="delta", path=quarantine_ref.uri, version=quarantine_version.version,
-                       rows=totals.quarantined, schema=schema_of(schemas["quarantine"]))
+        run.add_output(
+            source.bronze,
+            format="delta",
+            path=bronze_ref.uri,
+            version=bronze_version.version,
+            rows=totals.accepted,
+            schema=schema_of(schemas["bronze"]),
+            column_lineage={c: [ColumnSource(f"raw.{name}", c)] for c in data_columns},
+        )
+        run.add_output(
+            QUARANTINE_TABLE,
+            format="delta",
+            path=quarantine_ref.uri,
+            version=quarantine_version.version,
+            rows=totals.quarantined,
+            schema=schema_of(schemas["quarantine"]),
+        )
     run.rows_quarantined += totals.quarantined
     run.facts["micro_batches"] = totals.batches
     return IngestCounts(name, totals.read, totals.accepted, totals.quarantined)

@@ -38,7 +38,9 @@ def split_malformed(parsed: DataFrame, data_columns: list[str]) -> tuple[DataFra
 
 def latest_per_key(df: DataFrame, keys: list[str], order_by: str) -> DataFrame:
     """Keep one row per key: the one with the greatest ``order_by`` (exact duplicates collapse)."""
-    window = Window.partitionBy(*keys).orderBy(F.col(order_by).desc_nulls_last(), *[F.col(c) for c in df.columns])
+    window = Window.partitionBy(*keys).orderBy(
+        F.col(order_by).desc_nulls_last(), *[F.col(c) for c in df.columns]
+    )
     return df.withColumn("_rank", F.row_number().over(window)).where("_rank = 1").drop("_rank")
 
 
@@ -66,7 +68,9 @@ def _valid_sales(orders: DataFrame, items: DataFrame) -> DataFrame:
     )
 
 
-def daily_revenue(orders: DataFrame, items: DataFrame, products: DataFrame, customers: DataFrame) -> DataFrame:
+def daily_revenue(
+    orders: DataFrame, items: DataFrame, products: DataFrame, customers: DataFrame
+) -> DataFrame:
     """Revenue per order date, customer country and product category (cancelled excluded)."""
     return (
         _valid_sales(orders, items)

@@ -42,7 +42,9 @@ def pytest_collection_modifyitems(items):
 def settings_for(warehouse: Path, **overrides):
     from neurolake_spark.config import load_settings
 
-    return load_settings(LOCAL_CONF, overrides={**TEST_OVERRIDES, "storage.warehouse": str(warehouse), **overrides})
+    return load_settings(
+        LOCAL_CONF, overrides={**TEST_OVERRIDES, "storage.warehouse": str(warehouse), **overrides}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -28,9 +28,7 @@ from referencing import Registry, Resource
 
 SPEC_DIR = Path(__file__).resolve().parent / "openlineage_spec"
 
-_DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]*$")
 _CONTAINERS = {
     "run": "RunFacet",
@@ -52,7 +50,9 @@ def _verified_spec_files() -> list[Path]:
     """The spec's files, checked against ``SHA256SUMS``; a missing or edited file fails."""
     sums = SPEC_DIR / "SHA256SUMS"
     if not sums.is_file():
-        raise FileNotFoundError(f"the OpenLineage spec is missing: expected {sums} (see tests/openlineage_spec/README.md)")
+        raise FileNotFoundError(
+            f"the OpenLineage spec is missing: expected {sums} (see tests/openlineage_spec/README.md)"
+        )
     files = []
     for line in sums.read_text().splitlines():
         digest, name = line.split(maxsplit=1)
@@ -70,7 +70,9 @@ def _schemas() -> tuple[Draft202012Validator, dict[tuple[str, str], Draft202012V
     """The event validator and one validator per (facet kind, facet key)."""
     files = _verified_spec_files()
     event_file = SPEC_DIR / "OpenLineage.json"
-    documents = [json.loads(p.read_text()) for p in [event_file, *sorted(p for p in files if p != event_file)]]
+    documents = [
+        json.loads(p.read_text()) for p in [event_file, *sorted(p for p in files if p != event_file)]
+    ]
     registry = Registry().with_resources((doc["$id"], Resource.from_contents(doc)) for doc in documents)
     checker = _format_checker()
     event_validator = Draft202012Validator(documents[0], registry=registry, format_checker=checker)
@@ -108,4 +110,6 @@ def validate_event(event: dict[str, Any]) -> None:
                 validator.validate({key: facet})
             elif key in known_keys:
                 kinds = sorted(k for k, name in facet_validators if name == key)
-                raise AssertionError(f"facet {key!r} is a {'/'.join(kinds)}, it cannot be in {container} ({kind})")
+                raise AssertionError(
+                    f"facet {key!r} is a {'/'.join(kinds)}, it cannot be in {container} ({kind})"
+                )

@@ -19,10 +19,10 @@ from .encodings import (
     DECODE_COST,
     Encoding,
     Stream,
+    declared_count,
     decode_bitmap,
     decode_bytes,
     decode_ints,
-    declared_count,
     encode_bitmap,
     encode_bytes,
     encode_ints,
@@ -38,7 +38,15 @@ SAMPLE_SLICE_ROWS = 4096
 DICT_MAX_ENTRIES = 1 << 16
 
 # stream kinds
-VALIDITY, BOOL, INT, FLOAT, DECIMAL, BYTES, LENGTHS = "validity", "bool", "int", "float", "decimal", "bytes", "lengths"
+VALIDITY, BOOL, INT, FLOAT, DECIMAL, BYTES, LENGTHS = (
+    "validity",
+    "bool",
+    "int",
+    "float",
+    "decimal",
+    "bytes",
+    "lengths",
+)
 
 CANDIDATES = {
     BOOL: (Encoding.BITMAP, Encoding.RLE),
@@ -81,9 +89,13 @@ def _validity(arr: pa.Array) -> np.ndarray | None:
 
 
 def _fixed(arr: pa.Array, dtype: str, valid: np.ndarray | None, width: int = 1) -> np.ndarray:
-    values = np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset * width : (arr.offset + len(arr)) * width]
+    values = np.frombuffer(arr.buffers()[1], dtype=dtype)[
+        arr.offset * width : (arr.offset + len(arr)) * width
+    ]
     if valid is not None:
-        values = np.where(np.repeat(valid, width) if width > 1 else valid, values, 0).astype(dtype, copy=False)
+        values = np.where(np.repeat(valid, width) if width > 1 else valid, values, 0).astype(
+            dtype, copy=False
+        )
     return values
 
 
@@ -113,7 +125,12 @@ def flatten(arr: pa.Array, out: list) -> list:
         pairs = _fixed(arr, "<i8", valid, width=2)
         lo, hi = pairs[0::2], pairs[1::2]
         out.append((DECIMAL, lo if np.array_equal(hi, lo >> 63) else pairs))
-    elif pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+    elif (
+        pa.types.is_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_large_binary(t)
+    ):
         offsets = offsets_of(arr)
         data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
         out.append((BYTES, (np.diff(offsets), data, arr)))
@@ -162,7 +179,13 @@ def encode_dictionary(dictionary, level: int) -> bytes:
     return encode_ints(dictionary, Encoding.FOR, level)
 
 
-def choose(arr: pa.Array, samples: list[pa.Array], level: int, max_decode_cost: float, override: Encoding | None = None) -> list[Choice]:
+def choose(
+    arr: pa.Array,
+    samples: list[pa.Array],
+    level: int,
+    max_decode_cost: float,
+    override: Encoding | None = None,
+) -> list[Choice]:
     """Pick, per stream position, the encoding with the smallest projected chunk size.
 
     Candidates are encoded on each of ``samples`` (from :func:`sample_slices`), their sizes
@@ -209,7 +232,9 @@ def _expand(enc: Encoding, kind: str, payloads: list, arr: pa.Array, max_decode_
         return [] if found is None else [Choice(enc, sub, scale=found[0]) for sub in subs]
     if enc != Encoding.DICT:
         return [Choice(enc)]
-    values = pa.concat_arrays([p[2] for p in payloads]) if kind == BYTES else pa.array(np.concatenate(payloads))
+    values = (
+        pa.concat_arrays([p[2] for p in payloads]) if kind == BYTES else pa.array(np.concatenate(payloads))
+    )
     distinct = len(pc.unique(values))
     if not len(values) or distinct > len(values) // 4 or distinct > DICT_MAX_ENTRIES:
         return []
@@ -242,7 +267,9 @@ def encode_stream(kind: str, payload, choice: Choice, level: int, start: int = 0
             if choice.indices is not None:
                 indices = choice.indices[start : start + len(arr)]
             else:
-                indices = pc.index_in(arr, value_set=choice.dictionary).fill_null(0).to_numpy().astype(np.int64)
+                indices = (
+                    pc.index_in(arr, value_set=choice.dictionary).fill_null(0).to_numpy().astype(np.int64)
+                )
             return encode_ints(indices, Encoding.DICT, level)
         return encode_bytes(lengths, data, level, choice.sub)
     return encode_ints(payload, choice.encoding, level, choice.dictionary, choice.sub, choice.scale)
@@ -253,7 +280,9 @@ def encode_page(arr: pa.Array, plan: list[Choice], level: int, start: int = 0) -
     ``start``) encoded per ``plan``."""
     logical = flatten(arr, [])
     parts = [_COUNT.pack(len(logical))]
-    parts += [encode_stream(kind, payload, choice, level, start) for (kind, payload), choice in zip(logical, plan)]
+    parts += [
+        encode_stream(kind, payload, choice, level, start) for (kind, payload), choice in zip(logical, plan)
+    ]
     return b"".join(parts)
 
 
@@ -316,7 +345,9 @@ def _bytes_array(t: pa.DataType, n: int, validity, stream: Stream) -> pa.Array:
     lengths, data = decode_bytes(stream, n)
     large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
     offsets = _offsets_from_lengths(lengths, large)
-    return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=-1 if validity else 0)
+    return pa.Array.from_buffers(
+        t, n, [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=-1 if validity else 0
+    )
 
 
 def _decode_node(t: pa.DataType, n: int, r: _PageReader, top: bool = False) -> pa.Array:
@@ -341,8 +372,15 @@ def _decode_node(t: pa.DataType, n: int, r: _PageReader, top: bool = False) -> p
             raise CorruptData("decimal values must be 64-bit words")
         if len(values) == n:
             values = np.column_stack((values, values >> 63))
-        return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(np.ascontiguousarray(values))], null_count=nulls)
-    if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+        return pa.Array.from_buffers(
+            t, n, [validity, pa.py_buffer(np.ascontiguousarray(values))], null_count=nulls
+        )
+    if (
+        pa.types.is_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_large_binary(t)
+    ):
         stream = r.next()
         if stream.encoding == Encoding.DICT:
             if dictionary is None:
@@ -358,7 +396,9 @@ def _decode_node(t: pa.DataType, n: int, r: _PageReader, top: bool = False) -> p
         offsets = _offsets_from_lengths(lengths, pa.types.is_large_list(t))
         child_type = t.field(0).type if pa.types.is_map(t) else t.value_type
         child = _decode_node(child_type, int(offsets[-1]) if n else 0, r)
-        return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(offsets)], null_count=nulls, children=[child])
+        return pa.Array.from_buffers(
+            t, n, [validity, pa.py_buffer(offsets)], null_count=nulls, children=[child]
+        )
     if pa.types.is_struct(t):
         children = [_decode_node(f.type, n, r) for f in t]
         return pa.Array.from_buffers(t, n, [validity], null_count=nulls, children=children)

@@ -124,7 +124,7 @@ def pack_stream(encoding: Encoding, buffers: list[tuple[int, int, bytes]]) -> by
 class Stream:
     """A parsed stream: its encoding and lazily decompressed buffers."""
 
-    __slots__ = ("encoding", "_bufs")
+    __slots__ = ("_bufs", "encoding")
 
     def __init__(self, encoding: int, bufs: list[tuple[int, int, memoryview]]):
         self.encoding = encoding
@@ -145,7 +145,7 @@ class Stream:
             raise CorruptData(f"buffer holds {raw_len} bytes, expected {expected}")
         return decompress(codec, raw_len, payload)
 
-    def nested(self, i: int, allowed: frozenset[int]) -> "Stream":
+    def nested(self, i: int, allowed: frozenset[int]) -> Stream:
         """Buffer ``i`` parsed as an inner stream whose encoding must be in ``allowed``
         (run values, deltas, string lengths); ``allowed`` bounds the nesting depth."""
         view = memoryview(self.data(i))
@@ -153,7 +153,9 @@ class Stream:
         if end != len(view):
             raise CorruptData("trailing bytes after a nested stream")
         if stream.encoding not in allowed:
-            raise CorruptData(f"{Encoding(stream.encoding).name} cannot be nested in {Encoding(self.encoding).name}")
+            raise CorruptData(
+                f"{Encoding(stream.encoding).name} cannot be nested in {Encoding(self.encoding).name}"
+            )
         return stream
 
 
@@ -329,7 +331,9 @@ def encode_ints(
     n = len(values)
     size = values.dtype.itemsize
     if encoding == Encoding.PLAIN or n == 0:
-        return pack_stream(Encoding.PLAIN, [_params("<BQ", size, n), compress(np.ascontiguousarray(values), level)])
+        return pack_stream(
+            Encoding.PLAIN, [_params("<BQ", size, n), compress(np.ascontiguousarray(values), level)]
+        )
     v64 = values.astype(np.int64, copy=False)
     if encoding == Encoding.FOR:
         base, width, offsets = _for_parts(v64)
@@ -345,7 +349,9 @@ def encode_ints(
         if found is None:
             return encode_ints(values, Encoding.PLAIN, level)
         e, ints = found
-        return pack_stream(Encoding.SCALED, [_params("<BQB", size, n, e), _nest(encode_ints(ints, sub, level))])
+        return pack_stream(
+            Encoding.SCALED, [_params("<BQB", size, n, e), _nest(encode_ints(ints, sub, level))]
+        )
     if encoding == Encoding.BITPACK:
         base, _, offsets = _for_parts(v64)
         bits = int(offsets.max()).bit_length()
@@ -359,19 +365,27 @@ def encode_ints(
         lengths = np.diff(np.append(starts, n))
         run_values = encode_ints(v64[starts], Encoding.FOR, level)
         run_lengths = encode_ints(lengths.astype(np.int64), Encoding.FOR, level)
-        return pack_stream(Encoding.RLE, [_params("<BQQ", size, n, len(starts)), _nest(run_values), _nest(run_lengths)])
+        return pack_stream(
+            Encoding.RLE, [_params("<BQQ", size, n, len(starts)), _nest(run_values), _nest(run_lengths)]
+        )
     if encoding == Encoding.SPLIT:
-        return pack_stream(Encoding.SPLIT, [_params("<BQ", size, n), compress(_transpose(values.view(np.uint8).reshape(n, size)), level)])
+        return pack_stream(
+            Encoding.SPLIT,
+            [_params("<BQ", size, n), compress(_transpose(values.view(np.uint8).reshape(n, size)), level)],
+        )
     if encoding == Encoding.DICT:
         indices = values if dictionary is None else np.searchsorted(dictionary, values)
         width = max(_width(int(indices.max())), 1)
         return pack_stream(
-            Encoding.DICT, [_params("<BQB", size, n, width), compress(indices.astype(_UINT_DTYPES[width]), level)]
+            Encoding.DICT,
+            [_params("<BQB", size, n, width), compress(indices.astype(_UINT_DTYPES[width]), level)],
         )
     raise ValueError(f"{encoding!r} is not an integer encoding")
 
 
-def decode_ints(stream: Stream, count: int, dictionary: np.ndarray | None = None, allow_wide: bool = False) -> np.ndarray:
+def decode_ints(
+    stream: Stream, count: int, dictionary: np.ndarray | None = None, allow_wide: bool = False
+) -> np.ndarray:
     """Decode an integer stream holding ``count`` values (or ``2*count`` when ``allow_wide``)."""
     enc = stream.encoding
 

@@ -32,7 +32,8 @@ column's type (``datetime``/``date``/``Decimal``/``str``/``bytes``/numbers).
 from __future__ import annotations
 
 import decimal
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,7 +43,14 @@ from .stats import from_json, physical
 
 _OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _INVERSE = {"=": "!=", "!=": "=", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
-_ARROW = {"=": "equal", "!=": "not_equal", "<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal"}
+_ARROW = {
+    "=": "equal",
+    "!=": "not_equal",
+    "<": "less",
+    "<=": "less_equal",
+    ">": "greater",
+    ">=": "greater_equal",
+}
 
 Interval = tuple[Any, Any]  # inclusive physical bounds, None = unbounded
 
@@ -50,20 +58,20 @@ Interval = tuple[Any, Any]  # inclusive physical bounds, None = unbounded
 class Expr:
     """Base of filter expressions; combine with ``&``, ``|`` and ``~``."""
 
-    def __and__(self, other: "Expr") -> "Expr":
+    def __and__(self, other: Expr) -> Expr:
         return And(self, to_expr(other))
 
-    def __or__(self, other: "Expr") -> "Expr":
+    def __or__(self, other: Expr) -> Expr:
         return Or(self, to_expr(other))
 
-    def __invert__(self) -> "Expr":
+    def __invert__(self) -> Expr:
         return Not(self)
 
     def columns(self) -> set[str]:
         """Names of the columns the expression reads."""
         raise NotImplementedError
 
-    def bind(self, schema: pa.Schema) -> "Expr":
+    def bind(self, schema: pa.Schema) -> Expr:
         """Validated copy with column types attached and negations pushed down."""
         raise NotImplementedError
 
@@ -79,7 +87,7 @@ class Expr:
         """Key ranges of ``column`` outside which no row matches; None when unconstrained."""
         return None
 
-    def negate(self) -> "Expr":
+    def negate(self) -> Expr:
         return Not(self)
 
 
@@ -109,7 +117,9 @@ class _Leaf(Expr):
             try:
                 return pa.scalar(value)
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-                raise NCFFilterError(f"bad filter value {value!r} for column {self.column!r}: {exc}") from None
+                raise NCFFilterError(
+                    f"bad filter value {value!r} for column {self.column!r}: {exc}"
+                ) from None
 
     def _exact(self, value: Any) -> bool:
         """Whether the number ``value`` converts to the column type without change."""
@@ -180,16 +190,31 @@ class Compare(_Leaf):
         if column != self.column:
             return None
         v = self.phys
-        return {"=": [(v, v)], "<": [(None, v)], "<=": [(None, v)], ">": [(v, None)], ">=": [(v, None)]}.get(self.op)
+        return {"=": [(v, v)], "<": [(None, v)], "<=": [(None, v)], ">": [(v, None)], ">=": [(v, None)]}.get(
+            self.op
+        )
 
 
 class In(_Leaf):
     """``column in values`` (``negated``: ``not in``)."""
 
-    def __init__(self, column: str, values: Iterable[Any], negated: bool = False, type: pa.DataType | None = None, phys: list | None = None):
+    def __init__(
+        self,
+        column: str,
+        values: Iterable[Any],
+        negated: bool = False,
+        type: pa.DataType | None = None,
+        phys: list | None = None,
+    ):
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise NCFFilterError(f"'in' filter on {column!r} needs a list of values")
-        self.column, self.values, self.negated, self.type, self.phys = column, list(values), negated, type, phys
+        self.column, self.values, self.negated, self.type, self.phys = (
+            column,
+            list(values),
+            negated,
+            type,
+            phys,
+        )
 
     def __repr__(self) -> str:
         return f"({self.column} {'not in' if self.negated else 'in'} {self.values!r})"
@@ -228,7 +253,13 @@ class In(_Leaf):
                 return False
             lo, hi = from_json(s.get("min"), self.type), from_json(s.get("max"), self.type)
             try:
-                return not (lo is not None and lo == hi and lo in self.phys and not s.get("nan_count") and not s.get("null_count"))
+                return not (
+                    lo is not None
+                    and lo == hi
+                    and lo in self.phys
+                    and not s.get("nan_count")
+                    and not s.get("null_count")
+                )
             except TypeError:
                 return True
         if not self.phys or s.get("null_count", 0) == s.get("num_values", -1):

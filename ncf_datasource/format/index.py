@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import bisect
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,7 +44,12 @@ def indexable(t: pa.DataType) -> bool:
 
 
 def is_bytes_type(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+    )
 
 
 def key_floats(arr: pa.Array) -> np.ndarray:
@@ -58,7 +64,9 @@ def key_floats(arr: pa.Array) -> np.ndarray:
         prefix = np.where(mask, padded[np.minimum(idx, len(padded) - 1)], 0).astype(np.uint8)
         return np.ascontiguousarray(prefix).view(">u8").ravel().astype(np.float64)
     width = t.bit_width // 8
-    return np.frombuffer(arr.buffers()[1], dtype=f"<i{width}")[arr.offset : arr.offset + len(arr)].astype(np.float64)
+    return np.frombuffer(arr.buffers()[1], dtype=f"<i{width}")[arr.offset : arr.offset + len(arr)].astype(
+        np.float64
+    )
 
 
 def query_float(q: Any) -> float:
@@ -84,7 +92,11 @@ def fit(keys: np.ndarray, epsilon: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     all_first = np.concatenate(([0], change)).astype(np.float64)
     all_xs = keys[all_first.astype(np.int64)]
     stride = -(-len(all_xs) // FIT_POINTS)
-    xs, first = (all_xs, all_first) if stride == 1 else (np.append(all_xs[:-1:stride], all_xs[-1]), np.append(all_first[:-1:stride], all_first[-1]))
+    xs, first = (
+        (all_xs, all_first)
+        if stride == 1
+        else (np.append(all_xs[:-1:stride], all_xs[-1]), np.append(all_first[:-1:stride], all_first[-1]))
+    )
     x0, y0, slope = _segments(xs, first, epsilon)
     seg = np.maximum(np.searchsorted(x0, all_xs, "right") - 1, 0)
     err = np.abs(y0[seg] + slope[seg] * (all_xs - x0[seg]) - all_first)
@@ -122,7 +134,7 @@ class LearnedIndex:
     slopes: np.ndarray
 
     @classmethod
-    def build(cls, column: str, keys: np.ndarray, start: int, epsilon: int) -> "LearnedIndex":
+    def build(cls, column: str, keys: np.ndarray, start: int, epsilon: int) -> LearnedIndex:
         x0, y0, slope, max_err = fit(keys, epsilon)
         return cls(column, start, start + len(keys), max(max_err, 0), x0, y0 + start, slope)
 
@@ -135,14 +147,25 @@ class LearnedIndex:
         return int(min(max(p, self.start), self.stop))
 
     def to_block(self, level: int) -> bytes:
-        raw = _HEAD.pack(len(self.keys)) + self.keys.astype("<f8").tobytes() + self.positions.astype("<f8").tobytes() + self.slopes.astype("<f8").tobytes()
+        raw = (
+            _HEAD.pack(len(self.keys))
+            + self.keys.astype("<f8").tobytes()
+            + self.positions.astype("<f8").tobytes()
+            + self.slopes.astype("<f8").tobytes()
+        )
         return pack_stream(Encoding.PLAIN, [compress(raw, level)])
 
     def describe(self) -> dict[str, Any]:
-        return {"column": self.column, "kind": KIND, "epsilon": self.epsilon, "segments": len(self.keys), "rows": [self.start, self.stop]}
+        return {
+            "column": self.column,
+            "kind": KIND,
+            "epsilon": self.epsilon,
+            "segments": len(self.keys),
+            "rows": [self.start, self.stop],
+        }
 
     @classmethod
-    def from_block(cls, meta: dict[str, Any], block: memoryview) -> "LearnedIndex":
+    def from_block(cls, meta: dict[str, Any], block: memoryview) -> LearnedIndex:
         stream, end = parse_stream(block, 0)
         if end != len(block) or stream.encoding != Encoding.PLAIN or len(stream) != 1:
             raise CorruptData("malformed index block")

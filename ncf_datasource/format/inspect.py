@@ -16,27 +16,39 @@ def inspect(path: str | os.PathLike) -> dict[str, Any]:
         footer = f.footer
         fields = []
         for fj, fa in zip(footer["schema"], f.schema):
-            fields.append({
-                "name": fa.name,
-                "type": spark_type_name(fa.type),
-                "arrow_type": str(fa.type),
-                "nullable": fa.nullable,
-                "tags": dict(fj.get("tags") or {}),
-            })
+            fields.append(
+                {
+                    "name": fa.name,
+                    "type": spark_type_name(fa.type),
+                    "arrow_type": str(fa.type),
+                    "nullable": fa.nullable,
+                    "tags": dict(fj.get("tags") or {}),
+                }
+            )
         groups = []
         for rg in f.row_groups:
             cols = []
             for name, c in rg.columns.items():
-                cols.append({
-                    "name": name,
-                    "encodings": list(c.encodings),
-                    "pages": len(c.pages),
-                    "dictionary_entries": c.dictionary[3] if c.dictionary else None,
-                    "compressed_bytes": c.length,
-                    "uncompressed_bytes": c.uncompressed_bytes,
-                    "stats": dict(c.stats),
-                })
-            groups.append({"index": rg.index, "first_row": rg.first_row, "num_rows": rg.num_rows, "page_rows": rg.page_rows, "columns": cols})
+                cols.append(
+                    {
+                        "name": name,
+                        "encodings": list(c.encodings),
+                        "pages": len(c.pages),
+                        "dictionary_entries": c.dictionary[3] if c.dictionary else None,
+                        "compressed_bytes": c.length,
+                        "uncompressed_bytes": c.uncompressed_bytes,
+                        "stats": dict(c.stats),
+                    }
+                )
+            groups.append(
+                {
+                    "index": rg.index,
+                    "first_row": rg.first_row,
+                    "num_rows": rg.num_rows,
+                    "page_rows": rg.page_rows,
+                    "columns": cols,
+                }
+            )
         return {
             "path": f.path,
             "file_size": f.file_size,
@@ -49,7 +61,10 @@ def inspect(path: str | os.PathLike) -> dict[str, Any]:
             "schema": fields,
             "metadata": dict(f.metadata),
             "row_groups": groups,
-            "indexes": [{k: v for k, v in m.items() if k != "block"} | {"bytes": m["block"][1]} for m in f.index_meta.values()],
+            "indexes": [
+                {k: v for k, v in m.items() if k != "block"} | {"bytes": m["block"][1]}
+                for m in f.index_meta.values()
+            ],
             "notes": list(footer.get("notes") or []),
         }
 
@@ -80,7 +95,9 @@ def format_inspect(info: dict[str, Any]) -> str:
         lines.append("metadata:")
         lines += [f"  {k} = {v}" for k, v in info["metadata"].items()]
     for rg in info["row_groups"]:
-        lines.append(f"row group {rg['index']}: rows {rg['first_row']}..{rg['first_row'] + rg['num_rows']} ({rg['num_rows']} rows, pages of {rg['page_rows']})")
+        lines.append(
+            f"row group {rg['index']}: rows {rg['first_row']}..{rg['first_row'] + rg['num_rows']} ({rg['num_rows']} rows, pages of {rg['page_rows']})"
+        )
         for c in rg["columns"]:
             s = c["stats"]
             parts = [f"nulls={s.get('null_count')}"]
@@ -95,6 +112,8 @@ def format_inspect(info: dict[str, Any]) -> str:
                 f"(raw {_size(c['uncompressed_bytes'])}) " + " ".join(parts)
             )
     for ix in info["indexes"]:
-        lines.append(f"learned index on {ix['column']}: {ix['segments']} segments, error <= {ix['epsilon']} rows, rows {ix['rows'][0]}..{ix['rows'][1]}")
+        lines.append(
+            f"learned index on {ix['column']}: {ix['segments']} segments, error <= {ix['epsilon']} rows, rows {ix['rows'][0]}..{ix['rows'][1]}"
+        )
     lines += [f"note: {n}" for n in info["notes"]]
     return "\n".join(lines)

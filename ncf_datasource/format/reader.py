@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -15,7 +16,14 @@ import zstandard
 
 from .columns import decode_dictionary, decode_page
 from .encodings import CODEC_RAW, CODEC_ZSTD
-from .errors import CorruptData, NCFCorruptFileError, NCFError, NCFFilterError, NCFSchemaError, NCFVersionError
+from .errors import (
+    CorruptData,
+    NCFCorruptFileError,
+    NCFError,
+    NCFFilterError,
+    NCFSchemaError,
+    NCFVersionError,
+)
 from .filters import Expr, bind_filter
 from .index import LearnedIndex, is_bytes_type
 from .layout import HEADER, KNOWN_FEATURES, MAGIC, TRAILER, VERSION_MAJOR, crc32c, parse_footer
@@ -25,7 +33,15 @@ from .types import column_tags_of, schema_from_json
 MAX_FOOTER_BYTES = 1 << 30
 PAGE_CACHE_SIZE = 64
 INDEX_READ_FRACTION = 0.25  # beyond this share of the rows, whole row groups decode faster than pages
-_DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, pa.ArrowException, zstandard.ZstdError)
+_DECODE_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    pa.ArrowException,
+    zstandard.ZstdError,
+)
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -132,15 +148,23 @@ class NCFFile:
         magic, major, minor = HEADER.unpack(self._read(0, HEADER.size))
         if magic != MAGIC:
             raise self._corrupt(f"not an NCF file (magic {magic!r}, expected {MAGIC!r})")
-        footer_len, footer_crc, t_major, t_minor, codec, t_magic = TRAILER.unpack(self._read(size - TRAILER.size, TRAILER.size))
+        footer_len, footer_crc, t_major, t_minor, codec, t_magic = TRAILER.unpack(
+            self._read(size - TRAILER.size, TRAILER.size)
+        )
         if t_magic != MAGIC:
             raise self._corrupt("bad trailing magic: truncated or not an NCF file")
         if (t_major, t_minor) != (major, minor):
-            raise self._corrupt(f"header version {major}.{minor} differs from trailer version {t_major}.{t_minor}")
+            raise self._corrupt(
+                f"header version {major}.{minor} differs from trailer version {t_major}.{t_minor}"
+            )
         if major > VERSION_MAJOR:
-            raise NCFVersionError(f"{self.path}: NCF format version {major}.{minor} is newer than this reader ({VERSION_MAJOR}.x)")
+            raise NCFVersionError(
+                f"{self.path}: NCF format version {major}.{minor} is newer than this reader ({VERSION_MAJOR}.x)"
+            )
         if major != VERSION_MAJOR:
-            raise NCFVersionError(f"{self.path}: NCF format version {major}.{minor} is not supported by this reader")
+            raise NCFVersionError(
+                f"{self.path}: NCF format version {major}.{minor} is not supported by this reader"
+            )
         self.data_end = size - TRAILER.size - footer_len
         if footer_len == 0 or self.data_end < HEADER.size:
             raise self._corrupt(f"footer length {footer_len} does not fit in the file ({size} bytes)")
@@ -184,21 +208,35 @@ class NCFFile:
             for name, c in zip(names, g["columns"]):
                 offset = _int(c["offset"], HEADER.size, self.data_end, "chunk offset")
                 length = _int(c["length"], 0, self.data_end - offset, "chunk length")
-                pages = tuple(tuple(_int(x, 0, 1 << 32 if i == 2 else length, "page entry") for i, x in enumerate(p)) for p in c["pages"])
+                pages = tuple(
+                    tuple(_int(x, 0, 1 << 32 if i == 2 else length, "page entry") for i, x in enumerate(p))
+                    for p in c["pages"]
+                )
                 if len(pages) != n_pages or any(len(p) != 3 or p[0] + p[1] > length for p in pages):
                     raise CorruptData(f"bad page table for column {name!r} in row group {gi}")
                 d = c.get("dictionary")
                 if d is not None:
-                    d = (_int(d[0], 0, length, "dictionary offset"), _int(d[1], 0, length, "dictionary length"),
-                         _int(d[2], 0, 1 << 32, "dictionary crc"), _int(d[3], 0, n, "dictionary size"))
+                    d = (
+                        _int(d[0], 0, length, "dictionary offset"),
+                        _int(d[1], 0, length, "dictionary length"),
+                        _int(d[2], 0, 1 << 32, "dictionary crc"),
+                        _int(d[3], 0, n, "dictionary size"),
+                    )
                     if d[0] + d[1] > length:
                         raise CorruptData(f"bad dictionary entry for column {name!r}")
                 stats = c.get("stats") or {}
                 if not isinstance(stats, dict):
                     raise CorruptData("bad statistics")
                 chunks[name] = ColumnChunk(
-                    name, offset, length, _int(c["crc32c"], 0, 1 << 32, "crc"), pages, d,
-                    tuple(map(str, c.get("encodings") or ())), stats, int(c.get("uncompressed_bytes") or 0),
+                    name,
+                    offset,
+                    length,
+                    _int(c["crc32c"], 0, 1 << 32, "crc"),
+                    pages,
+                    d,
+                    tuple(map(str, c.get("encodings") or ())),
+                    stats,
+                    int(c.get("uncompressed_bytes") or 0),
                 )
             groups.append(RowGroup(gi, n, row, page_rows, chunks))
             row += n
@@ -212,7 +250,11 @@ class NCFFile:
             off, length = (_int(x, 0, self.data_end, "index block") for x in meta["block"][:2])
             _int(meta["block"][2], 0, 1 << 32, "index crc")
             start, stop = (_int(x, 0, self.num_rows, "index rows") for x in meta["rows"])
-            if off + length > self.data_end or start > stop or _int(meta["segments"], 0, 1 << 40, "segments") > length:
+            if (
+                off + length > self.data_end
+                or start > stop
+                or _int(meta["segments"], 0, 1 << 40, "segments") > length
+            ):
                 raise CorruptData("bad index entry")
             self.index_meta[meta["column"]] = meta
 
@@ -232,7 +274,7 @@ class NCFFile:
             os.close(self._fd)
             self._fd = -1
 
-    def __enter__(self) -> "NCFFile":
+    def __enter__(self) -> NCFFile:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -318,7 +360,9 @@ class NCFFile:
             if self.verify_checksums and crc32c(data) != crc:
                 raise CorruptData(f"page {i} checksum mismatch")
             n = min(rg.page_rows, rg.num_rows - i * rg.page_rows)
-            arr = decode_page(self.schema.field(column).type, memoryview(data), n, self._dictionary(rg, column))
+            arr = decode_page(
+                self.schema.field(column).type, memoryview(data), n, self._dictionary(rg, column)
+            )
         except NCFVersionError as exc:
             raise NCFVersionError(f"{self._where(rg.index, column)}: {exc}") from None
         except (CorruptData, *_DECODE_ERRORS) as exc:
@@ -337,8 +381,13 @@ class NCFFile:
     def _table(self, groups: list[RowGroup], columns: list[str]) -> pa.Table:
         tasks = [(rg, c) for c in columns for rg in groups]
         decoded = iter(self._map(lambda task: self._decode_chunk(*task), tasks))
-        arrays = [pa.chunked_array([a for _ in groups for a in next(decoded)], type=self.schema.field(c).type) for c in columns]
-        return pa.Table.from_arrays(arrays, schema=pa.schema([self.schema.field(c) for c in columns], metadata=self.schema.metadata))
+        arrays = [
+            pa.chunked_array([a for _ in groups for a in next(decoded)], type=self.schema.field(c).type)
+            for c in columns
+        ]
+        return pa.Table.from_arrays(
+            arrays, schema=pa.schema([self.schema.field(c) for c in columns], metadata=self.schema.metadata)
+        )
 
     def _empty(self, columns: list[str]) -> pa.Table:
         return pa.schema([self.schema.field(c) for c in columns], metadata=self.schema.metadata).empty_table()
@@ -349,7 +398,9 @@ class NCFFile:
         """Read the whole file (or ``columns``), keeping only rows that match ``filter``."""
         return self.read_row_groups(range(self.num_row_groups), columns, filter)
 
-    def read_row_groups(self, indices: Sequence[int], columns: Sequence[str] | None = None, filter: Any = None) -> pa.Table:
+    def read_row_groups(
+        self, indices: Sequence[int], columns: Sequence[str] | None = None, filter: Any = None
+    ) -> pa.Table:
         """Read the given row groups, in the given order.
 
         With a ``filter`` (any form of :mod:`ncf_datasource.format.filters`) row groups whose
@@ -367,7 +418,9 @@ class NCFFile:
             return self._table(groups, columns) if groups else self._empty(columns)
         needed = columns + sorted(expr.columns() - set(columns))
         spans = self._index_spans(expr, groups)
-        if spans is not None and sum(b - a for a, b in spans) <= INDEX_READ_FRACTION * sum(rg.num_rows for rg in groups):
+        if spans is not None and sum(b - a for a, b in spans) <= INDEX_READ_FRACTION * sum(
+            rg.num_rows for rg in groups
+        ):
             tables = [self.read_rows(a, b, needed) for a, b in spans]
         else:
             kept = [rg for rg in groups if expr.might_match(rg.stats)]
@@ -406,7 +459,9 @@ class NCFFile:
         if start >= stop:
             return self._empty(columns)
         arrays = [self._column_rows(c, start, stop) for c in columns]
-        return pa.Table.from_arrays(arrays, schema=pa.schema([self.schema.field(c) for c in columns], metadata=self.schema.metadata))
+        return pa.Table.from_arrays(
+            arrays, schema=pa.schema([self.schema.field(c) for c in columns], metadata=self.schema.metadata)
+        )
 
     def _column_rows(self, column: str, start: int, stop: int) -> pa.ChunkedArray:
         parts = []
@@ -453,7 +508,9 @@ class NCFFile:
             arr = self._column_rows(column, lo, hi).combine_chunks()
             if is_bytes_type(t):
                 return arr.to_pylist()
-            return np.frombuffer(arr.buffers()[1], dtype=f"<i{t.bit_width // 8}")[arr.offset : arr.offset + len(arr)]
+            return np.frombuffer(arr.buffers()[1], dtype=f"<i{t.bit_width // 8}")[
+                arr.offset : arr.offset + len(arr)
+            ]
 
         return read
 
@@ -480,7 +537,9 @@ class NCFFile:
             pa.scalar(value, type=t)
             return physical(value, t)
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-            raise NCFFilterError(f"{self.path}: key {value!r} does not fit column {column!r} of type {t}: {exc}") from None
+            raise NCFFilterError(
+                f"{self.path}: key {value!r} does not fit column {column!r} of type {t}: {exc}"
+            ) from None
 
     def lookup(self, key: Any, column: str | None = None, columns: Sequence[str] | None = None) -> pa.Table:
         """Rows whose ``column`` (default: the sort key) equals ``key``; ``None`` finds nulls.
@@ -497,7 +556,9 @@ class NCFFile:
         a, b = self._span(index, key, key)
         return self.read_rows(a, b, columns)
 
-    def range(self, lo: Any, hi: Any, column: str | None = None, columns: Sequence[str] | None = None) -> pa.Table:
+    def range(
+        self, lo: Any, hi: Any, column: str | None = None, columns: Sequence[str] | None = None
+    ) -> pa.Table:
         """Rows with ``lo <= column <= hi`` (either bound may be None), in file order."""
         column = self._key_column(column)
         index = self.index(column)
@@ -535,7 +596,14 @@ class NCFFile:
         return None
 
 
-def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None, filter: Any = None, *, verify_checksums: bool = True, use_threads: bool = True) -> pa.Table:
+def read_table(
+    path: str | os.PathLike,
+    columns: Sequence[str] | None = None,
+    filter: Any = None,
+    *,
+    verify_checksums: bool = True,
+    use_threads: bool = True,
+) -> pa.Table:
     """Read an NCF file into a :class:`pyarrow.Table` (like ``pyarrow.parquet.read_table``).
 
     ``filter`` takes tuples, DNF lists or expressions (see :mod:`ncf_datasource.format.filters`)::
@@ -546,7 +614,14 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None, fi
         return f.read(columns, filter)
 
 
-def iter_batches(path: str | os.PathLike, batch_size: int | None = 65536, columns: Sequence[str] | None = None, filter: Any = None, *, verify_checksums: bool = True) -> Iterator[pa.RecordBatch]:
+def iter_batches(
+    path: str | os.PathLike,
+    batch_size: int | None = 65536,
+    columns: Sequence[str] | None = None,
+    filter: Any = None,
+    *,
+    verify_checksums: bool = True,
+) -> Iterator[pa.RecordBatch]:
     """Yield the (filtered) rows of an NCF file as record batches of at most ``batch_size`` rows."""
     with NCFFile(path, verify_checksums=verify_checksums) as f:
         yield from f.iter_batches(batch_size, columns, filter)

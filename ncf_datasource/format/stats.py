@@ -97,7 +97,9 @@ def chunk_stats(arr: pa.Array, sample: pa.Array, dictionary=None) -> dict[str, A
         mm = pc.min_max(dictionary if isinstance(dictionary, pa.Array) else phys)
         lo, hi = mm["min"].as_py(), mm["max"].as_py()
         stats["min"], stats["max"] = _to_json(lo, t), _to_json(hi, t)
-    stats["distinct_estimate"] = len(dictionary) if dictionary is not None else estimate_distinct(sample, len(arr) - arr.null_count)
+    stats["distinct_estimate"] = (
+        len(dictionary) if dictionary is not None else estimate_distinct(sample, len(arr) - arr.null_count)
+    )
     return stats
 
 

@@ -119,7 +119,7 @@ def _decode_metadata(metadata: dict[bytes, bytes] | None, where: str) -> dict[st
 def field_to_json(f: pa.Field) -> dict[str, Any]:
     """Footer descriptor of a field: name, type, nullability, metadata, semantic tags."""
     meta = _decode_metadata(f.metadata, f"field {f.name!r}")
-    tags = {k[len(TAG_PREFIX):]: v for k, v in meta.items() if k.startswith(TAG_PREFIX)}
+    tags = {k[len(TAG_PREFIX) :]: v for k, v in meta.items() if k.startswith(TAG_PREFIX)}
     other = {k: v for k, v in meta.items() if not k.startswith(TAG_PREFIX)}
     d: dict[str, Any] = {"name": f.name, "type": type_to_json(f.type), "nullable": f.nullable}
     if other:
@@ -175,7 +175,7 @@ def column_tags_of(schema: pa.Schema) -> dict[str, dict[str, str]]:
     out = {}
     for f in schema:
         tags = {
-            k.decode()[len(TAG_PREFIX):]: v.decode()
+            k.decode()[len(TAG_PREFIX) :]: v.decode()
             for k, v in (f.metadata or {}).items()
             if k.decode(errors="replace").startswith(TAG_PREFIX)
         }

@@ -141,7 +141,9 @@ class NCFWriter:
             if sort_key not in self.schema.names:
                 raise NCFWriterError(f"sort_key {sort_key!r} is not a column")
             if not indexable(self.schema.field(sort_key).type):
-                raise NCFWriterError(f"sort_key {sort_key!r} has type {self.schema.field(sort_key).type}, which cannot be indexed")
+                raise NCFWriterError(
+                    f"sort_key {sort_key!r} has type {self.schema.field(sort_key).type}, which cannot be indexed"
+                )
             self._trackers = [_KeyTracker(sort_key)]
         elif learned_index:
             self._trackers = [_KeyTracker(f.name) for f in self.schema if indexable(f.type)]
@@ -183,7 +185,9 @@ class NCFWriter:
         if self._closed:
             raise NCFWriterError(f"{self.path}: write after close")
         if table.schema.names != self.schema.names or table.schema.types != self.schema.types:
-            raise NCFSchemaError(f"{self.path}: batch schema {table.schema.types} does not match the writer schema {self.schema.types}")
+            raise NCFSchemaError(
+                f"{self.path}: batch schema {table.schema.types} does not match the writer schema {self.schema.types}"
+            )
         try:
             self._pending.append(table)
             self._pending_rows += table.num_rows
@@ -249,7 +253,7 @@ class NCFWriter:
             self._pool.shutdown()
             self._pool = None
 
-    def __enter__(self) -> "NCFWriter":
+    def __enter__(self) -> NCFWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -279,7 +283,9 @@ class NCFWriter:
             chunks.append(meta)
         for tracker in self._trackers:
             tracker.update(arrays[group.schema.get_field_index(tracker.name)])
-        self._row_groups.append({"num_rows": rows, "first_row": self._rows, "page_rows": self._page_size, "columns": chunks})
+        self._row_groups.append(
+            {"num_rows": rows, "first_row": self._rows, "page_rows": self._page_size, "columns": chunks}
+        )
         self._rows += rows
 
     def _encode_chunk(self, arr: pa.Array, override: Encoding | None) -> tuple[bytes, dict[str, Any]]:
@@ -307,7 +313,9 @@ class NCFWriter:
             "encodings": [c.name() for c in plan],
             "dictionary": dictionary_meta,
             "pages": pages,
-            "stats": chunk_stats(arr, pa.concat_arrays(samples), values.dictionary if dictionary_meta else None),
+            "stats": chunk_stats(
+                arr, pa.concat_arrays(samples), values.dictionary if dictionary_meta else None
+            ),
             "uncompressed_bytes": arr.nbytes,
             "compressed_bytes": len(blob),
         }
@@ -321,7 +329,9 @@ class NCFWriter:
                 if declared:
                     self._notes.append(f"sort_key {tracker.name!r} is not sorted: no learned index")
                 continue
-            if not declared and (len(out) >= MAX_AUTO_INDEXES or not tracker.chunks or _constant(tracker.chunks)):
+            if not declared and (
+                len(out) >= MAX_AUTO_INDEXES or not tracker.chunks or _constant(tracker.chunks)
+            ):
                 continue
             index = tracker.build(self._epsilon)
             if index is None:
@@ -367,4 +377,3 @@ def write_table(table: pa.Table, path: str | os.PathLike, **options: Any) -> Non
         table = pa.Table.from_batches([table])
     with NCFWriter(path, table.schema, **options) as writer:
         writer.write_table(table)
-

@@ -47,9 +47,13 @@ def to_ncf(f: Any, schema: pa.Schema, negated: bool = False) -> Expr | None:
         return Compare(column, _COMPARISONS[type(f)], f.value)
     if isinstance(f, sds.EqualNullSafe) and not negated:
         return IsNull(column) if f.value is None else Compare(column, "=", f.value)
-    if isinstance(f, sds.In) and all(v is not None and not isinstance(v, (list, tuple, dict)) for v in f.value):
+    if isinstance(f, sds.In) and all(
+        v is not None and not isinstance(v, (list, tuple, dict)) for v in f.value
+    ):
         return In(column, list(f.value))
-    if isinstance(f, sds.StringStartsWith) and (pa.types.is_string(schema.field(column).type) or pa.types.is_large_string(schema.field(column).type)):
+    if isinstance(f, sds.StringStartsWith) and (
+        pa.types.is_string(schema.field(column).type) or pa.types.is_large_string(schema.field(column).type)
+    ):
         return StartsWith(column, f.value)
     return None
 

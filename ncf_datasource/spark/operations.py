@@ -32,7 +32,13 @@ FILE_COLUMN = "_ncf_file"
 IN_LIST_LIMIT = 10_000
 
 
-def scan(spark: SparkSession, snapshot: Snapshot, files: list[str] | None = None, columns: list[str] | None = None, with_file: bool = False) -> DataFrame:
+def scan(
+    spark: SparkSession,
+    snapshot: Snapshot,
+    files: list[str] | None = None,
+    columns: list[str] | None = None,
+    with_file: bool = False,
+) -> DataFrame:
     """A DataFrame over ``snapshot`` (optionally only some data files and columns)."""
     reader = spark.read.format("ncf").option("versionAsOf", snapshot.version)
     if files is not None:
@@ -70,13 +76,25 @@ def write_frame(df: DataFrame, snapshot: Snapshot, sort_key: str | None = None) 
 def _matching_files(spark: SparkSession, snapshot: Snapshot, condition: Column) -> dict[str, int]:
     """Data files holding rows where ``condition`` is true, with how many such rows."""
     columns = referenced_columns(scan(spark, snapshot), condition)
-    rows = scan(spark, snapshot, columns=columns, with_file=True).where(condition).groupBy(FILE_COLUMN).count().collect()
+    rows = (
+        scan(spark, snapshot, columns=columns, with_file=True)
+        .where(condition)
+        .groupBy(FILE_COLUMN)
+        .count()
+        .collect()
+    )
     return {r[FILE_COLUMN]: int(r["count"]) for r in rows}
 
 
 def _commit(
-    table: NCFTable, snapshot: Snapshot, operation: str, parameters: dict[str, Any], removed: list[str],
-    frames: list[DataFrame], affected: int | None = None, read_whole_table: bool = False,
+    table: NCFTable,
+    snapshot: Snapshot,
+    operation: str,
+    parameters: dict[str, Any],
+    removed: list[str],
+    frames: list[DataFrame],
+    affected: int | None = None,
+    read_whole_table: bool = False,
 ) -> int:
     """Commit "remove ``removed``, add the files written from ``frames``"; the first frame's
     rows are reported as ``num_output_rows``."""
@@ -99,7 +117,9 @@ def _commit(
     return tx.commit()
 
 
-def delete(spark: SparkSession, path: str, condition: str, retries: int = DEFAULT_RETRIES, **commit_info: Any) -> int | None:
+def delete(
+    spark: SparkSession, path: str, condition: str, retries: int = DEFAULT_RETRIES, **commit_info: Any
+) -> int | None:
     """Delete the rows where ``condition`` is true; the committed version, or None if none matched."""
     table = NCFTable.open(path)
 
@@ -111,12 +131,27 @@ def delete(spark: SparkSession, path: str, condition: str, retries: int = DEFAUL
             return None
         files = sorted(hits)
         kept = scan(spark, snapshot, files).where(~F.coalesce(cond, F.lit(False)))
-        return _commit(table, snapshot, "DELETE", {"predicate": condition, **commit_info}, files, [kept], sum(hits.values()))
+        return _commit(
+            table,
+            snapshot,
+            "DELETE",
+            {"predicate": condition, **commit_info},
+            files,
+            [kept],
+            sum(hits.values()),
+        )
 
     return with_retries(attempt, retries)
 
 
-def update(spark: SparkSession, path: str, condition: str, assignments: dict[str, str], retries: int = DEFAULT_RETRIES, **commit_info: Any) -> int | None:
+def update(
+    spark: SparkSession,
+    path: str,
+    condition: str,
+    assignments: dict[str, str],
+    retries: int = DEFAULT_RETRIES,
+    **commit_info: Any,
+) -> int | None:
     """Set columns (``{"status": "'void'"}``, SQL expressions) on rows where ``condition`` is true."""
     table = NCFTable.open(path)
     if not assignments:
@@ -134,11 +169,23 @@ def update(spark: SparkSession, path: str, condition: str, assignments: dict[str
         files = sorted(hits)
         data = scan(spark, snapshot, files)
         types = {f.name: f.dataType for f in data.schema.fields}
-        new = data.select(*[
-            F.when(cond, F.expr(assignments[c]).cast(types[c])).otherwise(F.col(c)).alias(c) if c in assignments else F.col(c)
-            for c in data.columns
-        ])
-        return _commit(table, snapshot, "UPDATE", {"predicate": condition, "set": assignments, **commit_info}, files, [new], sum(hits.values()))
+        new = data.select(
+            *[
+                F.when(cond, F.expr(assignments[c]).cast(types[c])).otherwise(F.col(c)).alias(c)
+                if c in assignments
+                else F.col(c)
+                for c in data.columns
+            ]
+        )
+        return _commit(
+            table,
+            snapshot,
+            "UPDATE",
+            {"predicate": condition, "set": assignments, **commit_info},
+            files,
+            [new],
+            sum(hits.values()),
+        )
 
     return with_retries(attempt, retries)
 
@@ -166,17 +213,27 @@ def merge(
     if not keys:
         raise NCFTableError(f"{path}: merge needs at least one key column")
     if when_matched not in ("update", "delete", None) or when_not_matched not in ("insert", None):
-        raise NCFTableError(f"{path}: merge takes when_matched update|delete|None and when_not_matched insert|None")
+        raise NCFTableError(
+            f"{path}: merge takes when_matched update|delete|None and when_not_matched insert|None"
+        )
 
     def attempt() -> int | None:
         snapshot = table.snapshot()
         names = snapshot.schema.names
-        missing = [k for k in keys + ([newer_than] if newer_than else []) if k not in names or k not in source.columns]
+        missing = [
+            k
+            for k in keys + ([newer_than] if newer_than else [])
+            if k not in names or k not in source.columns
+        ]
         extra = [c for c in source.columns if c not in names]
         if missing or extra:
-            raise SchemaMismatchError(f"{path}: merge source does not fit the table (missing {missing}, unknown {extra})")
+            raise SchemaMismatchError(
+                f"{path}: merge source does not fit the table (missing {missing}, unknown {extra})"
+            )
         types = {f.name: f.dataType for f in scan(spark, snapshot).schema.fields}
-        src = source.select(*[(F.col(c) if c in source.columns else F.lit(None)).cast(types[c]).alias(c) for c in names])
+        src = source.select(
+            *[(F.col(c) if c in source.columns else F.lit(None)).cast(types[c]).alias(c) for c in names]
+        )
         duplicated = src.groupBy(*keys).count().where("count > 1").limit(1).collect()
         if duplicated:
             raise NCFTableError(f"{path}: merge source has several rows for key {duplicated[0].asDict()}")
@@ -190,34 +247,69 @@ def merge(
             values = [r[0] for r in src.select(keys[0]).distinct().limit(IN_LIST_LIMIT + 1).collect()]
             if len(values) <= IN_LIST_LIMIT and None not in values:
                 target = target.where(F.col(keys[0]).isin(values))  # pushed down: prunes files
-        files = sorted(r[FILE_COLUMN] for r in target.alias("t").join(src.alias("s"), on, "left_semi").select(FILE_COLUMN).distinct().collect())
+        files = sorted(
+            r[FILE_COLUMN]
+            for r in target.alias("t")
+            .join(src.alias("s"), on, "left_semi")
+            .select(FILE_COLUMN)
+            .distinct()
+            .collect()
+        )
         if files:
             # Source rows without a match in the candidate files match no other file either.
-            rows = scan(spark, snapshot, files).withColumn("_t", F.lit(True)).alias("t").join(src.alias("s"), on, "full_outer")
+            rows = (
+                scan(spark, snapshot, files)
+                .withColumn("_t", F.lit(True))
+                .alias("t")
+                .join(src.alias("s"), on, "full_outer")
+            )
             in_target, in_source = F.col("t._t").isNotNull(), F.col("s._s").isNotNull()
             matched = in_target & in_source
             take_source = ~in_target
             if when_matched == "update":
-                take_source = take_source | ((matched & (F.col(f"s.{newer_than}") > F.col(f"t.{newer_than}"))) if newer_than else matched)
+                take_source = take_source | (
+                    (matched & (F.col(f"s.{newer_than}") > F.col(f"t.{newer_than}")))
+                    if newer_than
+                    else matched
+                )
             if when_matched == "delete":
                 rows = rows.where(~matched)
             if when_not_matched is None:
                 rows = rows.where(in_target)
-            rewritten = rows.select(*[F.when(take_source, F.col(f"s.{c}")).otherwise(F.col(f"t.{c}")).alias(c) for c in names])
+            rewritten = rows.select(
+                *[F.when(take_source, F.col(f"s.{c}")).otherwise(F.col(f"t.{c}")).alias(c) for c in names]
+            )
         elif when_not_matched == "insert":
             rewritten = src.select(*names)
         else:
             return None
         return _commit(
-            table, snapshot, "MERGE",
-            {"keys": keys, "when_matched": when_matched, "when_not_matched": when_not_matched, "newer_than": newer_than, **commit_info},
-            files, [rewritten], read_whole_table=when_not_matched == "insert",
+            table,
+            snapshot,
+            "MERGE",
+            {
+                "keys": keys,
+                "when_matched": when_matched,
+                "when_not_matched": when_not_matched,
+                "newer_than": newer_than,
+                **commit_info,
+            },
+            files,
+            [rewritten],
+            read_whole_table=when_not_matched == "insert",
         )
 
     return with_retries(attempt, retries)
 
 
-def replace_where(spark: SparkSession, path: str, df: DataFrame, condition: str, retries: int = DEFAULT_RETRIES, **commit_info: Any) -> int:
+def replace_where(
+    spark: SparkSession,
+    path: str,
+    df: DataFrame,
+    condition: str,
+    retries: int = DEFAULT_RETRIES,
+    **commit_info: Any,
+) -> int:
     """Atomically replace the rows where ``condition`` is true by ``df`` (creating the table).
 
     Re-running with the same input leaves the same rows, which makes batch loads idempotent.
@@ -240,6 +332,8 @@ def replace_where(spark: SparkSession, path: str, df: DataFrame, condition: str,
         frames = [df.select(*snapshot.schema.names)]
         if files:
             frames.append(scan(spark, snapshot, files).where(~F.coalesce(cond, F.lit(False))))
-        return _commit(table, snapshot, "REPLACE WHERE", {"predicate": condition, **commit_info}, files, frames)
+        return _commit(
+            table, snapshot, "REPLACE WHERE", {"predicate": condition, **commit_info}, files, frames
+        )
 
     return with_retries(attempt, retries)

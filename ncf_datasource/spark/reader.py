@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSourceReader, InputPartition
@@ -134,7 +135,9 @@ class NCFBatchReader(DataSourceReader):
         for part in partition.parts:
             table = read_data_file(part.path, self.table_schema, self.columns, self.expr, part.row_groups)
             if self.file_column:
-                table = table.append_column(self.file_column, pa.array([part.rel] * table.num_rows, pa.string()))
+                table = table.append_column(
+                    self.file_column, pa.array([part.rel] * table.num_rows, pa.string())
+                )
             yield from to_batches(table, self.target, self.batch_rows)
 
 

@@ -60,7 +60,9 @@ class NCFDataSource(DataSource):
             try:
                 version = int(self.opts["versionasof"])
             except ValueError:
-                raise NCFTableError(f"{self.path}: versionAsOf must be an integer, got {self.opts['versionasof']!r}") from None
+                raise NCFTableError(
+                    f"{self.path}: versionAsOf must be an integer, got {self.opts['versionasof']!r}"
+                ) from None
             return table.snapshot(version)
         if "timestampasof" in self.opts:
             return table.snapshot(timestamp=self.opts["timestampasof"])
@@ -75,7 +77,9 @@ class NCFDataSource(DataSource):
         wanted = [c.strip() for c in self.opts["columns"].split(",") if c.strip()]
         unknown = [c for c in wanted if c not in names]
         if unknown:
-            raise SchemaMismatchError(f"{self.path}: option columns names unknown columns {unknown}; the table has {names}")
+            raise SchemaMismatchError(
+                f"{self.path}: option columns names unknown columns {unknown}; the table has {names}"
+            )
         return wanted
 
     def schema(self) -> StructType:
@@ -96,9 +100,15 @@ class NCFDataSource(DataSource):
         from .reader import NCFBatchReader, NCFPushdownReader
 
         snapshot = self.snapshot()
-        unknown = [f.name for f in schema.fields if f.name not in snapshot.schema.names and f.name != self.opts.get("filecolumn")]
+        unknown = [
+            f.name
+            for f in schema.fields
+            if f.name not in snapshot.schema.names and f.name != self.opts.get("filecolumn")
+        ]
         if unknown:
-            raise SchemaMismatchError(f"{self.path}: the given schema names unknown columns {unknown}; the table has {snapshot.schema.names}")
+            raise SchemaMismatchError(
+                f"{self.path}: the given schema names unknown columns {unknown}; the table has {snapshot.schema.names}"
+            )
         pushdown = self.opts.get("filterpushdown", str(self.filter_pushdown)).lower() == "true"
         return (NCFPushdownReader if pushdown else NCFBatchReader)(snapshot, schema, self.opts)
 

@@ -21,7 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from pyspark.sql.datasource import DataSourceStreamArrowWriter, DataSourceStreamReader
-from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxFiles, ReadMaxRows, SupportsTriggerAvailableNow
+from pyspark.sql.streaming.datasource import (
+    ReadAllAvailable,
+    ReadMaxFiles,
+    ReadMaxRows,
+    SupportsTriggerAvailableNow,
+)
 from pyspark.sql.types import StructType
 
 from ..table import DataFile, NCFTable, NCFTableError, Transaction
@@ -57,8 +62,9 @@ class NCFStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         try:
             return {"version": int(option), "file": 0, "snapshot": False}
         except ValueError:
-            raise NCFTableError(f"{self.table.path}: startingVersion must be a version number or 'latest', "
-                                f"got {option!r}") from None
+            raise NCFTableError(
+                f"{self.table.path}: startingVersion must be a version number or 'latest', got {option!r}"
+            ) from None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"batch": self.batch}
@@ -112,8 +118,10 @@ class NCFStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         last = self.table.version if self.target_version is None else self.target_version
         files = rows = 0
         for version, snapshot, index, f in self._pending(start, last):
-            if files and ((isinstance(limit, ReadMaxFiles) and files >= limit.max_files) or
-                          (isinstance(limit, ReadMaxRows) and rows + f.rows > limit.max_rows)):
+            if files and (
+                (isinstance(limit, ReadMaxFiles) and files >= limit.max_files)
+                or (isinstance(limit, ReadMaxRows) and rows + f.rows > limit.max_rows)
+            ):
                 return {"version": version, "file": index, "snapshot": snapshot}
             files, rows = files + 1, rows + f.rows
         return self._offset_past(start, last)
@@ -151,7 +159,9 @@ class NCFStreamWriter(NCFBatchWriter, DataSourceStreamArrowWriter):
         super().__init__(path, schema, overwrite, options)
         self.app_id = options.get("txnappid") or options.get("checkpointlocation")
         if not self.app_id:
-            raise NCFTableError(f"{self.path}: a streaming write needs a checkpointLocation (or the txnAppId option)")
+            raise NCFTableError(
+                f"{self.path}: a streaming write needs a checkpointLocation (or the txnAppId option)"
+            )
 
     def commit(self, messages: list[NCFCommitMessage | None], batchId: int) -> None:  # type: ignore[override]
         table = NCFTable(self.path)
@@ -159,7 +169,12 @@ class NCFStreamWriter(NCFBatchWriter, DataSourceStreamArrowWriter):
         if snapshot is not None and snapshot.txns.get(self.app_id, -1) >= batchId:
             self.abort(messages, batchId)
             return
-        tx = Transaction(table, "STREAMING UPDATE", snapshot, {"batch_id": batchId, "mode": "complete" if self.overwrite else "append", **self.commit_info})
+        tx = Transaction(
+            table,
+            "STREAMING UPDATE",
+            snapshot,
+            {"batch_id": batchId, "mode": "complete" if self.overwrite else "append", **self.commit_info},
+        )
         if snapshot is None or snapshot.schema.names != self.schema.names:
             tx.set_metadata(self.schema, self.properties)
         if self.overwrite and snapshot is not None:
@@ -167,7 +182,7 @@ class NCFStreamWriter(NCFBatchWriter, DataSourceStreamArrowWriter):
                 tx.remove(f)
         tx.set_txn(self.app_id, batchId)
         for message in messages:
-            for f in (message.files if message else ()):
+            for f in message.files if message else ():
                 tx.add(DataFile.from_json(f))
         tx.commit()
 

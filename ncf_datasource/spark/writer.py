@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
@@ -42,7 +43,14 @@ class TaskFiles:
     at ``rows_per_file`` rows. With a ``sort_key`` a file's rows are buffered and sorted
     first so the file gets a learned index on it."""
 
-    def __init__(self, table_path: Path, schema: pa.Schema, sort_key: str | None, rows_per_file: int, **writer_options: Any):
+    def __init__(
+        self,
+        table_path: Path,
+        schema: pa.Schema,
+        sort_key: str | None,
+        rows_per_file: int,
+        **writer_options: Any,
+    ):
         self.table_path, self.schema, self.sort_key = table_path, schema, sort_key
         self.rows_per_file, self.writer_options = rows_per_file, writer_options
         self.prefix = task_prefix()
@@ -54,7 +62,9 @@ class TaskFiles:
     def _open(self) -> NCFWriter:
         if self.writer is None:
             self.rel = data_file_name(self.prefix)
-            self.writer = NCFWriter(self.table_path / self.rel, self.schema, sort_key=self.sort_key, **self.writer_options)
+            self.writer = NCFWriter(
+                self.table_path / self.rel, self.schema, sort_key=self.sort_key, **self.writer_options
+            )
         return self.writer
 
     def add(self, table: pa.Table) -> None:
@@ -91,7 +101,12 @@ class TaskFiles:
 
 
 def write_task_files(
-    table_path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema, sort_key: str | None, rows_per_file: int, **writer_options: Any
+    table_path: Path,
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    sort_key: str | None,
+    rows_per_file: int,
+    **writer_options: Any,
 ) -> list[DataFile]:
     """Write a task's batches (conformed to ``schema``); on failure nothing of it is left."""
     files = TaskFiles(table_path, schema, sort_key, rows_per_file, **writer_options)
@@ -117,12 +132,16 @@ class NCFBatchWriter(DataSourceArrowWriter):
     def __init__(self, path: str, schema: StructType, overwrite: bool, options: dict[str, str]):
         self.path = Path(path).absolute()
         self.overwrite = overwrite
-        self.commit_info = {k[len("commitinfo."):]: v for k, v in options.items() if k.startswith("commitinfo.")}
+        self.commit_info = {
+            k[len("commitinfo.") :]: v for k, v in options.items() if k.startswith("commitinfo.")
+        }
         data_schema = to_arrow_schema(schema, timezone="UTC")
         merge = options.get("mergeschema", "false").lower() == "true"
         replace = overwrite and options.get("overwriteschema", "false").lower() == "true"
         self.rows_per_file = int(options.get("maxrowsperfile", DEFAULT_ROWS_PER_FILE))
-        self.writer_options = {"row_group_size": int(options["rowgroupsize"])} if "rowgroupsize" in options else {}
+        self.writer_options = (
+            {"row_group_size": int(options["rowgroupsize"])} if "rowgroupsize" in options else {}
+        )
         table = NCFTable(self.path)
         snapshot = table.snapshot() if NCFTable.is_table(self.path) else None
         if snapshot is None:
@@ -135,7 +154,10 @@ class NCFBatchWriter(DataSourceArrowWriter):
         self.sort_key = requested_key if snapshot is None or replace else snapshot.sort_key
         if self.sort_key and self.sort_key not in self.schema.names:
             raise NCFTableError(f"{self.path}: sortKey {self.sort_key!r} is not a column")
-        self.properties = {**(snapshot.properties if snapshot is not None and not replace else {}), **({"sort_key": self.sort_key} if self.sort_key else {})}
+        self.properties = {
+            **(snapshot.properties if snapshot is not None and not replace else {}),
+            **({"sort_key": self.sort_key} if self.sort_key else {}),
+        }
 
     def _transaction(self, table: NCFTable, snapshot: Snapshot | None) -> Transaction:
         parameters = {"mode": "overwrite" if self.overwrite else "append", **self.commit_info}
@@ -143,7 +165,9 @@ class NCFBatchWriter(DataSourceArrowWriter):
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> NCFCommitMessage:
         self.path.mkdir(parents=True, exist_ok=True)
-        files = write_task_files(self.path, iterator, self.schema, self.sort_key, self.rows_per_file, **self.writer_options)
+        files = write_task_files(
+            self.path, iterator, self.schema, self.sort_key, self.rows_per_file, **self.writer_options
+        )
         return NCFCommitMessage([f.to_json() for f in files])
 
     def commit(self, messages: list[NCFCommitMessage | None]) -> None:
@@ -156,13 +180,13 @@ class NCFBatchWriter(DataSourceArrowWriter):
             for f in snapshot.files.values():
                 tx.remove(f)
         for message in messages:
-            for f in (message.files if message else ()):
+            for f in message.files if message else ():
                 tx.add(DataFile.from_json(f))
         tx.commit()
 
     def abort(self, messages: list[NCFCommitMessage | None]) -> None:
         for message in messages:
-            for f in (message.files if message else ()):
+            for f in message.files if message else ():
                 try:
                     os.unlink(self.path / f["path"])
                 except FileNotFoundError:

@@ -25,7 +25,24 @@ from .maintenance import SAFE_RETENTION_HOURS, compact, vacuum
 from .table import NCFTable, Transaction, prepare_write, to_epoch_ms, with_retries
 
 __all__ = [
-    "CHECKPOINT_INTERVAL", "ConcurrentModificationError", "DataFile", "NCFTable", "NCFTableError", "NotATableError",
-    "SAFE_RETENTION_HOURS", "SchemaMismatchError", "Snapshot", "TimeTravelError", "Transaction", "VacuumRetentionError",
-    "compact", "conform", "prepare_write", "read_data_file", "to_epoch_ms", "vacuum", "with_retries", "write_data_file",
+    "CHECKPOINT_INTERVAL",
+    "SAFE_RETENTION_HOURS",
+    "ConcurrentModificationError",
+    "DataFile",
+    "NCFTable",
+    "NCFTableError",
+    "NotATableError",
+    "SchemaMismatchError",
+    "Snapshot",
+    "TimeTravelError",
+    "Transaction",
+    "VacuumRetentionError",
+    "compact",
+    "conform",
+    "prepare_write",
+    "read_data_file",
+    "to_epoch_ms",
+    "vacuum",
+    "with_retries",
+    "write_data_file",
 ]

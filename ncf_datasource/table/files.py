@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,9 +35,13 @@ def describe_file(table_path: Path, rel: str) -> DataFile:
             for name in f.schema.names
         }
         return DataFile(
-            path=rel, size=os.path.getsize(path), rows=f.num_rows,
-            row_groups=tuple(rg.num_rows for rg in f.row_groups), stats=stats,
-            indexed=tuple(f.index_meta), added_at=int(time.time() * 1000),
+            path=rel,
+            size=os.path.getsize(path),
+            rows=f.num_rows,
+            row_groups=tuple(rg.num_rows for rg in f.row_groups),
+            stats=stats,
+            indexed=tuple(f.index_meta),
+            added_at=int(time.time() * 1000),
         )
 
 
@@ -76,6 +81,7 @@ def write_data_file(
 
 # ---------------------------------------------------------------- schemas
 
+
 def _castable(source: pa.DataType, target: pa.DataType) -> bool:
     """Whether values of ``source`` can be stored in a ``target`` column without losing meaning."""
     if source.equals(target):
@@ -91,16 +97,25 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
         return True
     if t.is_timestamp(source) and t.is_timestamp(target):
         return (source.tz is None) == (target.tz is None)
-    if (t.is_string(source) or t.is_large_string(source)) and (t.is_string(target) or t.is_large_string(target)):
+    if (t.is_string(source) or t.is_large_string(source)) and (
+        t.is_string(target) or t.is_large_string(target)
+    ):
         return True
-    if (t.is_binary(source) or t.is_large_binary(source)) and (t.is_binary(target) or t.is_large_binary(target)):
+    if (t.is_binary(source) or t.is_large_binary(source)) and (
+        t.is_binary(target) or t.is_large_binary(target)
+    ):
         return True
     if t.is_decimal(source) and t.is_decimal(target):
-        return target.scale >= source.scale and target.precision - target.scale >= source.precision - source.scale
+        return (
+            target.scale >= source.scale
+            and target.precision - target.scale >= source.precision - source.scale
+        )
     return False
 
 
-def evolve_schema(table_schema: pa.Schema, data_schema: pa.Schema, merge_schema: bool, where: str) -> pa.Schema:
+def evolve_schema(
+    table_schema: pa.Schema, data_schema: pa.Schema, merge_schema: bool, where: str
+) -> pa.Schema:
     """The table schema after writing data of ``data_schema``: new columns appended (nullable)
     when ``merge_schema``; raises :class:`SchemaMismatchError` on an incompatible change."""
     fields = list(table_schema)
@@ -108,7 +123,9 @@ def evolve_schema(table_schema: pa.Schema, data_schema: pa.Schema, merge_schema:
         if f.name in table_schema.names:
             current = table_schema.field(f.name).type
             if not _castable(f.type, current):
-                raise SchemaMismatchError(f"{where}: column {f.name!r} is {current} in the table but {f.type} in the data")
+                raise SchemaMismatchError(
+                    f"{where}: column {f.name!r} is {current} in the table but {f.type} in the data"
+                )
         elif merge_schema:
             fields.append(f.with_nullable(True))
         else:

@@ -11,15 +11,16 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pyarrow as pa
 
 from ..format.stats import from_json
-from ..format.writer import fsync_dir
 from ..format.types import schema_from_json, schema_to_json
+from ..format.writer import fsync_dir
 from .errors import NCFTableError, NotATableError, TimeTravelError
 
 LOG_DIR = "_ncf_log"
@@ -60,11 +61,15 @@ class DataFile:
         return out
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "DataFile":
+    def from_json(cls, d: dict[str, Any]) -> DataFile:
         return cls(
-            path=str(d["path"]), size=int(d["size"]), rows=int(d["rows"]),
-            row_groups=tuple(int(n) for n in d.get("row_groups") or ()), stats=dict(d.get("stats") or {}),
-            indexed=tuple(d.get("indexed") or ()), added_at=int(d.get("added_at") or 0),
+            path=str(d["path"]),
+            size=int(d["size"]),
+            rows=int(d["rows"]),
+            row_groups=tuple(int(n) for n in d.get("row_groups") or ()),
+            stats=dict(d.get("stats") or {}),
+            indexed=tuple(d.get("indexed") or ()),
+            added_at=int(d.get("added_at") or 0),
             data_change=bool(d.get("data_change", True)),
         )
 
@@ -135,14 +140,19 @@ class Snapshot:
         }
 
     @classmethod
-    def from_checkpoint(cls, table_path: Path, d: dict[str, Any]) -> "Snapshot":
+    def from_checkpoint(cls, table_path: Path, d: dict[str, Any]) -> Snapshot:
         files = {}
         for f in d["files"]:
             data_file = DataFile.from_json(f)
             files[data_file.path] = data_file
         return cls(
-            table_path, int(d["version"]), int(d["timestamp"]), schema_from_json(d["metadata"]["schema"], {}),
-            dict(d["metadata"].get("properties") or {}), files, {k: int(v) for k, v in (d.get("txns") or {}).items()},
+            table_path,
+            int(d["version"]),
+            int(d["timestamp"]),
+            schema_from_json(d["metadata"]["schema"], {}),
+            dict(d["metadata"].get("properties") or {}),
+            files,
+            {k: int(v) for k, v in (d.get("txns") or {}).items()},
         )
 
 
@@ -239,7 +249,11 @@ class CommitLog:
             hinted = int(json.loads((self.dir / LAST_CHECKPOINT).read_bytes())["version"])
         except (OSError, ValueError, KeyError, TypeError):
             hinted = None
-        if hinted is not None and (at_most is None or hinted <= at_most) and (self.dir / checkpoint_name(hinted)).exists():
+        if (
+            hinted is not None
+            and (at_most is None or hinted <= at_most)
+            and (self.dir / checkpoint_name(hinted)).exists()
+        ):
             if at_most is None or at_most - hinted < CHECKPOINT_INTERVAL:
                 return hinted
         found = [int(m.group(1)) for n in os.listdir(self.dir) if (m := _CHECKPOINT.match(n))]
@@ -257,7 +271,15 @@ class CommitLog:
         if target < 0 or target > latest:
             raise TimeTravelError(f"{self.table_path}: version {target} does not exist (latest is {latest})")
         if base is not None and base.version <= target and target - base.version <= CHECKPOINT_INTERVAL:
-            snapshot = Snapshot(base.table_path, base.version, base.timestamp, base.schema, dict(base.properties), dict(base.files), dict(base.txns))
+            snapshot = Snapshot(
+                base.table_path,
+                base.version,
+                base.timestamp,
+                base.schema,
+                dict(base.properties),
+                dict(base.files),
+                dict(base.txns),
+            )
         else:
             checkpoint = self.latest_checkpoint(target)
             if checkpoint is not None:

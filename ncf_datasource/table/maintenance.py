@@ -58,7 +58,9 @@ def plan_bins(snapshot: Snapshot, target_bytes: int, sort_by: str | None) -> lis
     return [b for b in bins if len(b) > 1 or (sort_by and sort_by not in b[0].indexed)]
 
 
-def compact(table: "NCFTable", target_file_mb: float = 128, sort_by: str | None = None, retries: int = DEFAULT_RETRIES) -> int | None:
+def compact(
+    table: NCFTable, target_file_mb: float = 128, sort_by: str | None = None, retries: int = DEFAULT_RETRIES
+) -> int | None:
     """Rewrite small files into files of about ``target_file_mb`` in one commit.
 
     With ``sort_by`` rows are sorted by that column so each new file carries a learned
@@ -86,14 +88,24 @@ def compact(table: "NCFTable", target_file_mb: float = 128, sort_by: str | None 
         tx.data_change = False
         try:
             for group in bins:
-                data = pa.concat_tables([read_data_file(snapshot.absolute(f), snapshot.schema) for f in group])
+                data = pa.concat_tables(
+                    [read_data_file(snapshot.absolute(f), snapshot.schema) for f in group]
+                )
                 if sort_by:
                     data = data.sort_by(sort_by)
                 in_bytes, in_rows = sum(f.size for f in group), max(sum(f.rows for f in group), 1)
                 rows_per_file = max(1, int(target * in_rows / max(in_bytes, 1)))
                 for start in range(0, data.num_rows, rows_per_file):
                     chunk = data.slice(start, rows_per_file)
-                    tx.add(table.write_file(chunk, snapshot, prefix="compact", data_change=False, sort_key=sort_by or snapshot.sort_key))
+                    tx.add(
+                        table.write_file(
+                            chunk,
+                            snapshot,
+                            prefix="compact",
+                            data_change=False,
+                            sort_key=sort_by or snapshot.sort_key,
+                        )
+                    )
                 for f in group:
                     tx.remove(f)
             tx.metrics["num_bins"] = len(bins)
@@ -105,7 +117,9 @@ def compact(table: "NCFTable", target_file_mb: float = 128, sort_by: str | None 
     return with_retries(attempt, retries)
 
 
-def vacuum(table: "NCFTable", retention_hours: float | None = None, force: bool = False, dry_run: bool = False) -> list[str]:
+def vacuum(
+    table: NCFTable, retention_hours: float | None = None, force: bool = False, dry_run: bool = False
+) -> list[str]:
     """Delete files the current version does not use and no version of the last
     ``retention_hours`` (default 168) used: old data files and leftovers of failed writes.
 
@@ -134,7 +148,11 @@ def vacuum(table: "NCFTable", retention_hours: float | None = None, force: bool 
     for folder, dirs, names in os.walk(table.path):
         rel_folder = os.path.relpath(folder, table.path)
         in_log = rel_folder == LOG_DIR
-        dirs[:] = [d for d in dirs if not d.startswith(".") and (d == LOG_DIR or not d.startswith("_"))] if rel_folder == "." else dirs
+        dirs[:] = (
+            [d for d in dirs if not d.startswith(".") and (d == LOG_DIR or not d.startswith("_"))]
+            if rel_folder == "."
+            else dirs
+        )
         for name in names:
             rel = name if rel_folder == "." else os.path.join(rel_folder, name)
             leftover = name.startswith(".") and name.endswith(".tmp")

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,7 +43,13 @@ class Transaction:
     found) also conflicts with files added concurrently.
     """
 
-    def __init__(self, table: "NCFTable", operation: str, snapshot: Snapshot | None, parameters: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        table: NCFTable,
+        operation: str,
+        snapshot: Snapshot | None,
+        parameters: dict[str, Any] | None = None,
+    ):
         self.table = table
         self.operation = operation
         self.snapshot = snapshot
@@ -72,7 +79,9 @@ class Transaction:
     def set_metadata(self, schema: pa.Schema, properties: dict[str, str] | None = None) -> None:
         """Change the table schema (and properties) with this commit."""
         self.schema = schema
-        self.properties = dict(properties if properties is not None else (self.snapshot.properties if self.snapshot else {}))
+        self.properties = dict(
+            properties if properties is not None else (self.snapshot.properties if self.snapshot else {})
+        )
 
     def set_txn(self, app_id: str, version: int) -> None:
         """Record that ``app_id`` (e.g. a streaming query) committed its batch ``version``."""
@@ -99,7 +108,10 @@ class Transaction:
         if self.schema is not None:
             body["metadata"] = {"schema": schema_to_json(self.schema), "properties": self.properties or {}}
         body["add"] = [f.to_json() for f in self.added]
-        body["remove"] = [{"path": f.path, "rows": f.rows, "size": f.size, "data_change": self.data_change} for f in self.removed]
+        body["remove"] = [
+            {"path": f.path, "rows": f.rows, "size": f.size, "data_change": self.data_change}
+            for f in self.removed
+        ]
         if self.txn:
             body["txn"] = {"app_id": self.txn[0], "version": self.txn[1]}
         body["metrics"] = {
@@ -119,13 +131,23 @@ class Transaction:
         lost = sorted(self.read_files & removed)
         if lost:
             raise ConcurrentModificationError(f"{where}: it removed file {lost[0]} that this operation read")
-        if self.read_whole_table and winner.get("add") and not all(not a.get("data_change", True) for a in winner["add"]):
+        if (
+            self.read_whole_table
+            and winner.get("add")
+            and not all(not a.get("data_change", True) for a in winner["add"])
+        ):
             raise ConcurrentModificationError(f"{where}: it added data this operation should have read")
         if self.schema is not None and winner.get("metadata"):
             if winner["metadata"]["schema"] != schema_to_json(self.schema):
                 raise ConcurrentModificationError(f"{where}: both changed the table schema")
-        if self.txn and (winner.get("txn") or {}).get("app_id") == self.txn[0] and int(winner["txn"]["version"]) >= self.txn[1]:
-            raise ConcurrentModificationError(f"{where}: batch {self.txn[1]} of {self.txn[0]} was already committed")
+        if (
+            self.txn
+            and (winner.get("txn") or {}).get("app_id") == self.txn[0]
+            and int(winner["txn"]["version"]) >= self.txn[1]
+        ):
+            raise ConcurrentModificationError(
+                f"{where}: batch {self.txn[1]} of {self.txn[0]} was already committed"
+            )
 
     def commit(self) -> int:
         """Write the commit; returns its version. Concurrent commits that do not conflict are
@@ -173,7 +195,7 @@ class NCFTable:
         return CommitLog(path).exists()
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "NCFTable":
+    def open(cls, path: str | os.PathLike) -> NCFTable:
         """Open an existing table; raises :class:`NotATableError` when there is none."""
         table = cls(path)
         if not table.log.exists():
@@ -183,7 +205,13 @@ class NCFTable:
         return table
 
     @classmethod
-    def create(cls, path: str | os.PathLike, schema: pa.Schema, sort_key: str | None = None, properties: dict[str, str] | None = None) -> "NCFTable":
+    def create(
+        cls,
+        path: str | os.PathLike,
+        schema: pa.Schema,
+        sort_key: str | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> NCFTable:
         """Create an empty table with ``schema`` (version 0); fails if one exists."""
         table = cls(path)
         check_table_folder(table.path)
@@ -191,7 +219,9 @@ class NCFTable:
             raise NCFTableError(f"{table.path}: a table already exists here")
         table.path.mkdir(parents=True, exist_ok=True)
         tx = Transaction(table, "CREATE", None, {"sort_key": sort_key})
-        tx.set_metadata(_plain(schema), {**(properties or {}), **({"sort_key": sort_key} if sort_key else {})})
+        tx.set_metadata(
+            _plain(schema), {**(properties or {}), **({"sort_key": sort_key} if sort_key else {})}
+        )
         tx.commit()
         return table
 
@@ -225,42 +255,78 @@ class NCFTable:
         out = []
         for version in range(latest, stop, -1):
             c = self.log.read(version)
-            out.append({
-                "version": version, "timestamp": c["timestamp"], "operation": c["operation"],
-                "parameters": c.get("parameters") or {}, "read_version": c.get("read_version"),
-                "blind_append": c.get("blind_append", False), "metrics": c.get("metrics") or {},
-                "txn": c.get("txn"),
-            })
+            out.append(
+                {
+                    "version": version,
+                    "timestamp": c["timestamp"],
+                    "operation": c["operation"],
+                    "parameters": c.get("parameters") or {},
+                    "read_version": c.get("read_version"),
+                    "blind_append": c.get("blind_append", False),
+                    "metrics": c.get("metrics") or {},
+                    "txn": c.get("txn"),
+                }
+            )
         return out
 
-    def begin(self, operation: str, snapshot: Snapshot | None = None, parameters: dict[str, Any] | None = None) -> Transaction:
+    def begin(
+        self, operation: str, snapshot: Snapshot | None = None, parameters: dict[str, Any] | None = None
+    ) -> Transaction:
         """A transaction on top of ``snapshot`` (default: the latest)."""
         return Transaction(self, operation, snapshot or self.snapshot(), parameters)
 
     # ------------------------------------------------------------ reads
 
-    def read(self, columns: Sequence[str] | None = None, filter: Any = None, version: int | None = None, timestamp: Any = None) -> pa.Table:
+    def read(
+        self,
+        columns: Sequence[str] | None = None,
+        filter: Any = None,
+        version: int | None = None,
+        timestamp: Any = None,
+    ) -> pa.Table:
         """The rows of a snapshot matching ``filter`` (any NCF filter form) as a pyarrow Table."""
         snapshot = self.snapshot(version, timestamp)
         expr = bind_filter(filter, snapshot.schema)
         columns = list(snapshot.schema.names if columns is None else columns)
         unknown = [c for c in columns if c not in snapshot.schema.names]
         if unknown:
-            raise SchemaMismatchError(f"{self.path}: unknown columns {unknown}; the table has {snapshot.schema.names}")
-        parts = [read_data_file(snapshot.absolute(f), snapshot.schema, columns, expr) for f in snapshot.prune(expr)]
+            raise SchemaMismatchError(
+                f"{self.path}: unknown columns {unknown}; the table has {snapshot.schema.names}"
+            )
+        parts = [
+            read_data_file(snapshot.absolute(f), snapshot.schema, columns, expr) for f in snapshot.prune(expr)
+        ]
         target = pa.schema([snapshot.schema.field(c).remove_metadata() for c in columns])
         return pa.concat_tables(parts) if parts else target.empty_table()
 
     # ------------------------------------------------------------ writes
 
-    def write_file(self, data: pa.Table, snapshot: Snapshot, *, prefix: str = "part", data_change: bool = True, **options: Any) -> DataFile | None:
+    def write_file(
+        self,
+        data: pa.Table,
+        snapshot: Snapshot,
+        *,
+        prefix: str = "part",
+        data_change: bool = True,
+        **options: Any,
+    ) -> DataFile | None:
         """Write ``data`` (conformed to ``snapshot``'s schema) as one uncommitted data file."""
         sort_key = options.pop("sort_key", snapshot.sort_key)
         if sort_key and sort_key in data.column_names and data.num_rows > 1:
             data = data.sort_by(sort_key)
-        return write_data_file(self.path, [data], data.schema, prefix=prefix, sort_key=sort_key, data_change=data_change, **options)
+        return write_data_file(
+            self.path,
+            [data],
+            data.schema,
+            prefix=prefix,
+            sort_key=sort_key,
+            data_change=data_change,
+            **options,
+        )
 
-    def append(self, data: pa.Table | pa.RecordBatch, merge_schema: bool = False, txn: tuple[str, int] | None = None) -> int:
+    def append(
+        self, data: pa.Table | pa.RecordBatch, merge_schema: bool = False, txn: tuple[str, int] | None = None
+    ) -> int:
         """Append rows (a blind append: never conflicts); returns the committed version."""
         return self._write(data, "APPEND", merge_schema, txn)
 
@@ -268,7 +334,9 @@ class NCFTable:
         """Replace all rows of the current version by ``data`` in one commit."""
         return self._write(data, "OVERWRITE", merge_schema, None)
 
-    def _write(self, data: pa.Table | pa.RecordBatch, operation: str, merge_schema: bool, txn: tuple[str, int] | None) -> int:
+    def _write(
+        self, data: pa.Table | pa.RecordBatch, operation: str, merge_schema: bool, txn: tuple[str, int] | None
+    ) -> int:
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
         snapshot = self.snapshot()
@@ -310,7 +378,11 @@ class NCFTable:
         try:
             for f in snapshot.prune(expr):
                 data = read_data_file(snapshot.absolute(f), snapshot.schema)
-                mask = pc.fill_null(_evaluate(data, expr.to_arrow()), False) if expr is not None else pa.array([True] * data.num_rows)
+                mask = (
+                    pc.fill_null(_evaluate(data, expr.to_arrow()), False)
+                    if expr is not None
+                    else pa.array([True] * data.num_rows)
+                )
                 hits = pc.sum(mask).as_py() or 0
                 if not hits:
                     continue
@@ -331,13 +403,17 @@ class NCFTable:
 
     # ------------------------------------------------------------ maintenance
 
-    def compact(self, target_file_mb: float = 128, sort_by: str | None = None, retries: int = DEFAULT_RETRIES) -> int | None:
+    def compact(
+        self, target_file_mb: float = 128, sort_by: str | None = None, retries: int = DEFAULT_RETRIES
+    ) -> int | None:
         """Bin-pack small files (see :func:`ncf_datasource.table.maintenance.compact`)."""
         from .maintenance import compact
 
         return compact(self, target_file_mb=target_file_mb, sort_by=sort_by, retries=retries)
 
-    def vacuum(self, retention_hours: float | None = None, force: bool = False, dry_run: bool = False) -> list[str]:
+    def vacuum(
+        self, retention_hours: float | None = None, force: bool = False, dry_run: bool = False
+    ) -> list[str]:
         """Delete unreferenced files (see :func:`ncf_datasource.table.maintenance.vacuum`)."""
         from .maintenance import vacuum
 
@@ -345,6 +421,7 @@ class NCFTable:
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def _plain(schema: pa.Schema) -> pa.Schema:
     """A table schema: every column nullable (later files may lack a column), no schema metadata."""
@@ -359,7 +436,9 @@ def check_table_folder(path: Path) -> None:
         # Data files without a log are the uncommitted output of a first write still going on.
         visible = [n for n in os.listdir(path) if not n.startswith((".", "_")) and not n.endswith(".ncf")]
         if visible:
-            raise NotATableError(f"{path}: not an NCF table and not empty ({len(visible)} entries such as {visible[0]!r})")
+            raise NotATableError(
+                f"{path}: not an NCF table and not empty ({len(visible)} entries such as {visible[0]!r})"
+            )
 
 
 def prepare_write(tx: Transaction, data_schema: pa.Schema, merge_schema: bool) -> pa.Schema:
@@ -418,11 +497,13 @@ def to_epoch_ms(value: Any) -> int:
         try:
             value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise NCFTableError(f"bad timestamp {value!r}: use ISO-8601 such as 2026-11-24T10:00:00Z") from None
+            raise NCFTableError(
+                f"bad timestamp {value!r}: use ISO-8601 such as 2026-11-24T10:00:00Z"
+            ) from None
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return int(value.timestamp() * 1000)
     raise NCFTableError(f"bad timestamp {value!r}: use a datetime, ISO-8601 text or epoch milliseconds")

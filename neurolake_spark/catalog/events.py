@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from neurolake_spark.catalog.errors import CatalogError, InvalidEventError
@@ -24,7 +24,7 @@ CODE_FACETS = ("neurolake_code", "neurolakeCode", "code_version", "codeVersion",
 def to_utc(moment: datetime) -> datetime:
     """A naive UTC datetime (how the catalog stores every time)."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
 
 
@@ -118,7 +118,9 @@ class RunEventRecord:
 
 def _text(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidEventError(f"malformed lineage event: {where} must be a non-empty string, got {value!r:.60}")
+        raise InvalidEventError(
+            f"malformed lineage event: {where} must be a non-empty string, got {value!r:.60}"
+        )
     return value
 
 
@@ -126,7 +128,9 @@ def _mapping(value: Any, where: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidEventError(f"malformed lineage event: {where} must be an object, got {type(value).__name__}")
+        raise InvalidEventError(
+            f"malformed lineage event: {where} must be an object, got {type(value).__name__}"
+        )
     return value
 
 
@@ -156,15 +160,17 @@ def _assertions(facet: dict) -> list[Assertion]:
         if not isinstance(item, dict) or "assertion" not in item:
             continue
         params = item.get("params") if isinstance(item.get("params"), dict) else {}
-        found.append(Assertion(
-            expectation=str(item.get("name") or item["assertion"]),
-            success=bool(item.get("success")),
-            column=item.get("column"),
-            severity=item.get("severity"),
-            observed_value=_shown(item.get("actual", params.get("observed_value"))),
-            expected_value=_shown(item.get("expected")),
-            unexpected_count=_int(item.get("unexpectedCount", params.get("unexpected_count"))),
-        ))
+        found.append(
+            Assertion(
+                expectation=str(item.get("name") or item["assertion"]),
+                success=bool(item.get("success")),
+                column=item.get("column"),
+                severity=item.get("severity"),
+                observed_value=_shown(item.get("actual", params.get("observed_value"))),
+                expected_value=_shown(item.get("expected")),
+                unexpected_count=_int(item.get("unexpectedCount", params.get("unexpected_count"))),
+            )
+        )
     return found
 
 
@@ -176,15 +182,21 @@ def _column_lineage(facet: dict) -> tuple[list[FieldLineage], list[tuple[str, st
                 continue
             transformations = source.get("transformations") or [{}]
             for transformation in transformations:
-                lineage.append(FieldLineage(
-                    output_field=output_field, namespace=source["namespace"], name=source["name"],
-                    input_field=source["field"],
-                    transformation_type=transformation.get("type") or spec.get("transformationType"),
-                    transformation_subtype=transformation.get("subtype"),
-                    description=transformation.get("description") or spec.get("transformationDescription"),
-                ))
+                lineage.append(
+                    FieldLineage(
+                        output_field=output_field,
+                        namespace=source["namespace"],
+                        name=source["name"],
+                        input_field=source["field"],
+                        transformation_type=transformation.get("type") or spec.get("transformationType"),
+                        transformation_subtype=transformation.get("subtype"),
+                        description=transformation.get("description")
+                        or spec.get("transformationDescription"),
+                    )
+                )
     dependencies = [
-        (d["namespace"], d["name"]) for d in facet.get("dataset") or []
+        (d["namespace"], d["name"])
+        for d in facet.get("dataset") or []
         if isinstance(d, dict) and "namespace" in d and "name" in d
     ]
     return lineage, dependencies
@@ -198,8 +210,10 @@ def _dataset(raw: Any, role: str, index: int) -> DatasetRecord:
         name=_text(raw.get("name"), f"{where}.name"),
         role=role,
     )
-    facets = {**_mapping(raw.get("facets"), f"{where}.facets"),
-              **_mapping(raw.get(f"{role}Facets"), f"{where}.{role}Facets")}
+    facets = {
+        **_mapping(raw.get("facets"), f"{where}.facets"),
+        **_mapping(raw.get(f"{role}Facets"), f"{where}.{role}Facets"),
+    }
     schema = facets.get("schema") or {}
     if isinstance(schema.get("fields"), list):
         record.fields = [f for f in schema["fields"] if isinstance(f, dict) and "name" in f]
@@ -217,12 +231,16 @@ def _dataset(raw: Any, role: str, index: int) -> DatasetRecord:
     if isinstance(metrics, dict):
         record.quality_metrics = {k: v for k, v in metrics.items() if not k.startswith("_")}
         record.row_count = record.row_count if record.row_count is not None else _int(metrics.get("rowCount"))
-    record.owners = [o["name"] for o in (facets.get("ownership") or {}).get("owners") or []
-                     if isinstance(o, dict) and o.get("name")]
+    record.owners = [
+        o["name"]
+        for o in (facets.get("ownership") or {}).get("owners") or []
+        if isinstance(o, dict) and o.get("name")
+    ]
     record.description = (facets.get("documentation") or {}).get("description")
     record.tags = [
         t["key"] if t.get("value") in (None, "", True, "true") else f"{t['key']}:{t['value']}"
-        for t in (facets.get("tags") or {}).get("tags") or [] if isinstance(t, dict) and t.get("key")
+        for t in (facets.get("tags") or {}).get("tags") or []
+        if isinstance(t, dict) and t.get("key")
     ]
     return record
 
@@ -241,14 +259,20 @@ def _code_version(run_facets: dict, job_facets: dict) -> tuple[str | None, str |
 def parse_run_event(event: Any) -> RunEventRecord:
     """Validate and parse one RunEvent dict; raises :class:`InvalidEventError` if malformed."""
     if not isinstance(event, dict):
-        raise InvalidEventError(f"malformed lineage event: expected a JSON object, got {type(event).__name__}")
+        raise InvalidEventError(
+            f"malformed lineage event: expected a JSON object, got {type(event).__name__}"
+        )
     run = _mapping(event.get("run"), "run")
     job = _mapping(event.get("job"), "job")
     if not run or not job:
-        raise InvalidEventError("malformed lineage event: a RunEvent needs 'run' and 'job' (dataset and job events are not stored)")
+        raise InvalidEventError(
+            "malformed lineage event: a RunEvent needs 'run' and 'job' (dataset and job events are not stored)"
+        )
     event_type = event.get("eventType") or "OTHER"
     if event_type not in EVENT_TYPES:
-        raise InvalidEventError(f"malformed lineage event: unknown eventType {event_type!r} (expected one of {', '.join(EVENT_TYPES)})")
+        raise InvalidEventError(
+            f"malformed lineage event: unknown eventType {event_type!r} (expected one of {', '.join(EVENT_TYPES)})"
+        )
     record = RunEventRecord(
         identity="",
         run_uuid=_text(run.get("runId"), "run.runId"),
@@ -257,9 +281,17 @@ def parse_run_event(event: Any) -> RunEventRecord:
         job_namespace=_text(job.get("namespace"), "job.namespace"),
         job_name=_text(job.get("name"), "job.name"),
     )
-    record.identity = hashlib.sha256(json.dumps(
-        [record.run_uuid, record.event_type, record.event_time.isoformat(), record.job_namespace, record.job_name]
-    ).encode()).hexdigest()
+    record.identity = hashlib.sha256(
+        json.dumps(
+            [
+                record.run_uuid,
+                record.event_type,
+                record.event_time.isoformat(),
+                record.job_namespace,
+                record.job_name,
+            ]
+        ).encode()
+    ).hexdigest()
     run_facets = _mapping(run.get("facets"), "run.facets")
     job_facets = _mapping(job.get("facets"), "job.facets")
     record.run_facets = {k: v for k, v in run_facets.items() if isinstance(v, dict)}

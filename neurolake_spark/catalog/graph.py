@@ -19,9 +19,10 @@ and output, the latest run that completed at or before that time (see
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from sqlalchemy import and_, select
 
@@ -85,9 +86,15 @@ class Graph:
         return {(_label(self.nodes[e.source]), _label(self.nodes[e.target])) for e in self.edges}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"root": self.root, "direction": self.direction, "depth": self.depth, "as_of": self.as_of,
-                "column": self.column, "nodes": [asdict(n) for n in self.nodes.values()],
-                "edges": [asdict(e) for e in self.edges]}
+        return {
+            "root": self.root,
+            "direction": self.direction,
+            "depth": self.depth,
+            "as_of": self.as_of,
+            "column": self.column,
+            "nodes": [asdict(n) for n in self.nodes.values()],
+            "edges": [asdict(e) for e in self.edges],
+        }
 
 
 @dataclass
@@ -103,7 +110,9 @@ class GraphDiff:
 
 def _label(node: GraphNode) -> str:
     if node.kind == "job":
-        return f"job {node.name} (writing {node.output})" if node.output else f"job {node.name} (reading only)"
+        return (
+            f"job {node.name} (writing {node.output})" if node.output else f"job {node.name} (reading only)"
+        )
     if node.kind == "column":
         return f"{node.name}.{node.column}"
     return node.name
@@ -112,7 +121,7 @@ def _label(node: GraphNode) -> str:
 def _chunks(ids: Iterable, size: int = CHUNK) -> Iterable[list]:
     items = list(ids)
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _as_of(value: datetime | str | None) -> datetime | None:
@@ -125,8 +134,14 @@ class LineageGraph:
     def __init__(self, store: CatalogStore):
         self.store = store
 
-    def lineage(self, name: str, direction: Direction = "both", depth: int = 10,
-                as_of: datetime | str | None = None, namespace: str | None = None) -> Graph:
+    def lineage(
+        self,
+        name: str,
+        direction: Direction = "both",
+        depth: int = 10,
+        as_of: datetime | str | None = None,
+        namespace: str | None = None,
+    ) -> Graph:
         """The graph around dataset ``name``: its upstream, downstream or both, ``depth`` jobs deep."""
         _check(direction, depth)
         as_of = _as_of(as_of)
@@ -149,8 +164,9 @@ class LineageGraph:
         """Everything built from ``name``, ``depth`` jobs forward."""
         return self.lineage(name, "downstream", depth, as_of)
 
-    def job_lineage(self, job: str, direction: Direction = "both", depth: int = 10,
-                    as_of: datetime | str | None = None) -> Graph:
+    def job_lineage(
+        self, job: str, direction: Direction = "both", depth: int = 10, as_of: datetime | str | None = None
+    ) -> Graph:
         """The graph around a job: what it read (and their upstream), what it wrote (and their downstream)."""
         _check(direction, depth)
         as_of = _as_of(as_of)
@@ -169,16 +185,20 @@ class LineageGraph:
             self._build(conn, graph, raw_edges, set())
         roots = [n.id for n in graph.nodes.values() if n.kind == "job" and n.job_id == job_id]
         if not roots:
-            raise UnknownAssetError(f"job '{job}' has no completed run with inputs or outputs"
-                                    f"{' at that time' if as_of else ''}")
+            raise UnknownAssetError(
+                f"job '{job}' has no completed run with inputs or outputs{' at that time' if as_of else ''}"
+            )
         graph.root = roots[0]
         return graph
 
     def _walk(self, conn, start: set[int], direction: str, depth: int, as_of: datetime | None) -> list:
         """Breadth-first over lineage_edges, one query per level (and per 500 datasets)."""
         e = s.lineage_edges.c
-        near, far = (e.output_dataset_id, "input_dataset_id") if direction == "upstream" \
+        near, far = (
+            (e.output_dataset_id, "input_dataset_id")
+            if direction == "upstream"
             else (e.input_dataset_id, "output_dataset_id")
+        )
         seen, frontier, found = set(start), set(start), []
         for _ in range(depth):
             next_frontier: set[int] = set()
@@ -207,7 +227,12 @@ class LineageGraph:
         for dataset_id in dataset_ids:
             name, namespace = names[dataset_id]
             graph.nodes[f"dataset:{dataset_id}"] = GraphNode(
-                id=f"dataset:{dataset_id}", kind="dataset", name=name, namespace=namespace, dataset_id=dataset_id)
+                id=f"dataset:{dataset_id}",
+                kind="dataset",
+                name=name,
+                namespace=namespace,
+                dataset_id=dataset_id,
+            )
         seen_edges: set[tuple[str, str]] = set()
         latest_version: dict[int, tuple[datetime, str | None]] = {}
 
@@ -215,17 +240,29 @@ class LineageGraph:
             if (source, target) in seen_edges:
                 return
             seen_edges.add((source, target))
-            graph.edges.append(GraphEdge(
-                source=source, target=target, run=run_uuids.get(row.run_id), completed=row.completed_at,
-                input_version=row.input_version, output_version=row.output_version, job=job_names.get(row.job_id)))
+            graph.edges.append(
+                GraphEdge(
+                    source=source,
+                    target=target,
+                    run=run_uuids.get(row.run_id),
+                    completed=row.completed_at,
+                    input_version=row.input_version,
+                    output_version=row.output_version,
+                    job=job_names.get(row.job_id),
+                )
+            )
 
         for row in raw_edges:
             job_node = f"job:{row.job_id}:{row.output_dataset_id or '-'}"
             if job_node not in graph.nodes:
                 graph.nodes[job_node] = GraphNode(
-                    id=job_node, kind="job", name=job_names[row.job_id], job_id=row.job_id,
+                    id=job_node,
+                    kind="job",
+                    name=job_names[row.job_id],
+                    job_id=row.job_id,
                     dataset_id=row.output_dataset_id,
-                    output=names[row.output_dataset_id][0] if row.output_dataset_id else None)
+                    output=names[row.output_dataset_id][0] if row.output_dataset_id else None,
+                )
             if row.input_dataset_id is not None:
                 add(f"dataset:{row.input_dataset_id}", job_node, row)
                 latest_version.setdefault(row.input_dataset_id, (datetime.min, row.input_version))
@@ -242,8 +279,11 @@ class LineageGraph:
         d, n = s.datasets.c, s.namespaces.c
         found = {}
         for chunk in _chunks(ids):
-            for row in conn.execute(select(d.id, d.name, n.name.label("namespace"))
-                                    .join(s.namespaces, n.id == d.namespace_id).where(d.id.in_(chunk))):
+            for row in conn.execute(
+                select(d.id, d.name, n.name.label("namespace"))
+                .join(s.namespaces, n.id == d.namespace_id)
+                .where(d.id.in_(chunk))
+            ):
                 found[row.id] = (row.name, row.namespace)
         return found
 
@@ -256,11 +296,20 @@ class LineageGraph:
     def _run_uuids(self, conn, ids: set[int]) -> dict[int, str]:
         found = {}
         for chunk in _chunks(ids):
-            found.update(conn.execute(select(s.runs.c.id, s.runs.c.run_uuid).where(s.runs.c.id.in_(chunk))).all())
+            found.update(
+                conn.execute(select(s.runs.c.id, s.runs.c.run_uuid).where(s.runs.c.id.in_(chunk))).all()
+            )
         return found
 
-    def column_lineage(self, name: str, column: str, direction: Direction = "upstream", depth: int = 10,
-                       as_of: datetime | str | None = None, namespace: str | None = None) -> Graph:
+    def column_lineage(
+        self,
+        name: str,
+        column: str,
+        direction: Direction = "upstream",
+        depth: int = 10,
+        as_of: datetime | str | None = None,
+        namespace: str | None = None,
+    ) -> Graph:
         """Where one column comes from (``upstream``) or what it feeds (``downstream``), column by column."""
         _check(direction, depth)
         as_of = _as_of(as_of)
@@ -272,8 +321,13 @@ class LineageGraph:
                 raw += self._walk_columns(conn, (root_id, column), "upstream", depth, as_of)
             if direction in ("downstream", "both"):
                 raw += self._walk_columns(conn, (root_id, column), "downstream", depth, as_of)
-            graph = Graph(root=f"column:{root_id}:{column}", direction=direction, depth=depth, as_of=as_of,
-                          column=column)
+            graph = Graph(
+                root=f"column:{root_id}:{column}",
+                direction=direction,
+                depth=depth,
+                as_of=as_of,
+                column=column,
+            )
             dataset_ids = {root_id} | {r[0] for r in raw} | {r[2] for r in raw}
             names = self._dataset_names(conn, dataset_ids)
             job_names = self._names(conn, s.jobs, {r[5] for r in raw})
@@ -283,8 +337,13 @@ class LineageGraph:
             node_id = f"column:{dataset_id}:{field_name}"
             if node_id not in graph.nodes:
                 graph.nodes[node_id] = GraphNode(
-                    id=node_id, kind="column", name=names[dataset_id][0], namespace=names[dataset_id][1],
-                    dataset_id=dataset_id, column=field_name)
+                    id=node_id,
+                    kind="column",
+                    name=names[dataset_id][0],
+                    namespace=names[dataset_id][1],
+                    dataset_id=dataset_id,
+                    column=field_name,
+                )
             return node_id
 
         node(root_id, column)
@@ -294,10 +353,16 @@ class LineageGraph:
             if key in seen:
                 continue
             seen.add(key)
-            graph.edges.append(GraphEdge(
-                source=node(in_ds, in_field), target=node(out_ds, out_field), run=run_uuids.get(run_id),
-                completed=completed, job=job_names.get(job_id),
-                transformation=" ".join(t for t in (kind, subtype) if t) or None))
+            graph.edges.append(
+                GraphEdge(
+                    source=node(in_ds, in_field),
+                    target=node(out_ds, out_field),
+                    run=run_uuids.get(run_id),
+                    completed=completed,
+                    job=job_names.get(job_id),
+                    transformation=" ".join(t for t in (kind, subtype) if t) or None,
+                )
+            )
         _assign_depths(graph)
         return graph
 
@@ -306,13 +371,16 @@ class LineageGraph:
         columns = set(conn.scalars(select(c.name).where(c.dataset_id == dataset_id)))
         if column in columns:
             return
-        if conn.scalar(select(f.input_field).where(f.input_dataset_id == dataset_id, f.input_field == column).limit(1)):
+        if conn.scalar(
+            select(f.input_field).where(f.input_dataset_id == dataset_id, f.input_field == column).limit(1)
+        ):
             return
         shown = ", ".join(sorted(columns)[:30]) or "none recorded"
         raise UnknownAssetError(f"table {name} has no column '{column}' (its columns: {shown})")
 
-    def _walk_columns(self, conn, start: tuple[int, str], direction: str, depth: int,
-                      as_of: datetime | None) -> list[tuple]:
+    def _walk_columns(
+        self, conn, start: tuple[int, str], direction: str, depth: int, as_of: datetime | None
+    ) -> list[tuple]:
         """Column edges ``(in_ds, in_field, out_ds, out_field, run_id, job_id, type, subtype, completed)``."""
         e, rd, f = s.lineage_edges.c, s.run_datasets.c, s.column_lineage_fields.c
         seen, frontier, found = {start}, {start}, []
@@ -320,27 +388,57 @@ class LineageGraph:
             by_dataset: dict[int, set[str]] = {}
             for dataset_id, field_name in frontier:
                 by_dataset.setdefault(dataset_id, set()).add(field_name)
-            writes = select(e.run_id, e.job_id, e.output_dataset_id, e.completed_at).where(active_edges(as_of)).distinct()
+            writes = (
+                select(e.run_id, e.job_id, e.output_dataset_id, e.completed_at)
+                .where(active_edges(as_of))
+                .distinct()
+            )
             if direction == "upstream":
                 writes = writes.where(e.output_dataset_id.in_(list(by_dataset))).subquery()
                 query = (
-                    select(f.input_dataset_id, f.input_field, writes.c.output_dataset_id, f.output_field,
-                           writes.c.run_id, writes.c.job_id, f.transformation_type, f.transformation_subtype,
-                           writes.c.completed_at)
+                    select(
+                        f.input_dataset_id,
+                        f.input_field,
+                        writes.c.output_dataset_id,
+                        f.output_field,
+                        writes.c.run_id,
+                        writes.c.job_id,
+                        f.transformation_type,
+                        f.transformation_subtype,
+                        writes.c.completed_at,
+                    )
                     .select_from(writes)
-                    .join(s.run_datasets, and_(rd.run_id == writes.c.run_id, rd.dataset_id == writes.c.output_dataset_id,
-                                               rd.role == "output"))
+                    .join(
+                        s.run_datasets,
+                        and_(
+                            rd.run_id == writes.c.run_id,
+                            rd.dataset_id == writes.c.output_dataset_id,
+                            rd.role == "output",
+                        ),
+                    )
                     .join(s.column_lineage_fields, f.set_id == rd.column_lineage_id)
                     .where(f.output_field != "")
                 )
             else:
                 writes = writes.subquery()
                 query = (
-                    select(f.input_dataset_id, f.input_field, rd.dataset_id, f.output_field, rd.run_id,
-                           writes.c.job_id, f.transformation_type, f.transformation_subtype, writes.c.completed_at)
+                    select(
+                        f.input_dataset_id,
+                        f.input_field,
+                        rd.dataset_id,
+                        f.output_field,
+                        rd.run_id,
+                        writes.c.job_id,
+                        f.transformation_type,
+                        f.transformation_subtype,
+                        writes.c.completed_at,
+                    )
                     .select_from(s.column_lineage_fields)
                     .join(s.run_datasets, and_(rd.column_lineage_id == f.set_id, rd.role == "output"))
-                    .join(writes, and_(writes.c.run_id == rd.run_id, writes.c.output_dataset_id == rd.dataset_id))
+                    .join(
+                        writes,
+                        and_(writes.c.run_id == rd.run_id, writes.c.output_dataset_id == rd.dataset_id),
+                    )
                     .where(f.input_dataset_id.in_(list(by_dataset)), f.output_field != "")
                 )
             next_frontier = set()
@@ -359,7 +457,9 @@ class LineageGraph:
             frontier = next_frontier
         return found
 
-    def path(self, source: str, target: str, as_of: datetime | str | None = None, max_depth: int = 50) -> Graph | None:
+    def path(
+        self, source: str, target: str, as_of: datetime | str | None = None, max_depth: int = 50
+    ) -> Graph | None:
         """The shortest chain of jobs from dataset ``source`` to dataset ``target``, or None."""
         as_of = _as_of(as_of)
         start, goal = self.store.dataset_id(source), self.store.dataset_id(target)
@@ -373,7 +473,9 @@ class LineageGraph:
                 level = list(frontier)
                 frontier.clear()
                 for chunk in _chunks(level):
-                    for row in conn.execute(_edge_query().where(e.input_dataset_id.in_(chunk), active_edges(as_of))):
+                    for row in conn.execute(
+                        _edge_query().where(e.input_dataset_id.in_(chunk), active_edges(as_of))
+                    ):
                         reached = row.output_dataset_id
                         if reached is not None and reached not in came_from:
                             came_from[reached] = row
@@ -388,8 +490,14 @@ class LineageGraph:
             self._build(conn, graph, chain[::-1], {start, goal})
         return graph
 
-    def diff(self, name: str, before: datetime | str, after: datetime | str, direction: Direction = "both",
-             depth: int = 10) -> GraphDiff:
+    def diff(
+        self,
+        name: str,
+        before: datetime | str,
+        after: datetime | str,
+        direction: Direction = "both",
+        depth: int = 10,
+    ) -> GraphDiff:
         """Edges added and removed around ``name`` between two times, and the versions written in between."""
         before, after = parse_time(before, "--before"), parse_time(after, "--after")
         if after < before:
@@ -401,14 +509,26 @@ class LineageGraph:
         with self.store.read() as conn:
             for chunk in _chunks(ids):
                 versions += [
-                    {"dataset": row.name, "version": row.version, "run": row.run_uuid, "job": row.job,
-                     "completed": row.ended_at}
+                    {
+                        "dataset": row.name,
+                        "version": row.version,
+                        "run": row.run_uuid,
+                        "job": row.job,
+                        "completed": row.ended_at,
+                    }
                     for row in conn.execute(
                         select(d.name, rd.version, r.run_uuid, j.name.label("job"), r.ended_at)
-                        .join(s.runs, r.id == rd.run_id).join(s.datasets, d.id == rd.dataset_id)
+                        .join(s.runs, r.id == rd.run_id)
+                        .join(s.datasets, d.id == rd.dataset_id)
                         .join(s.jobs, j.id == r.job_id)
-                        .where(rd.dataset_id.in_(chunk), rd.role == "output", r.state == "COMPLETE",
-                               r.ended_at > before, r.ended_at <= after))
+                        .where(
+                            rd.dataset_id.in_(chunk),
+                            rd.role == "output",
+                            r.state == "COMPLETE",
+                            r.ended_at > before,
+                            r.ended_at <= after,
+                        )
+                    )
                 ]
         versions.sort(key=lambda v: (v["completed"], v["dataset"]))
         old_keys, new_keys = old.edge_keys(), new.edge_keys()
@@ -417,8 +537,15 @@ class LineageGraph:
 
 def _edge_query():
     e = s.lineage_edges.c
-    return select(e.run_id, e.job_id, e.input_dataset_id, e.input_version, e.output_dataset_id, e.output_version,
-                  e.completed_at)
+    return select(
+        e.run_id,
+        e.job_id,
+        e.input_dataset_id,
+        e.input_version,
+        e.output_dataset_id,
+        e.output_version,
+        e.completed_at,
+    )
 
 
 def _check(direction: str, depth: int) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -68,15 +68,24 @@ def drawable(graph: Graph) -> Graph:
     fed = {e.target for e in graph.edges if graph.nodes[e.source].kind == "dataset"}
     built = {e.target for e in graph.edges if e.source in fed}
     hidden = {
-        node_id for node_id, node in graph.nodes.items()
-        if node.kind == "job" and node_id not in fed and node_id != graph.root
+        node_id
+        for node_id, node in graph.nodes.items()
+        if node.kind == "job"
+        and node_id not in fed
+        and node_id != graph.root
         and all(e.target in built for e in graph.edges if e.source == node_id)
     }
     if not hidden:
         return graph
-    return Graph(root=graph.root, direction=graph.direction, depth=graph.depth, as_of=graph.as_of,
-                 nodes={k: v for k, v in graph.nodes.items() if k not in hidden},
-                 edges=[e for e in graph.edges if e.source not in hidden], column=graph.column)
+    return Graph(
+        root=graph.root,
+        direction=graph.direction,
+        depth=graph.depth,
+        as_of=graph.as_of,
+        nodes={k: v for k, v in graph.nodes.items() if k not in hidden},
+        edges=[e for e in graph.edges if e.source not in hidden],
+        column=graph.column,
+    )
 
 
 @dataclass
@@ -105,9 +114,11 @@ def layout(graph: Graph) -> tuple[dict[str, Placed], int, int]:
     for sweep in range(6):
         for index in order if sweep % 2 == 0 else reversed(order):
             column = columns[index]
+
             def barycenter(node: str) -> float:
                 linked = [rank[n] for n in neighbours[node]]
                 return sum(linked) / len(linked) if linked else rank[node]
+
             column.sort(key=lambda n: (barycenter(n), rank[n]))
             rank.update({node: i for i, node in enumerate(column)})
     tallest = max(len(c) for c in columns.values())
@@ -117,9 +128,13 @@ def layout(graph: Graph) -> tuple[dict[str, Placed], int, int]:
         for i, node_id in enumerate(column):
             node = graph.nodes[node_id]
             width, height = SIZES[node.kind]
-            placed[node_id] = Placed(node, MARGIN + index * COLUMN_GAP + (SIZES["column"][0] - width) / 2,
-                                     MARGIN + offset + i * ROW_GAP + (SIZES["dataset"][1] - height) / 2,
-                                     width, height)
+            placed[node_id] = Placed(
+                node,
+                MARGIN + index * COLUMN_GAP + (SIZES["column"][0] - width) / 2,
+                MARGIN + offset + i * ROW_GAP + (SIZES["dataset"][1] - height) / 2,
+                width,
+                height,
+            )
     width = MARGIN * 2 + max(columns) * COLUMN_GAP + SIZES["column"][0]
     height = MARGIN * 2 + (tallest - 1) * ROW_GAP + SIZES["dataset"][1]
     return placed, int(width), int(height)
@@ -139,36 +154,66 @@ def collect_details(graph: Graph, store: CatalogStore) -> dict[str, dict[str, An
     """What a click on each node shows, as JSON-able dicts with times in UTC words."""
     dataset_ids = {n.dataset_id for n in graph.nodes.values() if n.kind in ("dataset", "column")}
     datasets = store.dataset_details(sorted(dataset_ids), as_of=graph.as_of)
-    job_runs = {job_id: store.job_runs(job_id, graph.as_of)
-                for job_id in {n.job_id for n in graph.nodes.values() if n.kind == "job"}}
+    job_runs = {
+        job_id: store.job_runs(job_id, graph.as_of)
+        for job_id in {n.job_id for n in graph.nodes.values() if n.kind == "job"}
+    }
     details: dict[str, dict[str, Any]] = {}
     for node in graph.nodes.values():
         if node.kind == "job":
-            details[node.id] = _plain({
-                "kind": "job", "title": f"Job {node.name}", "produces": node.output,
-                "runs": job_runs[node.job_id],
-                "inputs": sorted({graph.nodes[e.source].name for e in graph.edges if e.target == node.id}),
-            })
+            details[node.id] = _plain(
+                {
+                    "kind": "job",
+                    "title": f"Job {node.name}",
+                    "produces": node.output,
+                    "runs": job_runs[node.job_id],
+                    "inputs": sorted(
+                        {graph.nodes[e.source].name for e in graph.edges if e.target == node.id}
+                    ),
+                }
+            )
             continue
         detail = datasets[node.dataset_id]
         summary = detail.summary
         latest_checks = [q for q in detail.quality if detail.quality and q["run"] == detail.quality[0]["run"]]
-        details[node.id] = _plain({
-            "kind": node.kind, "title": node.name if node.kind == "dataset" else f"{node.name}.{node.column}",
-            "column": node.column, "namespace": summary.namespace, "format": summary.format,
-            "owner": summary.owner, "description": summary.description, "tags": summary.tags,
-            "version": node.version if node.version is not None else (detail.versions[0]["version"] if detail.versions else None),
-            "last_updated": summary.last_updated,
-            "quality": {"checks": len(latest_checks), "passed": sum(q["success"] for q in latest_checks),
-                        "run_date": latest_checks[0]["run_date"] if latest_checks else None},
-            "versions": detail.versions, "columns": detail.columns,
-            "column_lineage": {
-                column: [{**source, "how": describe_transformation(" ".join(t for t in (source["type"], source["subtype"]) if t))}
-                         for source in sources]
-                for column, sources in detail.column_lineage.items()
-            },
-            "quality_results": detail.quality, "written_by": detail.writers, "read_by": detail.readers,
-        })
+        details[node.id] = _plain(
+            {
+                "kind": node.kind,
+                "title": node.name if node.kind == "dataset" else f"{node.name}.{node.column}",
+                "column": node.column,
+                "namespace": summary.namespace,
+                "format": summary.format,
+                "owner": summary.owner,
+                "description": summary.description,
+                "tags": summary.tags,
+                "version": node.version
+                if node.version is not None
+                else (detail.versions[0]["version"] if detail.versions else None),
+                "last_updated": summary.last_updated,
+                "quality": {
+                    "checks": len(latest_checks),
+                    "passed": sum(q["success"] for q in latest_checks),
+                    "run_date": latest_checks[0]["run_date"] if latest_checks else None,
+                },
+                "versions": detail.versions,
+                "columns": detail.columns,
+                "column_lineage": {
+                    column: [
+                        {
+                            **source,
+                            "how": describe_transformation(
+                                " ".join(t for t in (source["type"], source["subtype"]) if t)
+                            ),
+                        }
+                        for source in sources
+                    ]
+                    for column, sources in detail.column_lineage.items()
+                },
+                "quality_results": detail.quality,
+                "written_by": detail.writers,
+                "read_by": detail.readers,
+            }
+        )
     return details
 
 
@@ -230,25 +275,35 @@ def to_svg(graph: Graph, details: dict[str, dict[str, Any]] | None = None) -> st
             tip.append(f"by job {edge.job}")
         if edge.run:
             tip.append(f"run {edge.run}, completed {format_time(edge.completed)}")
-        out.append(f'<path class="edge" d="{d}" marker-end="url(#arrow)" data-source="{escape(edge.source)}" '
-                   f'data-target="{escape(edge.target)}"><title>{escape("; ".join(tip))}</title></path>')
+        out.append(
+            f'<path class="edge" d="{d}" marker-end="url(#arrow)" data-source="{escape(edge.source)}" '
+            f'data-target="{escape(edge.target)}"><title>{escape("; ".join(tip))}</title></path>'
+        )
         if graph.column and edge.transformation:
-            out.append(f'<text class="edge-label" x="{(x1 + x2) / 2:.1f}" y="{(y1 + y2) / 2 - 4:.1f}" '
-                       f'text-anchor="middle">{escape(describe_transformation(edge.transformation))}</text>')
+            out.append(
+                f'<text class="edge-label" x="{(x1 + x2) / 2:.1f}" y="{(y1 + y2) / 2 - 4:.1f}" '
+                f'text-anchor="middle">{escape(describe_transformation(edge.transformation))}</text>'
+            )
     for node_id, place in placed.items():
         node = place.node
         title, subtitle, state = _node_caption(node, (details or {}).get(node_id))
-        classes = " ".join(c for c in ("node", node.kind, state, "root" if node_id == graph.root else "") if c)
+        classes = " ".join(
+            c for c in ("node", node.kind, state, "root" if node_id == graph.root else "") if c
+        )
         radius = 18 if node.kind == "job" else 8
         cx = place.x + place.width / 2
         out.append(
             f'<g class="{classes}" data-id="{escape(node_id)}" tabindex="0">'
-            f'<title>{escape(_label(node))}</title>'
+            f"<title>{escape(_label(node))}</title>"
             f'<rect x="{place.x:.1f}" y="{place.y:.1f}" width="{place.width}" height="{place.height}" rx="{radius}"/>'
             f'<text x="{cx:.1f}" y="{place.y + (17 if subtitle else place.height / 2 + 4.5):.1f}" '
             f'text-anchor="middle">{escape(title)}</text>'
-            + (f'<text class="sub" x="{cx:.1f}" y="{place.y + place.height - 9:.1f}" text-anchor="middle">'
-               f'{escape(subtitle)}</text>' if subtitle else "")
+            + (
+                f'<text class="sub" x="{cx:.1f}" y="{place.y + place.height - 9:.1f}" text-anchor="middle">'
+                f"{escape(subtitle)}</text>"
+                if subtitle
+                else ""
+            )
             + "</g>"
         )
     out.append("</svg>")
@@ -267,14 +322,18 @@ def _heading(graph: Graph) -> str:
     root = graph.nodes.get(graph.root)
     subject = _label(root) if root else "lineage"
     when = f"as of {format_time(graph.as_of)}" if graph.as_of else "now (latest runs)"
-    what = {"upstream": "where it comes from", "downstream": "what it feeds", "both": "where it comes from and what it feeds"}
+    what = {
+        "upstream": "where it comes from",
+        "downstream": "what it feeds",
+        "both": "where it comes from and what it feeds",
+    }
     return f"Lineage of {subject}: {what[graph.direction]}, {when}"
 
 
 def to_html(graph: Graph, details: dict[str, dict[str, Any]]) -> str:
     """One self-contained page: the drawing, a legend and a details panel; no network needed."""
     data = json.dumps({"root": graph.root, "details": details}, default=str).replace("<", "\\u003c")
-    generated = format_time(datetime.now(timezone.utc).replace(tzinfo=None))
+    generated = format_time(datetime.now(UTC).replace(tzinfo=None))
     heading = _heading(graph)
     datasets = sum(1 for n in graph.nodes.values() if n.kind != "job")
     jobs = sum(1 for n in graph.nodes.values() if n.kind == "job")
@@ -435,7 +494,11 @@ def to_dot(graph: Graph) -> str:
             attrs += ", penwidth=3"
         lines.append(f'  "{node.id}" [{attrs}];')
     for edge in graph.edges:
-        label = f' [label="{_quote(describe_transformation(edge.transformation))}"]' if edge.transformation else ""
+        label = (
+            f' [label="{_quote(describe_transformation(edge.transformation))}"]'
+            if edge.transformation
+            else ""
+        )
         lines.append(f'  "{edge.source}" -> "{edge.target}"{label};')
     lines.append("}")
     return "\n".join(lines) + "\n"

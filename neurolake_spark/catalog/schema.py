@@ -21,8 +21,8 @@ a new catalog apply each migration once.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -48,14 +48,16 @@ metadata = MetaData()
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
 
 schema_migrations = Table(
-    "schema_migrations", metadata,
+    "schema_migrations",
+    metadata,
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("description", String(200), nullable=False),
     Column("applied_at", DateTime, nullable=False),
 )
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("identity", String(64), nullable=False, unique=True),
     Column("run_uuid", String(64), nullable=False, index=True),
@@ -68,13 +70,15 @@ events = Table(
 )
 
 namespaces = Table(
-    "namespaces", metadata,
+    "namespaces",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("name", String(1000), nullable=False, unique=True),
 )
 
 datasets = Table(
-    "datasets", metadata,
+    "datasets",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("namespace_id", ForeignKey("namespaces.id"), nullable=False),
     Column("name", String(1000), nullable=False, index=True),
@@ -88,7 +92,8 @@ datasets = Table(
 )
 
 dataset_tags = Table(
-    "dataset_tags", metadata,
+    "dataset_tags",
+    metadata,
     Column("dataset_id", ForeignKey("datasets.id"), primary_key=True),
     Column("tag", String(200), primary_key=True),
     Column("source", String(20), nullable=False),
@@ -96,7 +101,8 @@ dataset_tags = Table(
 )
 
 schema_versions = Table(
-    "schema_versions", metadata,
+    "schema_versions",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("dataset_id", ForeignKey("datasets.id"), nullable=False),
     Column("fingerprint", String(64), nullable=False),
@@ -107,7 +113,8 @@ schema_versions = Table(
 )
 
 dataset_columns = Table(
-    "dataset_columns", metadata,
+    "dataset_columns",
+    metadata,
     Column("dataset_id", ForeignKey("datasets.id"), primary_key=True),
     Column("name", String(500), primary_key=True),
     Column("type", String(200)),
@@ -116,7 +123,8 @@ dataset_columns = Table(
 )
 
 jobs = Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("namespace_id", ForeignKey("namespaces.id"), nullable=False),
     Column("name", String(1000), nullable=False, index=True),
@@ -127,7 +135,8 @@ jobs = Table(
 )
 
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("run_uuid", String(64), nullable=False, unique=True),
     Column("job_id", ForeignKey("jobs.id"), nullable=False),
@@ -146,13 +155,15 @@ runs = Table(
 )
 
 column_lineage_sets = Table(
-    "column_lineage_sets", metadata,
+    "column_lineage_sets",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("fingerprint", String(64), nullable=False, unique=True),
 )
 
 column_lineage_fields = Table(
-    "column_lineage_fields", metadata,
+    "column_lineage_fields",
+    metadata,
     Column("set_id", ForeignKey("column_lineage_sets.id"), nullable=False),
     Column("output_field", String(500), nullable=False),
     Column("input_dataset_id", ForeignKey("datasets.id"), nullable=False),
@@ -164,7 +175,8 @@ column_lineage_fields = Table(
 )
 
 run_datasets = Table(
-    "run_datasets", metadata,
+    "run_datasets",
+    metadata,
     Column("run_id", ForeignKey("runs.id"), primary_key=True),
     Column("dataset_id", ForeignKey("datasets.id"), primary_key=True),
     Column("role", String(6), primary_key=True),  # input | output
@@ -179,7 +191,8 @@ run_datasets = Table(
 )
 
 quality_results = Table(
-    "quality_results", metadata,
+    "quality_results",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("run_id", ForeignKey("runs.id"), nullable=False, index=True),
     Column("dataset_id", ForeignKey("datasets.id"), nullable=False),
@@ -197,7 +210,8 @@ quality_results = Table(
 )
 
 lineage_edges = Table(
-    "lineage_edges", metadata,
+    "lineage_edges",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("run_id", Integer, nullable=False, index=True),
     Column("job_id", Integer, nullable=False),
@@ -245,8 +259,12 @@ def migrate(conn: Connection) -> list[int]:
         if version in done:
             continue
         apply(conn)
-        conn.execute(schema_migrations.insert().values(
-            version=version, description=description, applied_at=datetime.now(timezone.utc).replace(tzinfo=None),
-        ))
+        conn.execute(
+            schema_migrations.insert().values(
+                version=version,
+                description=description,
+                applied_at=datetime.now(UTC).replace(tzinfo=None),
+            )
+        )
         applied.append(version)
     return applied

@@ -9,11 +9,17 @@ from neurolake_spark.lakehouse import Lakehouse
 
 def add_environment_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--conf-file", "-c", metavar="FILE",
+        "--conf-file",
+        "-c",
+        metavar="FILE",
         help="settings file (default: $NEUROLAKE_CONF or conf/local.yaml)",
     )
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set spark.master=local[4] (repeatable)",
     )
 

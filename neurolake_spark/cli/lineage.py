@@ -30,17 +30,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lineage = subparsers.add_parser("lineage", help="lineage graphs of tables, as of any time")
     lineage_commands = lineage.add_subparsers(dest="lineage_command", metavar="COMMAND", required=True)
     show = lineage_commands.add_parser(
-        "show", help="draw where a table (or one column) comes from and what it feeds",
+        "show",
+        help="draw where a table (or one column) comes from and what it feeds",
         description="Draw the lineage graph of a table: HTML (one self-contained page), SVG, DOT, Mermaid or JSON.",
     )
     add_environment_options(show)
     show.add_argument("table", help="logical table name, e.g. gold.daily_revenue")
     show.add_argument("--column", help="follow one column instead of the whole table")
-    show.add_argument("--as-of", metavar="TIME",
-                      help="the graph as it stood then: YYYY-MM-DD (end of that day) or an ISO time; UTC by default")
+    show.add_argument(
+        "--as-of",
+        metavar="TIME",
+        help="the graph as it stood then: YYYY-MM-DD (end of that day) or an ISO time; UTC by default",
+    )
     show.add_argument("--depth", type=int, default=10, help="how many jobs to follow (default 10)")
-    show.add_argument("--direction", choices=DIRECTIONS,
-                      help="upstream, downstream or both (default: both for a table, upstream for a column)")
+    show.add_argument(
+        "--direction",
+        choices=DIRECTIONS,
+        help="upstream, downstream or both (default: both for a table, upstream for a column)",
+    )
     show.add_argument("--format", choices=FORMATS, default="html", help="output format (default html)")
     show.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     show.set_defaults(handler=_show)
@@ -65,10 +72,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     catalog = subparsers.add_parser("catalog", help="search and describe the tables the catalog knows")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", metavar="COMMAND", required=True)
     listing = catalog_commands.add_parser("list", help="every table with owner, versions and quality")
-    search = catalog_commands.add_parser("search", help="find tables by name, column, tag, owner or description")
+    search = catalog_commands.add_parser(
+        "search", help="find tables by name, column, tag, owner or description"
+    )
     search.add_argument("text")
-    search.add_argument("--by", choices=SEARCH_FIELDS, default="any", help="where to look (default: everywhere)")
-    describe = catalog_commands.add_parser("show", help="one table: schema, versions, quality, lineage of columns")
+    search.add_argument(
+        "--by", choices=SEARCH_FIELDS, default="any", help="where to look (default: everywhere)"
+    )
+    describe = catalog_commands.add_parser(
+        "show", help="one table: schema, versions, quality, lineage of columns"
+    )
     describe.add_argument("table")
     describe.add_argument("--as-of", metavar="TIME")
     stats = catalog_commands.add_parser("stats", help="counts, last update and the quality pass rate")
@@ -86,7 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     runs = subparsers.add_parser("runs", help="pipeline runs recorded in the catalog")
     runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
     run_list = runs_commands.add_parser("list", help="the latest runs, newest first")
-    run_list.add_argument("--job", help="only runs of this job (ingest, silver, gold, maintenance, nightly...)")
+    run_list.add_argument(
+        "--job", help="only runs of this job (ingest, silver, gold, maintenance, nightly...)"
+    )
     run_list.add_argument("--limit", type=int, default=20)
     run_show = runs_commands.add_parser("show", help="one run: state, times, code version, tables, quality")
     run_show.add_argument("run_id")
@@ -132,7 +147,9 @@ def _show(args: argparse.Namespace) -> int:
     store = open_store(args)
     graph = store.graph()
     if args.column:
-        result = graph.column_lineage(args.table, args.column, args.direction or "upstream", args.depth, args.as_of)
+        result = graph.column_lineage(
+            args.table, args.column, args.direction or "upstream", args.depth, args.as_of
+        )
     else:
         result = graph.lineage(args.table, args.direction or "both", args.depth, args.as_of)
     emit(render(result, args.format, store), args.output)
@@ -176,15 +193,29 @@ def _diff(args: argparse.Namespace) -> int:
             print(f"  {source} -> {target}")
     print(f"versions written in between: {len(result.new_versions)}")
     if result.new_versions:
-        print(text_table(["table", "version", "job", "completed", "run"],
-                         [[v["dataset"], v["version"], v["job"], v["completed"], v["run"]] for v in result.new_versions]))
+        print(
+            text_table(
+                ["table", "version", "job", "completed", "run"],
+                [
+                    [v["dataset"], v["version"], v["job"], v["completed"], v["run"]]
+                    for v in result.new_versions
+                ],
+            )
+        )
     return 0
 
 
 def _summary_rows(datasets) -> list[list]:
     return [
-        [d.name, d.format, d.owner, ", ".join(d.tags), d.versions, d.last_updated,
-         "" if d.quality_pass_rate is None else f"{d.quality_pass_rate:.0%} of {d.quality_checks}"]
+        [
+            d.name,
+            d.format,
+            d.owner,
+            ", ".join(d.tags),
+            d.versions,
+            d.last_updated,
+            "" if d.quality_pass_rate is None else f"{d.quality_pass_rate:.0%} of {d.quality_checks}",
+        ]
         for d in datasets
     ]
 
@@ -209,8 +240,12 @@ def _search(args: argparse.Namespace) -> int:
     elif not found:
         print(f"no table matches {args.text!r}" + ("" if args.by == "any" else f" by {args.by}"))
     else:
-        emit(text_table(SUMMARY_HEADERS + ["description"],
-                        [row + [d.description] for row, d in zip(_summary_rows(found), found)]))
+        emit(
+            text_table(
+                SUMMARY_HEADERS + ["description"],
+                [row + [d.description] for row, d in zip(_summary_rows(found), found)],
+            )
+        )
     return 0
 
 
@@ -223,33 +258,87 @@ def _describe(args: argparse.Namespace) -> int:
         return 0
     d = detail.summary
     print(f"{d.name}  ({d.format or 'format unknown'}, namespace {d.namespace})")
-    for label, value in (("description", d.description), ("owner", d.owner), ("tags", ", ".join(d.tags)),
-                         ("written by", ", ".join(detail.writers)), ("read by", ", ".join(detail.readers))):
+    for label, value in (
+        ("description", d.description),
+        ("owner", d.owner),
+        ("tags", ", ".join(d.tags)),
+        ("written by", ", ".join(detail.writers)),
+        ("read by", ", ".join(detail.readers)),
+    ):
         print(f"  {label + ':':<13}{value or '-'}")
     print("\ncolumns")
-    print(text_table(["column", "type", "comes from"], [
-        [c["name"], c["type"], "; ".join(
-            f"{describe_transformation(' '.join(t for t in (s['type'], s['subtype']) if t))} {s['dataset']}.{s['column']}"
-            for s in detail.column_lineage.get(c["name"], []))]
-        for c in detail.columns]))
+    print(
+        text_table(
+            ["column", "type", "comes from"],
+            [
+                [
+                    c["name"],
+                    c["type"],
+                    "; ".join(
+                        f"{describe_transformation(' '.join(t for t in (s['type'], s['subtype']) if t))} {s['dataset']}.{s['column']}"
+                        for s in detail.column_lineage.get(c["name"], [])
+                    ),
+                ]
+                for c in detail.columns
+            ],
+        )
+    )
     print(f"\nversions (newest first, {len(detail.schema_versions)} schema version(s))")
-    print(text_table(["version", "job", "run date", "completed", "rows", "inputs", "code version", "run"], [
-        [v["version"], v["job"], v["run_date"], v["completed"], v["rows"],
-         ", ".join(f"{i['dataset']} v{i['version']}" if i["version"] is not None else i["dataset"] for i in v["inputs"]),
-         v["code_version"], v["run"]] for v in detail.versions]))
+    print(
+        text_table(
+            ["version", "job", "run date", "completed", "rows", "inputs", "code version", "run"],
+            [
+                [
+                    v["version"],
+                    v["job"],
+                    v["run_date"],
+                    v["completed"],
+                    v["rows"],
+                    ", ".join(
+                        f"{i['dataset']} v{i['version']}" if i["version"] is not None else i["dataset"]
+                        for i in v["inputs"]
+                    ),
+                    v["code_version"],
+                    v["run"],
+                ]
+                for v in detail.versions
+            ],
+        )
+    )
     print("\nquality results (newest first)")
     print(text_table(QUALITY_HEADERS, quality_rows(detail.quality)) if detail.quality else "  none recorded")
     return 0
 
 
-QUALITY_HEADERS = ["dataset", "expectation", "column", "success", "observed value", "unexpected", "severity",
-                   "run date", "run"]
+QUALITY_HEADERS = [
+    "dataset",
+    "expectation",
+    "column",
+    "success",
+    "observed value",
+    "unexpected",
+    "severity",
+    "run date",
+    "run",
+]
 
 
 def quality_rows(results: list[dict]) -> list[list]:
     """Quality results as :data:`QUALITY_HEADERS` rows (``quality report`` and ``catalog show``)."""
-    return [[q["dataset"], q["expectation"], q["column"], "passed" if q["success"] else "FAILED", q["observed_value"],
-             q["unexpected_count"], q["severity"], q["run_date"], q["run"]] for q in results]
+    return [
+        [
+            q["dataset"],
+            q["expectation"],
+            q["column"],
+            "passed" if q["success"] else "FAILED",
+            q["observed_value"],
+            q["unexpected_count"],
+            q["severity"],
+            q["run_date"],
+            q["run"],
+        ]
+        for q in results
+    ]
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -289,10 +378,24 @@ def _runs(args: argparse.Namespace) -> int:
     if args.format == "json":
         emit(_json(runs))
         return 0
-    emit(text_table(["run", "job", "state", "run date", "started", "seconds", "code version", "error"], [
-        [r["run"], r["job"], r["state"], r["run_date"], r["started"],
-         None if r["duration_seconds"] is None else f"{r['duration_seconds']:.1f}", r["code_version"], r["error"]]
-        for r in runs]))
+    emit(
+        text_table(
+            ["run", "job", "state", "run date", "started", "seconds", "code version", "error"],
+            [
+                [
+                    r["run"],
+                    r["job"],
+                    r["state"],
+                    r["run_date"],
+                    r["started"],
+                    None if r["duration_seconds"] is None else f"{r['duration_seconds']:.1f}",
+                    r["code_version"],
+                    r["error"],
+                ]
+                for r in runs
+            ],
+        )
+    )
     return 0
 
 
@@ -305,22 +408,35 @@ def _run(args: argparse.Namespace) -> int:
         emit(_json(run))
         return 0
     print(f"run {run['run']}: job {run['job']}, {run['state']}")
-    for label, value in (("run date", run["run_date"]), ("started", format_time(run["started"])),
-                         ("ended", format_time(run["ended"])),
-                         ("seconds", None if run["duration_seconds"] is None else f"{run['duration_seconds']:.1f}"),
-                         ("parent run", run["parent"]), ("code version", run["code_version"]), ("error", run["error"])):
+    for label, value in (
+        ("run date", run["run_date"]),
+        ("started", format_time(run["started"])),
+        ("ended", format_time(run["ended"])),
+        ("seconds", None if run["duration_seconds"] is None else f"{run['duration_seconds']:.1f}"),
+        ("parent run", run["parent"]),
+        ("code version", run["code_version"]),
+        ("error", run["error"]),
+    ):
         print(f"  {label + ':':<14}{value or '-'}")
     if run["children"]:
         print("\nsteps")
-        print(text_table(["run", "job", "state", "started", "ended"],
-                         [[c["run"], c["job"], c["state"], c["started"], c["ended"]] for c in run["children"]]))
+        print(
+            text_table(
+                ["run", "job", "state", "started", "ended"],
+                [[c["run"], c["job"], c["state"], c["started"], c["ended"]] for c in run["children"]],
+            )
+        )
     for role in ("inputs", "outputs"):
         print(f"\n{role}")
-        print(text_table(["table", "version", "rows", "bytes", "files"],
-                         [[d["dataset"], d["version"], d["rows"], d["bytes"], d["files"]] for d in run[role]])
-              if run[role] else "  none")
+        print(
+            text_table(
+                ["table", "version", "rows", "bytes", "files"],
+                [[d["dataset"], d["version"], d["rows"], d["bytes"], d["files"]] for d in run[role]],
+            )
+            if run[role]
+            else "  none"
+        )
     if run["quality"]:
         print("\nquality results")
         print(text_table(QUALITY_HEADERS, quality_rows(run["quality"])))
     return 0
-

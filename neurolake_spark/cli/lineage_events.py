@@ -18,7 +18,7 @@ def add_replay_command(lineage_subparsers: argparse._SubParsersAction) -> None:
         "replay",
         help="deliver spooled lineage events (and the Spark listener's) in order; exit 1 if some still wait",
         description="Deliver the lineage events spooled while a backend was down, oldest first, trying each "
-                    "backend once even if its circuit breaker is open. Exits 1 while events still wait.",
+        "backend once even if its circuit breaker is open. Exits 1 while events still wait.",
     )
     add_environment_options(replay)
     replay.set_defaults(handler=_replay)
@@ -39,9 +39,13 @@ def _replay(args: argparse.Namespace) -> int:
         if result.error and result.pending:
             line += f" ({result.error})"
         print(line)
-    print(f"replayed {report.delivered} event(s); {report.pending} still waiting in {settings.lineage_spool_dir}")
+    print(
+        f"replayed {report.delivered} event(s); {report.pending} still waiting in {settings.lineage_spool_dir}"
+    )
     if report.pending:
-        print("neurolake: error: some lineage events could not be delivered yet; run replay again later",
-              file=sys.stderr)
+        print(
+            "neurolake: error: some lineage events could not be delivered yet; run replay again later",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -24,7 +24,10 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _add_inspect(commands) -> None:
-    p = commands.add_parser("inspect", help="show the footer of an NCF file: schema, tags, row groups, encodings, statistics, indexes")
+    p = commands.add_parser(
+        "inspect",
+        help="show the footer of an NCF file: schema, tags, row groups, encodings, statistics, indexes",
+    )
     p.add_argument("file", help="path of the .ncf file")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(handler=_inspect)
@@ -50,15 +53,20 @@ def _add_table_argument(parser: argparse.ArgumentParser) -> None:
 
 def _run_step(args: argparse.Namespace, job: str, path: str, action):
     """Run ``action()`` inside a JobRun (metrics and lineage) and record the table it changed."""
-    from neurolake_spark.cli.common import open_lakehouse
-
     from ncf_datasource.table import NCFTable
+    from neurolake_spark.cli.common import open_lakehouse
 
     lh = open_lakehouse(args)
     with lh.run(job) as run:
         result = action(lh)
         table = NCFTable.open(path)
-        run.add_output(args.table, format="ncf", path=str(table.path), version=table.version, rows=table.snapshot().num_rows)
+        run.add_output(
+            args.table,
+            format="ncf",
+            path=str(table.path),
+            version=table.version,
+            rows=table.snapshot().num_rows,
+        )
     return result
 
 
@@ -67,19 +75,31 @@ def _compact(args: argparse.Namespace) -> int:
 
     path = _table_path(args)
     table = NCFTable.open(path)
-    version = _run_step(args, "ncf_compact", path, lambda lh: compact(table, target_file_mb=args.target_file_mb, sort_by=args.sort_by))
+    version = _run_step(
+        args,
+        "ncf_compact",
+        path,
+        lambda lh: compact(table, target_file_mb=args.target_file_mb, sort_by=args.sort_by),
+    )
     if version is None:
         print(f"{path}: nothing to compact ({len(table.snapshot().files)} files)")
     else:
         m = table.log.read(version)["metrics"]
-        print(f"{path}: version {version}: {m['num_removed_files']} files compacted into {m['num_added_files']}")
+        print(
+            f"{path}: version {version}: {m['num_removed_files']} files compacted into {m['num_added_files']}"
+        )
     return 0
 
 
 def _add_compact(commands) -> None:
-    p = commands.add_parser("compact", help="bin-pack small files of an NCF table (optionally sorted to rebuild the learned index)")
+    p = commands.add_parser(
+        "compact",
+        help="bin-pack small files of an NCF table (optionally sorted to rebuild the learned index)",
+    )
     _add_table_argument(p)
-    p.add_argument("--target-file-mb", type=float, default=128, help="size of the files to write (default 128)")
+    p.add_argument(
+        "--target-file-mb", type=float, default=128, help="size of the files to write (default 128)"
+    )
     p.add_argument("--sort-by", metavar="COLUMN", help="sort rows by this column and index it")
     p.set_defaults(handler=_compact)
 
@@ -89,7 +109,12 @@ def _vacuum(args: argparse.Namespace) -> int:
 
     path = _table_path(args)
     table = NCFTable.open(path)
-    deleted = _run_step(args, "ncf_vacuum", path, lambda lh: vacuum(table, args.retention_hours, force=args.force, dry_run=args.dry_run))
+    deleted = _run_step(
+        args,
+        "ncf_vacuum",
+        path,
+        lambda lh: vacuum(table, args.retention_hours, force=args.force, dry_run=args.dry_run),
+    )
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{path}: {verb} {len(deleted)} files")
     for name in deleted:
@@ -98,10 +123,19 @@ def _vacuum(args: argparse.Namespace) -> int:
 
 
 def _add_vacuum(commands) -> None:
-    p = commands.add_parser("vacuum", help="delete files an NCF table no longer references, older than the retention")
+    p = commands.add_parser(
+        "vacuum", help="delete files an NCF table no longer references, older than the retention"
+    )
     _add_table_argument(p)
-    p.add_argument("--retention-hours", type=float, default=None, help="keep files needed by the last N hours (default 168)")
-    p.add_argument("--force", action="store_true", help="allow a retention below the safe minimum of 168 hours")
+    p.add_argument(
+        "--retention-hours",
+        type=float,
+        default=None,
+        help="keep files needed by the last N hours (default 168)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="allow a retention below the safe minimum of 168 hours"
+    )
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
     p.set_defaults(handler=_vacuum)
 
@@ -116,10 +150,12 @@ def _history(args: argparse.Namespace) -> int:
         print(json.dumps(entries, indent=2))
         return 0
     for e in entries:
-        when = dt.datetime.fromtimestamp(e["timestamp"] / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        when = dt.datetime.fromtimestamp(e["timestamp"] / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         m = e["metrics"]
-        print(f"{e['version']:>6}  {when}  {e['operation']:<16} +{m.get('num_added_files', 0)}/-{m.get('num_removed_files', 0)} files  "
-              f"+{m.get('num_added_rows', 0)}/-{m.get('num_removed_rows', 0)} rows")
+        print(
+            f"{e['version']:>6}  {when}  {e['operation']:<16} +{m.get('num_added_files', 0)}/-{m.get('num_removed_files', 0)} files  "
+            f"+{m.get('num_added_rows', 0)}/-{m.get('num_removed_rows', 0)} rows"
+        )
     return 0
 
 
@@ -153,9 +189,8 @@ def _add_delete(commands) -> None:
 
 
 def _update(args: argparse.Namespace) -> int:
-    from neurolake_spark.errors import ConfigError
-
     from ncf_datasource.spark import operations
+    from neurolake_spark.errors import ConfigError
 
     assignments = {}
     for item in args.assign:
@@ -163,16 +198,24 @@ def _update(args: argparse.Namespace) -> int:
         if not sep or not column.strip():
             raise ConfigError(f"--assign expects COLUMN=EXPRESSION, got {item!r}")
         assignments[column.strip()] = expression.strip()
-    return _row_operation(args, "ncf_update",
-                          lambda spark, path: operations.update(spark, path, args.where, assignments))
+    return _row_operation(
+        args, "ncf_update", lambda spark, path: operations.update(spark, path, args.where, assignments)
+    )
 
 
 def _add_update(commands) -> None:
-    p = commands.add_parser("update", help="set columns on the rows of an NCF table matching a Spark SQL condition")
+    p = commands.add_parser(
+        "update", help="set columns on the rows of an NCF table matching a Spark SQL condition"
+    )
     _add_table_argument(p)
     p.add_argument("--where", required=True, help="Spark SQL condition")
-    p.add_argument("--assign", action="append", required=True, metavar="COLUMN=EXPRESSION",
-                   help="Spark SQL expression for a column, e.g. --assign \"status='void'\" (repeatable)")
+    p.add_argument(
+        "--assign",
+        action="append",
+        required=True,
+        metavar="COLUMN=EXPRESSION",
+        help="Spark SQL expression for a column, e.g. --assign \"status='void'\" (repeatable)",
+    )
     p.set_defaults(handler=_update)
 
 

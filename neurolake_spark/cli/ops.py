@@ -67,7 +67,9 @@ def _existing(lh: Lakehouse, names: list[str]) -> list[str]:
 
 
 def _add_backup(subparsers) -> None:
-    p = _command(subparsers, "backup", _backup, "copy a consistent version of tables and the catalog, with a manifest")
+    p = _command(
+        subparsers, "backup", _backup, "copy a consistent version of tables and the catalog, with a manifest"
+    )
     _add_tables_choice(p, "back up")
     p.add_argument("--to", required=True, metavar="DIR", help="a new, empty backup folder")
     p.add_argument("--version", type=int, help="back up this version (one table only; default: the latest)")
@@ -83,23 +85,45 @@ def _backup(args: argparse.Namespace) -> int:
     with lh.run("backup", run_date=args.date) as run:
         manifest = backup.backup_tables(lh, names, args.to, version=args.version, catalog=not args.no_catalog)
         for name, entry in manifest["tables"].items():
-            run.add_input(name, format=entry["format"], path=entry["source"], version=entry["version"],
-                          rows=entry["rows"], files=len(entry["files"]))
+            run.add_input(
+                name,
+                format=entry["format"],
+                path=entry["source"],
+                version=entry["version"],
+                rows=entry["rows"],
+                files=len(entry["files"]),
+            )
     print(f"backup in {Path(args.to).expanduser().resolve()} ({len(manifest['tables'])} tables)")
     for name, entry in sorted(manifest["tables"].items()):
-        print(f"  {name:<22} version {entry['version']:>4}  {entry['rows']:>10,} rows  {len(entry['files']):>4} files")
+        print(
+            f"  {name:<22} version {entry['version']:>4}  {entry['rows']:>10,} rows  {len(entry['files']):>4} files"
+        )
     catalog = manifest.get("catalog") or {}
-    print("  catalog.db copied" if catalog.get("file") else f"  catalog: {catalog.get('skipped', 'none yet')}")
+    print(
+        "  catalog.db copied" if catalog.get("file") else f"  catalog: {catalog.get('skipped', 'none yet')}"
+    )
     return 0
 
 
 def _add_restore(subparsers) -> None:
-    p = _command(subparsers, "restore", _restore, "restore a backup into a new warehouse folder, checking every file")
+    p = _command(
+        subparsers, "restore", _restore, "restore a backup into a new warehouse folder, checking every file"
+    )
     p.add_argument("backup_dir", metavar="BACKUP_DIR", help="a folder written by 'neurolake backup'")
-    p.add_argument("tables", nargs="*", metavar="TABLE", help="restore only these tables (default: all and the catalog)")
-    p.add_argument("--to", required=True, metavar="DIR", help="the warehouse folder to restore into (tables must not exist)")
-    p.add_argument("--verify", action="store_true",
-                   help="also count the rows and compare a sample of rows with the source version")
+    p.add_argument(
+        "tables", nargs="*", metavar="TABLE", help="restore only these tables (default: all and the catalog)"
+    )
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="DIR",
+        help="the warehouse folder to restore into (tables must not exist)",
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="also count the rows and compare a sample of rows with the source version",
+    )
 
 
 def _restore(args: argparse.Namespace) -> int:
@@ -115,15 +139,20 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _add_table(subparsers) -> None:
-    parser = subparsers.add_parser("table", help="history, restore, vacuum and optimize of Delta tables",
-                                   description="Operate on one Delta table (or all of them).")
+    parser = subparsers.add_parser(
+        "table",
+        help="history, restore, vacuum and optimize of Delta tables",
+        description="Operate on one Delta table (or all of them).",
+    )
     commands = parser.add_subparsers(dest="table_command", metavar="SUBCOMMAND", required=True)
 
     p = _command(commands, "history", _history, "list the versions of a table with their operations and runs")
     p.add_argument("table", help="e.g. silver.orders")
     p.add_argument("--limit", type=int, default=20, help="newest versions to show (default 20)")
 
-    p = _command(commands, "restore", _table_restore, "roll a table back to an earlier version (a new commit)")
+    p = _command(
+        commands, "restore", _table_restore, "roll a table back to an earlier version (a new commit)"
+    )
     p.add_argument("table", help="e.g. gold.daily_revenue")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--version", type=int, help="the version to go back to")
@@ -132,10 +161,17 @@ def _add_table(subparsers) -> None:
     p = _command(commands, "vacuum", _vacuum, "delete files that no version within the retention needs")
     _add_tables_choice(p, "vacuum")
     p.add_argument("--retention-hours", type=int, help="default: maintenance.vacuum_retention_hours")
-    p.add_argument("--force", action="store_true", help="allow a retention below 168 hours (breaks older time travel)")
+    p.add_argument(
+        "--force", action="store_true", help="allow a retention below 168 hours (breaks older time travel)"
+    )
     p.add_argument("--date", help="the run date, recorded with the run (for the nightly DAG)")
 
-    p = _command(commands, "optimize", _optimize, "compact small files (only the --date partition of partitioned tables)")
+    p = _command(
+        commands,
+        "optimize",
+        _optimize,
+        "compact small files (only the --date partition of partitioned tables)",
+    )
     _add_tables_choice(p, "compact")
     p.add_argument("--date", help="compact only this batch date's partition of partitioned tables")
     p.add_argument("--zorder-by", nargs="+", metavar="COLUMN", help="cluster the files by these columns")
@@ -155,14 +191,20 @@ def _history(args: argparse.Namespace) -> int:
     ref = lh.resolve(_delta_only(lh, args.table))
     if not DeltaTable.isDeltaTable(lh.spark, ref.uri):
         raise PipelineError(f"table {args.table} does not exist yet at {ref.path}")
-    rows = (DeltaTable.forPath(lh.spark, ref.uri).history(max(1, args.limit))
-            .select("version", "timestamp", "operation", "operationMetrics", "userMetadata").collect())
+    rows = (
+        DeltaTable.forPath(lh.spark, ref.uri)
+        .history(max(1, args.limit))
+        .select("version", "timestamp", "operation", "operationMetrics", "userMetadata")
+        .collect()
+    )
     print(f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<18} {'run id':<36}  rows written")
     for row in rows:
         run_id = json.loads(row["userMetadata"]).get("neurolake_run_id", "") if row["userMetadata"] else ""
         metrics = row["operationMetrics"] or {}
         written = metrics.get("numOutputRows") or metrics.get("numTargetRowsInserted") or ""
-        print(f"{row['version']:>7}  {row['timestamp']:%Y-%m-%d %H:%M:%S}  {row['operation']:<18} {run_id:<36}  {written}")
+        print(
+            f"{row['version']:>7}  {row['timestamp']:%Y-%m-%d %H:%M:%S}  {row['operation']:<18} {run_id:<36}  {written}"
+        )
     return 0
 
 
@@ -212,13 +254,22 @@ def _optimize(args: argparse.Namespace) -> int:
 
 
 def _add_erase(subparsers) -> None:
-    p = _command(subparsers, "erase", _erase,
-                 "delete a data subject's rows from every pipeline table that has the key column (GDPR)")
-    p.add_argument("--table", required=True, help="the subject's table, e.g. silver.customers (must have the key)")
+    p = _command(
+        subparsers,
+        "erase",
+        _erase,
+        "delete a data subject's rows from every pipeline table that has the key column (GDPR)",
+    )
+    p.add_argument(
+        "--table", required=True, help="the subject's table, e.g. silver.customers (must have the key)"
+    )
     p.add_argument("--key", required=True, help="the key column, e.g. customer_id")
     p.add_argument("--values", required=True, help="comma-separated key values, e.g. 1,2,3")
-    p.add_argument("--vacuum", action="store_true",
-                   help="then vacuum those tables with retention 0, so old versions no longer hold the rows")
+    p.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="then vacuum those tables with retention 0, so old versions no longer hold the rows",
+    )
 
 
 def key_values(text: str, column_type: str) -> list[Any]:
@@ -245,14 +296,18 @@ def tables_with_column(lh: Lakehouse, column: str) -> dict[str, str]:
         ref = lh.resolve(name)
         if ref.format != "delta":
             continue
-        types = {f.name: f.dataType.simpleString() for f in lh.spark.read.format("delta").load(ref.uri).schema.fields}
+        types = {
+            f.name: f.dataType.simpleString()
+            for f in lh.spark.read.format("delta").load(ref.uri).schema.fields
+        }
         if column in types:
             found[name] = types[column]
     return found
 
 
-def erase_everywhere(lh: Lakehouse, anchor: str, key: str, values_text: str, run: JobRun,
-                     vacuum: bool = False) -> dict[str, int]:
+def erase_everywhere(
+    lh: Lakehouse, anchor: str, key: str, values_text: str, run: JobRun, vacuum: bool = False
+) -> dict[str, int]:
     """Erase the rows whose ``key`` is in ``values_text`` from every table with that column.
 
     Returns ``{table: rows deleted}``; each table's new version is recorded on ``run``.

@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     step.add_argument("--date", required=True, help="batch date, YYYY-MM-DD")
     step.set_defaults(handler=_step)
 
-    jars = subparsers.add_parser("jars", help="fetch the JVM jars once and print them for spark-submit --jars")
+    jars = subparsers.add_parser(
+        "jars", help="fetch the JVM jars once and print them for spark-submit --jars"
+    )
     add_environment_options(jars)
     jars.set_defaults(handler=_jars)
 
@@ -46,7 +48,9 @@ def _generate(args: argparse.Namespace) -> int:
     first = parse_date(args.date)
     scale = args.scale if args.scale is not None else settings.generator.scale
     for offset in range(max(1, args.days)):
-        manifest = generate_day(settings.raw_dir, first + timedelta(days=offset), scale, settings.generator.seed)
+        manifest = generate_day(
+            settings.raw_dir, first + timedelta(days=offset), scale, settings.generator.seed
+        )
         rows = ", ".join(f"{k} {v:,}" for k, v in manifest.rows.items())
         print(f"generated {manifest.date} (scale {scale:g}) into {settings.raw_dir}: {rows}")
     return 0

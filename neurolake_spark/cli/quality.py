@@ -10,14 +10,16 @@ themselves to :data:`SUBCOMMANDS`: each entry takes the ``quality`` sub-parsers.
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 from neurolake_spark.cli.common import add_environment_options
 
 
 def add_report_command(quality_commands: argparse._SubParsersAction) -> None:
     report = quality_commands.add_parser(
-        "report", help="a table of quality results from the catalog (dataset, check, outcome, observed value...)")
+        "report",
+        help="a table of quality results from the catalog (dataset, check, outcome, observed value...)",
+    )
     add_environment_options(report)
     report.add_argument("--date", help="only runs for this batch date, YYYY-MM-DD")
     report.add_argument("--table", help="only checks on this table")
@@ -46,7 +48,11 @@ def _report(args: argparse.Namespace) -> int:
         emit(to_json(results))
         return 0
     if not results:
-        print("no quality results" + (f" for {args.date}" if args.date else "") + (f" on {args.table}" if args.table else ""))
+        print(
+            "no quality results"
+            + (f" for {args.date}" if args.date else "")
+            + (f" on {args.table}" if args.table else "")
+        )
         return 0
     failed = sum(not r["success"] for r in results)
     emit(text_table(QUALITY_HEADERS, quality_rows(results)))

@@ -117,7 +117,9 @@ class LineageEmitter:
 
     def __init__(self, settings: Settings, transports: list[Transport] | None = None):
         self.settings = settings
-        self.outboxes = [Outbox(t, settings) for t in (build_transports(settings) if transports is None else transports)]
+        self.outboxes = [
+            Outbox(t, settings) for t in (build_transports(settings) if transports is None else transports)
+        ]
 
     def emit(self, event: dict[str, Any]) -> None:
         key = event_key(event)
@@ -125,7 +127,9 @@ class LineageEmitter:
             try:
                 outbox.deliver(event, key)
             except Exception as exc:  # delivery must never fail a data job
-                log.warning("lineage: %s could not deliver or spool an event: %s", outbox.transport.transport_id, exc)
+                log.warning(
+                    "lineage: %s could not deliver or spool an event: %s", outbox.transport.transport_id, exc
+                )
 
 
 @dataclass

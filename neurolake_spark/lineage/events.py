@@ -67,8 +67,11 @@ def git_commit() -> str | None:
     """``git rev-parse HEAD`` of the checkout this package runs from (None outside git)."""
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=10,
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -91,8 +94,8 @@ class CodeVersionRunFacet(RunFacet):
     """
 
     version: str
-    projectVersion: str  # noqa: N815
-    gitSha: str | None = attr.field(default=None)  # noqa: N815
+    projectVersion: str
+    gitSha: str | None = attr.field(default=None)
 
     @staticmethod
     def _get_schema() -> str:
@@ -121,7 +124,8 @@ def _dataset_facets(dataset: Dataset, namespace: str, with_lineage: bool) -> dic
             name=namespace, uri=namespace if _is_uri(namespace) else None, producer=made_by
         ),
         "storage": storage_dataset.StorageDatasetFacet(
-            storageLayer=dataset.format, fileFormat=FILE_FORMATS.get(dataset.format, dataset.format),
+            storageLayer=dataset.format,
+            fileFormat=FILE_FORMATS.get(dataset.format, dataset.format),
             producer=made_by,
         ),
     }
@@ -143,9 +147,13 @@ def _dataset_facets(dataset: Dataset, namespace: str, with_lineage: bool) -> dic
                 column: column_lineage_dataset.Fields(
                     inputFields=[
                         column_lineage_dataset.InputField(
-                            namespace=namespace, name=source.dataset, field=source.column,
+                            namespace=namespace,
+                            name=source.dataset,
+                            field=source.column,
                             transformations=[
-                                column_lineage_dataset.Transformation(type=source.kind, subtype=source.subtype)
+                                column_lineage_dataset.Transformation(
+                                    type=source.kind, subtype=source.subtype
+                                )
                             ],
                         )
                         for source in sources
@@ -174,11 +182,13 @@ def _quality_facets(results: list[QualityResult]) -> dict[str, Any]:
             severity=result.severity,
             actual=None if result.observed_value is None else str(result.observed_value),
             params={
-                key: value for key, value in (
+                key: value
+                for key, value in (
                     ("action", result.action),
                     ("unexpected_count", result.unexpected_count),
                     ("element_count", result.element_count),
-                ) if value is not None
+                )
+                if value is not None
             },
         )
         for result in results
@@ -201,17 +211,23 @@ def _quality_facets(results: list[QualityResult]) -> dict[str, Any]:
 
 def _datasets(run: JobRun, namespace: str) -> tuple[list[InputDataset], list[OutputDataset]]:
     inputs = [
-        InputDataset(namespace=namespace, name=d.name, facets=_dataset_facets(d, namespace, with_lineage=False))
+        InputDataset(
+            namespace=namespace, name=d.name, facets=_dataset_facets(d, namespace, with_lineage=False)
+        )
         for d in run.inputs
     ]
     outputs = [
         OutputDataset(
-            namespace=namespace, name=d.name, facets=_dataset_facets(d, namespace, with_lineage=True),
+            namespace=namespace,
+            name=d.name,
+            facets=_dataset_facets(d, namespace, with_lineage=True),
             outputFacets={
                 "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
                     rowCount=d.rows, size=d.bytes, fileCount=d.files, producer=producer()
                 )
-            } if d.rows is not None else {},
+            }
+            if d.rows is not None
+            else {},
         )
         for d in run.outputs
     ]
@@ -250,7 +266,10 @@ def _run_facets(run: JobRun, state: RunState) -> dict[str, Any]:
     made_by = producer()
     facets: dict[str, Any] = {
         "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
-            version=pyspark.__version__, name="spark", openlineageAdapterVersion=client_version, producer=made_by
+            version=pyspark.__version__,
+            name="spark",
+            openlineageAdapterVersion=client_version,
+            producer=made_by,
         ),
         "neurolake_code": code_version_facet(),
     }
@@ -279,7 +298,9 @@ def build_event(run: JobRun, state: RunState) -> RunEvent:
     started = state == RunState.START
     event_time = run.started_at if started else run.ended_at
     if event_time is None:
-        raise LineageEventError(f"run {run.run_id} ({run.job_name}) has no {'start' if started else 'end'} time yet")
+        raise LineageEventError(
+            f"run {run.run_id} ({run.job_name}) has no {'start' if started else 'end'} time yet"
+        )
     inputs, outputs = ([], []) if started else _datasets(run, namespace)
     return RunEvent(
         eventType=state,
@@ -311,12 +332,19 @@ def event_key(event: dict[str, Any]) -> str:
     Raises :class:`LineageEventError` when the event lacks one of them.
     """
     try:
-        parts = [event["run"]["runId"], event["eventType"], event["eventTime"],
-                 event["job"]["namespace"], event["job"]["name"]]
+        parts = [
+            event["run"]["runId"],
+            event["eventType"],
+            event["eventTime"],
+            event["job"]["namespace"],
+            event["job"]["name"],
+        ]
     except (KeyError, TypeError) as exc:
         raise LineageEventError(f"not an OpenLineage RunEvent: missing {exc}") from None
     if not all(isinstance(part, str) and part for part in parts):
-        raise LineageEventError("not an OpenLineage RunEvent: runId, eventType, eventTime and job must be strings")
+        raise LineageEventError(
+            "not an OpenLineage RunEvent: runId, eventType, eventTime and job must be strings"
+        )
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 

@@ -45,7 +45,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,7 @@ def load_windows(settings: Settings, now: datetime | None = None) -> list[RunWin
     path = windows_file(settings)
     if not path.exists():
         return []
-    horizon = (now or datetime.now(timezone.utc)) - WINDOW_RETENTION
+    horizon = (now or datetime.now(UTC)) - WINDOW_RETENTION
     with file_lock(_windows_lock(path)):
         lines = path.read_text(encoding="utf-8").splitlines()
         latest: dict[str, tuple[RunWindow, str]] = {}
@@ -211,9 +211,11 @@ def _rename_dataset(dataset: dict[str, Any], settings: Settings) -> None:
     location = {"namespace": dataset["namespace"], "name": dataset["name"], "type": "LOCATION"}
     symlinks["identifiers"] = [*(symlinks.get("identifiers") or []), location]
     facets["symlinks"] = symlinks
-    facets["dataSource"] = Serde.to_dict(datasource_dataset.DatasourceDatasetFacet(
-        name=namespace, uri=namespace if _is_uri(namespace) else None, producer=producer()
-    ))
+    facets["dataSource"] = Serde.to_dict(
+        datasource_dataset.DatasourceDatasetFacet(
+            name=namespace, uri=namespace if _is_uri(namespace) else None, producer=producer()
+        )
+    )
     dataset["namespace"], dataset["name"] = namespace, table
 
 
@@ -285,9 +287,14 @@ def ingest_listener_events(settings: Settings, emitter: LineageEmitter) -> int:
                 continue
             emitter.emit(adopt(event, settings, windows))
             emitted += 1
-        write_atomic(state_file, json.dumps({
-            "inode": position["inode"],
-            "offset": position["offset"] + len(complete),
-            "line": position["line"] + complete.count(b"\n"),
-        }))
+        write_atomic(
+            state_file,
+            json.dumps(
+                {
+                    "inode": position["inode"],
+                    "offset": position["offset"] + len(complete),
+                    "line": position["line"] + complete.count(b"\n"),
+                }
+            ),
+        )
     return emitted

@@ -21,9 +21,10 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from neurolake_spark.lineage import LineageEventError
 from neurolake_spark.lineage.events import parse_event

@@ -117,7 +117,9 @@ class HttpTransport(_Base):
         headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key}
         env_var, file = self.config.get("auth_env"), self.config.get("auth_file")
         if env_var or file:
-            token = read_secret(env_var, Path(file) if file else None, f"lineage http transport {self.transport_id} token")
+            token = read_secret(
+                env_var, Path(file) if file else None, f"lineage http transport {self.transport_id} token"
+            )
             headers["Authorization"] = f"Bearer {token}"
         return headers
 

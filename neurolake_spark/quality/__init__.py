@@ -14,6 +14,14 @@ from neurolake_spark.quality.pii import Masker, detect_pii, load_policies, tags_
 from neurolake_spark.quality.suites import Suite, load_suite, load_suites
 
 __all__ = [
-    "QUARANTINE_TABLE", "QualityGateError", "QualityGates", "Masker", "detect_pii", "load_policies",
-    "tags_from_arrow_schema", "Suite", "load_suite", "load_suites",
+    "QUARANTINE_TABLE",
+    "Masker",
+    "QualityGateError",
+    "QualityGates",
+    "Suite",
+    "detect_pii",
+    "load_policies",
+    "load_suite",
+    "load_suites",
+    "tags_from_arrow_schema",
 ]

@@ -44,12 +44,13 @@ import importlib
 import json
 import logging
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial, reduce
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -60,7 +61,13 @@ from neurolake_spark.concurrency import run_concurrently
 from neurolake_spark.demo_data import parse_date
 from neurolake_spark.errors import ConfigError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
-from neurolake_spark.quality.pii import Masker, SecretSource, detect_pii, load_policies, tags_from_spark_schema
+from neurolake_spark.quality.pii import (
+    Masker,
+    SecretSource,
+    detect_pii,
+    load_policies,
+    tags_from_spark_schema,
+)
 from neurolake_spark.quality.suites import Suite, load_suites
 from neurolake_spark.runs import JobRun, QualityResult, schema_of
 
@@ -90,7 +97,7 @@ def start_importing_gx() -> None:
 def _import_gx_quietly() -> None:
     try:
         importlib.import_module("great_expectations")
-    except Exception:  # noqa: BLE001 - re-raised by the gates' own import
+    except Exception:
         log.debug("importing great_expectations in the background failed", exc_info=True)
 
 
@@ -120,14 +127,21 @@ class GateReport:
 
     def summary(self) -> str:
         """A readable multi-line report (no row values, so no PII)."""
-        lines = [f"quality gate {self.table} ({self.batch_date}, run {self.run_id}): "
-                 f"{'BLOCKED' if self.blocked_by else 'passed'}; rows in {self.rows_in}, "
-                 f"passed {self.rows_passed}, quarantined {self.rows_quarantined}"]
+        lines = [
+            f"quality gate {self.table} ({self.batch_date}, run {self.run_id}): "
+            f"{'BLOCKED' if self.blocked_by else 'passed'}; rows in {self.rows_in}, "
+            f"passed {self.rows_passed}, quarantined {self.rows_quarantined}"
+        ]
         for result in self.results:
             mark = "ok  " if result["success"] else "FAIL"
-            counts = (f"{result['unexpected_count']}/{result['element_count']} rows unexpected"
-                      if result["unexpected_count"] is not None else f"observed {result['observed_value']}")
-            lines.append(f"  {mark} {result['expectation']:<28} {result['action']:<10} {result['severity']:<8} {counts}")
+            counts = (
+                f"{result['unexpected_count']}/{result['element_count']} rows unexpected"
+                if result["unexpected_count"] is not None
+                else f"observed {result['observed_value']}"
+            )
+            lines.append(
+                f"  {mark} {result['expectation']:<28} {result['action']:<10} {result['severity']:<8} {counts}"
+            )
         return "\n".join(lines)
 
 
@@ -191,7 +205,9 @@ class QualityGates:
         self.batch_date = parse_date(batch_date)
         quality = lh.settings.quality
         definition = lh.settings.pipeline_definition()
-        self.suites = load_suites(conf_relative(lh.settings, quality.suites), known_tables=list(definition.tables))
+        self.suites = load_suites(
+            conf_relative(lh.settings, quality.suites), known_tables=list(definition.tables)
+        )
         self.policies = load_policies(conf_relative(lh.settings, quality.pii_policies))
         self.masker = Masker(self.policies, SecretSource(quality))
         self._context = None
@@ -199,7 +215,7 @@ class QualityGates:
         self._validations: dict[str, Any] = {}
         self._cached: list[DataFrame] = []
 
-    def __enter__(self) -> "QualityGates":
+    def __enter__(self) -> QualityGates:
         return self
 
     def __exit__(self, *exc) -> bool:
@@ -238,22 +254,27 @@ class QualityGates:
         import great_expectations as gx
 
         context = self._gx_context()
-        batch = (context.data_sources.add_spark(name=suite.table, persist=False)
-                 .add_dataframe_asset(name=suite.table).add_batch_definition_whole_dataframe(suite.table))
+        batch = (
+            context.data_sources.add_spark(name=suite.table, persist=False)
+            .add_dataframe_asset(name=suite.table)
+            .add_batch_definition_whole_dataframe(suite.table)
+        )
         gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.table))
         for rule in suite.rules:
             expectation = rule.expectation(self.batch_date)
             expectation.meta = {"rule": rule.name}
             gx_suite.add_expectation(expectation)
         self._validations[suite.table] = context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite.table, data=batch, suite=gx_suite))
+            gx.ValidationDefinition(name=suite.table, data=batch, suite=gx_suite)
+        )
         return self._validations[suite.table]
 
     def validate(self, suite: Suite, df: DataFrame) -> list[QualityResult]:
         """Run every rule of ``suite`` on ``df`` in one GX validation; results in rule order."""
         suite.check_columns(df.columns)
-        outcome = self._validation_of(suite).run(batch_parameters={"dataframe": df},
-                                                 result_format=SUMMARY_COUNTS_ONLY)
+        outcome = self._validation_of(suite).run(
+            batch_parameters={"dataframe": df}, result_format=SUMMARY_COUNTS_ONLY
+        )
         by_rule = {r.expectation_config.meta["rule"]: r for r in outcome.results}
         results = []
         for rule in suite.rules:
@@ -263,12 +284,21 @@ class QualityGates:
             error = _exception_message(gx_result.exception_info)
             if error:
                 observed = f"not evaluated: {error}"
-            results.append(QualityResult(
-                dataset=suite.table, expectation=rule.name, success=bool(gx_result.success),
-                severity=rule.severity, action=rule.action, column=", ".join(rule.columns) or None,
-                observed_value=_jsonable(observed), unexpected_count=details.get("unexpected_count"),
-                element_count=details.get("element_count", observed if rule.type == "row_count_between" else None),
-            ))
+            results.append(
+                QualityResult(
+                    dataset=suite.table,
+                    expectation=rule.name,
+                    success=bool(gx_result.success),
+                    severity=rule.severity,
+                    action=rule.action,
+                    column=", ".join(rule.columns) or None,
+                    observed_value=_jsonable(observed),
+                    unexpected_count=details.get("unexpected_count"),
+                    element_count=details.get(
+                        "element_count", observed if rule.type == "row_count_between" else None
+                    ),
+                )
+            )
         return results
 
     # Decisions --------------------------------------------------------------------------
@@ -282,8 +312,11 @@ class QualityGates:
             if result.unexpected_count is None and rule.row_level:
                 reasons.append(f"rule '{rule.name}' ({rule.type}) {result.observed_value}")
             elif rule.action == "block":
-                counts = (f"{result.unexpected_count} of {result.element_count} rows unexpected"
-                          if rule.row_level else f"observed {result.observed_value}")
+                counts = (
+                    f"{result.unexpected_count} of {result.element_count} rows unexpected"
+                    if rule.row_level
+                    else f"observed {result.observed_value}"
+                )
                 reasons.append(f"rule '{rule.name}' ({rule.type}) failed: {counts}")
             elif rule.block_above_percent is not None and result.element_count:
                 percent = 100.0 * result.unexpected_count / result.element_count
@@ -355,9 +388,15 @@ class QualityGates:
             return CheckedBatch(table, df, report, plan=self._pii_plan(table, df, report, sample_rows))
 
         quarantine_rules = [r for r in suite.rules if r.action == "quarantine"]
-        failed = F.array_compact(F.array(*[
-            F.when(~F.coalesce(r.passes(), F.lit(False)), F.lit(r.name)) for r in quarantine_rules
-        ])) if quarantine_rules else F.array().cast("array<string>")
+        failed = (
+            F.array_compact(
+                F.array(
+                    *[F.when(~F.coalesce(r.passes(), F.lit(False)), F.lit(r.name)) for r in quarantine_rules]
+                )
+            )
+            if quarantine_rules
+            else F.array().cast("array<string>")
+        )
         suite.check_columns(df.columns)
         flagged = self._persist(df.withColumn(FAILED_RULES, failed))
         rows, failed, counted = self._count_split(flagged, quarantine_rules)
@@ -376,22 +415,26 @@ class QualityGates:
         """Validate a whole table (e.g. silver before gold): its rules can block or warn only."""
         suite = self.suites[table]
         if suite.quarantines:
-            raise ConfigError(f"{suite.source}: table {table} is checked as a whole before the next layer, "
-                              "so its rules can block or warn, not quarantine")
+            raise ConfigError(
+                f"{suite.source}: table {table} is checked as a whole before the next layer, "
+                "so its rules can block or warn, not quarantine"
+            )
         frame = self.lh.table(table)
         results = self.validate(suite, frame)
         report = GateReport(table, run.run_id, self.batch_date.isoformat())
         self._decide(suite, results, report)
         report.rows_in = report.rows_passed = next(
-            (r.element_count for r in results if r.element_count is not None), None)
+            (r.element_count for r in results if r.element_count is not None), None
+        )
         return CheckedBatch(table, frame, report, suite, results=results)
 
     def _pii_plan(self, table: str, df: DataFrame, report: GateReport, sample_rows: int | None) -> dict:
         """Detect the PII columns of ``df`` and return how each is masked (also noted on the report)."""
         detection = self.policies.detection
         tags = {**tags_from_spark_schema(df.schema), **self.policies.for_table(table).tags}
-        detected = detect_pii(df, detection.sample_rows if sample_rows is None else sample_rows,
-                              detection.min_match_ratio, tags)
+        detected = detect_pii(
+            df, detection.sample_rows if sample_rows is None else sample_rows, detection.min_match_ratio, tags
+        )
         plan = self.masker.plan(table, detected, df.columns)
         report.pii_masked = {c: p.policy for c, p in plan.items()}
         return plan
@@ -459,15 +502,28 @@ class QualityGates:
         ref = self.lh.resolve(QUARANTINE_TABLE)
         failed = sum(b.report.rows_quarantined for b in batches)
         version = bulk.overwrite_where(
-            self.lh.spark, ref, bulk.in_few_files(rows, failed),
-            f"_batch_date = DATE'{self.batch_date.isoformat()}' AND dataset IN ({tables})", run.run_id,
+            self.lh.spark,
+            ref,
+            bulk.in_few_files(rows, failed),
+            f"_batch_date = DATE'{self.batch_date.isoformat()}' AND dataset IN ({tables})",
+            run.run_id,
         )
         committed = version.rows_written
         if committed != failed:
-            raise PipelineError(f"quality gate {', '.join(b.table for b in batches)}: {failed} rows failed "
-                                f"but {committed} were committed to {QUARANTINE_TABLE}")
-        run.add_output(QUARANTINE_TABLE, format="delta", path=ref.uri, version=version.version, rows=committed,
-                       bytes=version.bytes_written, files=version.files_written, schema=schema_of(rows.schema))
+            raise PipelineError(
+                f"quality gate {', '.join(b.table for b in batches)}: {failed} rows failed "
+                f"but {committed} were committed to {QUARANTINE_TABLE}"
+            )
+        run.add_output(
+            QUARANTINE_TABLE,
+            format="delta",
+            path=ref.uri,
+            version=version.version,
+            rows=committed,
+            bytes=version.bytes_written,
+            files=version.files_written,
+            schema=schema_of(rows.schema),
+        )
         run.rows_quarantined += committed
 
     def _admit_each(self, checked: dict[str, CheckedBatch], run: JobRun) -> Iterator[tuple[str, DataFrame]]:
@@ -494,23 +550,35 @@ class QualityGates:
         self._write_quarantine([checked], run)
         return self._admit(checked)
 
-    def silver_gate(self, lh: Lakehouse, batches: dict[str, DataFrame], run: JobRun
-                    ) -> Iterator[tuple[str, DataFrame]]:
+    def silver_gate(
+        self, lh: Lakehouse, batches: dict[str, DataFrame], run: JobRun
+    ) -> Iterator[tuple[str, DataFrame]]:
         """``build_silver``'s ``before_merge`` hook: check every source's batch as its bronze table.
 
         If any blocks, raises one :class:`QualityGateError` and nothing is written; otherwise
         hands back each source's passing rows (quarantine written, PII masked) for its MERGE.
         """
         sources = lh.settings.pipeline_definition().sources
-        checked = dict(zip(batches, run_concurrently(
-            self.lh.spark, [partial(self._check, sources[name].bronze, batch, run) for name, batch in batches.items()],
-            "quality-gate")))
+        checked = dict(
+            zip(
+                batches,
+                run_concurrently(
+                    self.lh.spark,
+                    [
+                        partial(self._check, sources[name].bronze, batch, run)
+                        for name, batch in batches.items()
+                    ],
+                    "quality-gate",
+                ),
+            )
+        )
         self._record(list(checked.values()), run)
         self._raise_if_blocked([c.report for c in checked.values()])
         return self._admit_each(checked, run)
 
-    def gold_gate(self, lh: Lakehouse, frames: dict[str, DataFrame], run: JobRun
-                  ) -> Iterator[tuple[str, DataFrame]]:
+    def gold_gate(
+        self, lh: Lakehouse, frames: dict[str, DataFrame], run: JobRun
+    ) -> Iterator[tuple[str, DataFrame]]:
         """``build_gold``'s ``before_write`` hook: check the silver tables that have a suite (as whole
         tables: block or warn) and every gold frame (PII by column name and tags only).
 
@@ -522,8 +590,9 @@ class QualityGates:
             self.lh.spark,
             [partial(self._check_table, table, run) for table in tables]
             + [partial(self._check, name, frame, run, 0) for name, frame in frames.items()],
-            "quality-gate")
-        inputs, checked = outcomes[:len(tables)], dict(zip(frames, outcomes[len(tables):]))
+            "quality-gate",
+        )
+        inputs, checked = outcomes[: len(tables)], dict(zip(frames, outcomes[len(tables) :]))
         self._record(outcomes, run)
         self._raise_if_blocked([c.report for c in outcomes])
         for table in inputs:

@@ -46,15 +46,25 @@ from pyspark.sql.types import StringType
 from neurolake_spark.config import QualitySettings, read_secret
 from neurolake_spark.errors import ConfigError
 
-PII_CLASSES = ("email", "phone", "person_name", "address", "card_number", "national_id", "ip_address",
-               "date_of_birth")
+PII_CLASSES = (
+    "email",
+    "phone",
+    "person_name",
+    "address",
+    "card_number",
+    "national_id",
+    "ip_address",
+    "date_of_birth",
+)
 TAG_KEY = "pii"
 """The key of an NCF column's PII tag in the Arrow field metadata (and Spark field metadata)."""
 
 NAME_PATTERNS: dict[str, re.Pattern] = {
     "email": re.compile(r"^(e_?mail|.*_e_?mail|e_?mail_.*)$"),
     "phone": re.compile(r"^(.*_)?(phone|mobile|telephone|tel|fax)(_.*)?$"),
-    "person_name": re.compile(r"^(name|(first|last|full|middle|given|family|sur|customer|contact|person)_?name)$"),
+    "person_name": re.compile(
+        r"^(name|(first|last|full|middle|given|family|sur|customer|contact|person)_?name)$"
+    ),
     "ip_address": re.compile(r"^(.*_)?ip(_?(address|addr))?$"),
     "address": re.compile(r"^(.*_)?(address|street|addr|postcode|zip_?code)(_.*)?$"),
     "card_number": re.compile(r"^(.*_)?(card_?(number|no|num)|cc_?(number|num)|pan)$"),
@@ -63,7 +73,9 @@ NAME_PATTERNS: dict[str, re.Pattern] = {
 }
 
 EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-PHONE = re.compile(r"^(\+[0-9]{1,3}[ .-]?([(]?[0-9]{1,4}[)]?[ .-]?){1,4}[0-9]{2,7}|[(]?[0-9]{3}[)]?[ .-][0-9]{3}[ .-][0-9]{4})$")
+PHONE = re.compile(
+    r"^(\+[0-9]{1,3}[ .-]?([(]?[0-9]{1,4}[)]?[ .-]?){1,4}[0-9]{2,7}|[(]?[0-9]{3}[)]?[ .-][0-9]{3}[ .-][0-9]{4})$"
+)
 CARD = re.compile(r"^[0-9]{4}([ -]?[0-9]{2,4}){2,4}$")
 SSN = re.compile(r"^(?!000|666|9[0-9]{2})[0-9]{3}-(?!00)[0-9]{2}-(?!0000)[0-9]{4}$")
 NINO = re.compile(r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]$")
@@ -159,7 +171,9 @@ def detect_pii(
         pii_class = class_by_name(column)
         if column not in found and pii_class:
             found[column] = Detection(column, pii_class, "name")
-    candidates = [f.name for f in df.schema.fields if isinstance(f.dataType, StringType) and f.name not in found]
+    candidates = [
+        f.name for f in df.schema.fields if isinstance(f.dataType, StringType) and f.name not in found
+    ]
     if sample_rows and candidates:
         rows = df.select(*candidates).limit(sample_rows).collect()
         for column in candidates:
@@ -203,7 +217,7 @@ class TablePolicies(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _no_overlap(self) -> "TablePolicies":
+    def _no_overlap(self) -> TablePolicies:
         both = sorted(set(self.columns) & set(self.allow))
         if both:
             raise ValueError(f"column(s) {', '.join(both)} both masked and allowed")
@@ -227,10 +241,12 @@ class PiiPolicies(BaseModel):
     tables: dict[str, TablePolicies] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _known_classes(self) -> "PiiPolicies":
+    def _known_classes(self) -> PiiPolicies:
         unknown = [c for c in self.defaults if c not in PII_CLASSES]
         if unknown:
-            raise ValueError(f"unknown PII class(es) {', '.join(unknown)} (classes: {', '.join(PII_CLASSES)})")
+            raise ValueError(
+                f"unknown PII class(es) {', '.join(unknown)} (classes: {', '.join(PII_CLASSES)})"
+            )
         return self
 
     def for_table(self, table: str) -> TablePolicies:
@@ -266,13 +282,17 @@ class SecretSource:
     def salt(self) -> str:
         if "salt" not in self._cache:
             q = self._quality
-            self._cache["salt"] = read_secret(q.pii_salt_env, q.pii_salt_file, "the PII hash salt", env=self._env)
+            self._cache["salt"] = read_secret(
+                q.pii_salt_env, q.pii_salt_file, "the PII hash salt", env=self._env
+            )
         return self._cache["salt"]
 
     def token_key(self) -> str:
         if "token" not in self._cache:
             q = self._quality
-            self._cache["token"] = read_secret(q.token_key_env, q.token_key_file, "the PII token key", env=self._env)
+            self._cache["token"] = read_secret(
+                q.token_key_env, q.token_key_file, "the PII token key", env=self._env
+            )
         return self._cache["token"]
 
 
@@ -290,8 +310,9 @@ def redact_column(column: Column, replacement: str = "[REDACTED]") -> Column:
     return F.when(column.isNull(), F.lit(None).cast("string")).otherwise(F.lit(replacement))
 
 
-def partial_mask_column(column: Column, keep_first: int = 0, keep_last: int = 0, mask_char: str = "*",
-                        keep_domain: bool = False) -> Column:
+def partial_mask_column(
+    column: Column, keep_first: int = 0, keep_last: int = 0, mask_char: str = "*", keep_domain: bool = False
+) -> Column:
     """Mask all but ``keep_first``/``keep_last`` characters (all of them if the value is that short).
 
     With ``keep_domain`` an email keeps its ``@domain`` and masks the local part.
@@ -303,9 +324,11 @@ def partial_mask_column(column: Column, keep_first: int = 0, keep_last: int = 0,
     middle = F.repeat(F.lit(mask_char), F.greatest(length - F.lit(keep_first + keep_last), F.lit(0)))
     head = F.substring(text, 1, keep_first) if keep_first else F.lit("")
     tail = F.substring(text, -keep_last, keep_last) if keep_last else F.lit("")
-    return F.when(text.isNull(), F.lit(None).cast("string")).when(
-        length <= F.lit(keep_first + keep_last), F.repeat(F.lit(mask_char), length)
-    ).otherwise(F.concat(head, middle, tail))
+    return (
+        F.when(text.isNull(), F.lit(None).cast("string"))
+        .when(length <= F.lit(keep_first + keep_last), F.repeat(F.lit(mask_char), length))
+        .otherwise(F.concat(head, middle, tail))
+    )
 
 
 def tokenize_column(column: Column, key: str) -> Column:
@@ -322,7 +345,9 @@ def tokenize_column(column: Column, key: str) -> Column:
 
 def detokenize(column: Column, key: str) -> Column:
     """The original text of a :func:`tokenize_column` token (needs the token key)."""
-    return F.aes_decrypt(F.unbase64(column), F.lit(_derived_key(key, "token-enc")), F.lit("GCM")).cast("string")
+    return F.aes_decrypt(F.unbase64(column), F.lit(_derived_key(key, "token-enc")), F.lit("GCM")).cast(
+        "string"
+    )
 
 
 class Masker:
@@ -360,8 +385,9 @@ class Masker:
         if policy.policy == "redact":
             return redact_column(source, policy.replacement)
         if policy.policy == "partial_mask":
-            return partial_mask_column(source, policy.keep_first, policy.keep_last, policy.mask_char,
-                                       policy.keep_domain)
+            return partial_mask_column(
+                source, policy.keep_first, policy.keep_last, policy.mask_char, policy.keep_domain
+            )
         return tokenize_column(source, self.secrets.token_key())
 
     def apply(self, df: DataFrame, plan: dict[str, Policy]) -> DataFrame:

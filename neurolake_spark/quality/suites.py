@@ -22,9 +22,9 @@ these rules is a :class:`~neurolake_spark.errors.ConfigError` naming file, table
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -51,7 +51,7 @@ class _Rule(BaseModel):
     description: str = ""
 
     @model_validator(mode="after")
-    def _check_action(self) -> "_Rule":
+    def _check_action(self) -> _Rule:
         if self.severity is None:
             object.__setattr__(self, "severity", "critical" if self.action == "block" else "warning")
         if self.action == "block" and self.severity != "critical":
@@ -59,7 +59,9 @@ class _Rule(BaseModel):
         if self.action == "warn" and self.severity == "critical":
             raise ValueError("a critical rule cannot only warn: use action block or quarantine")
         if self.action == "quarantine" and not self.row_level:
-            raise ValueError(f"a {self.type} rule checks the whole table, so it can block or warn, not quarantine")
+            raise ValueError(
+                f"a {self.type} rule checks the whole table, so it can block or warn, not quarantine"
+            )
         if self.block_above_percent is not None and self.action != "quarantine":
             raise ValueError("block_above_percent only applies to quarantine rules")
         return self
@@ -117,7 +119,7 @@ class Between(_Rule):
     strict_max: bool = False
 
     @model_validator(mode="after")
-    def _bounds(self) -> "Between":
+    def _bounds(self) -> Between:
         if self.min is None and self.max is None:
             raise ValueError("between needs min, max or both")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -128,8 +130,11 @@ class Between(_Rule):
         import great_expectations as gx
 
         return gx.expectations.ExpectColumnValuesToBeBetween(
-            column=self.column, min_value=self.min, max_value=self.max,
-            strict_min=self.strict_min, strict_max=self.strict_max,
+            column=self.column,
+            min_value=self.min,
+            max_value=self.max,
+            strict_min=self.strict_min,
+            strict_max=self.strict_max,
         )
 
     def passes(self):
@@ -172,7 +177,7 @@ class MatchesRegex(_Rule):
     pattern: Annotated[str, Field(min_length=1)]
 
     @model_validator(mode="after")
-    def _regex(self) -> "MatchesRegex":
+    def _regex(self) -> MatchesRegex:
         _check_regex(self.pattern)
         return self
 
@@ -213,7 +218,9 @@ class ColumnPairGreater(_Rule):
         import great_expectations as gx
 
         return gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=self.column_a, column_B=self.column_b, or_equal=self.or_equal,
+            column_A=self.column_a,
+            column_B=self.column_b,
+            or_equal=self.or_equal,
             ignore_row_if="either_value_is_missing",
         )
 
@@ -254,7 +261,7 @@ class RowCountBetween(_Rule):
     max: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
-    def _bounds(self) -> "RowCountBetween":
+    def _bounds(self) -> RowCountBetween:
         if self.min is None and self.max is None:
             raise ValueError("row_count_between needs min, max or both")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -283,25 +290,38 @@ class Freshness(_Rule):
 
     def oldest_allowed(self, batch_date: date) -> datetime:
         """The limit as a naive local datetime: how PySpark returns a timestamp column's max."""
-        end_of_day = datetime(batch_date.year, batch_date.month, batch_date.day, tzinfo=timezone.utc) + timedelta(days=1)
+        end_of_day = datetime(
+            batch_date.year, batch_date.month, batch_date.day, tzinfo=UTC
+        ) + timedelta(days=1)
         return datetime.fromtimestamp((end_of_day - timedelta(hours=self.max_age_hours)).timestamp())
 
     def expectation(self, batch_date):
         import great_expectations as gx
 
-        return gx.expectations.ExpectColumnMaxToBeBetween(column=self.column, min_value=self.oldest_allowed(batch_date))
+        return gx.expectations.ExpectColumnMaxToBeBetween(
+            column=self.column, min_value=self.oldest_allowed(batch_date)
+        )
 
     def passes(self):
         return None
 
 
 Rule = Annotated[
-    Union[NotNull, Unique, Between, InSet, MatchesRegex, NotMatchesRegex, ColumnPairGreater, CompoundUnique,
-          RowCountBetween, Freshness],
+    NotNull | Unique | Between | InSet | MatchesRegex | NotMatchesRegex | ColumnPairGreater | CompoundUnique | RowCountBetween | Freshness,
     Field(discriminator="type"),
 ]
-RULE_TYPES = ("not_null", "unique", "between", "in_set", "matches_regex", "not_matches_regex",
-              "column_pair_greater", "compound_unique", "row_count_between", "freshness")
+RULE_TYPES = (
+    "not_null",
+    "unique",
+    "between",
+    "in_set",
+    "matches_regex",
+    "not_matches_regex",
+    "column_pair_greater",
+    "compound_unique",
+    "row_count_between",
+    "freshness",
+)
 _RULE = TypeAdapter(Rule)
 
 
@@ -338,7 +358,8 @@ def _rule_error(path: Path, table: str, index: int, raw: Any, exc: ValidationErr
     label = f"rule '{name}'" if name else f"rule #{index + 1}"
     error = exc.errors()[0]
     where = ".".join(str(p) for p in error["loc"][1:] if not isinstance(p, int)) or ".".join(
-        str(p) for p in error["loc"])
+        str(p) for p in error["loc"]
+    )
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "union_tag_invalid":
         message = f"unknown rule type {raw.get('type')!r} (types: {', '.join(RULE_TYPES)})"

@@ -25,9 +25,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -52,13 +52,15 @@ def spark_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     import pyspark
 
     env = dict(os.environ)
-    env.update({
-        "SPARK_HOME": str(Path(pyspark.__file__).parent),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-    })
+    env.update(
+        {
+            "SPARK_HOME": str(Path(pyspark.__file__).parent),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -98,23 +100,53 @@ def start_standalone(
     port, webui = free_port(), free_port()
     url = f"spark://127.0.0.1:{port}"
     env = spark_env({"SPARK_LOG_DIR": str(folder), "SPARK_WORKER_DIR": str(folder / "work")})
-    commands = [("master", _spark_class(
-        "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(webui),
-    ))]
+    commands = [
+        (
+            "master",
+            _spark_class(
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(webui),
+            ),
+        )
+    ]
     for index in range(workers):
-        commands.append((f"worker{index + 1}", _spark_class(
-            "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1", "--cores", str(cores),
-            "--memory", memory, "--webui-port", str(free_port()), "--work-dir", str(folder / f"work{index + 1}"),
-        )))
+        commands.append(
+            (
+                f"worker{index + 1}",
+                _spark_class(
+                    "org.apache.spark.deploy.worker.Worker",
+                    url,
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    str(cores),
+                    "--memory",
+                    memory,
+                    "--webui-port",
+                    str(free_port()),
+                    "--work-dir",
+                    str(folder / f"work{index + 1}"),
+                ),
+            )
+        )
     processes: list[subprocess.Popen] = []
     try:
         for name, command in commands:
             log = open(folder / f"{name}.log", "wb")
-            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder))
+            processes.append(
+                subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+            )
             log.close()
             if name == "master":
                 _wait(lambda: _alive_workers(webui) >= 0, timeout, "the master did not start", folder)
-        _wait(lambda: _alive_workers(webui) >= workers, timeout, f"{workers} worker(s) did not register", folder)
+        _wait(
+            lambda: _alive_workers(webui) >= workers, timeout, f"{workers} worker(s) did not register", folder
+        )
         yield url
     finally:
         for process in reversed(processes):
@@ -153,9 +185,20 @@ def build_wheel(folder: Path) -> Path:
         if (ROOT / package).is_dir():
             shutil.copytree(ROOT / package, source / package, ignore=ignore)
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-         "--wheel-dir", str(folder), str(source)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "--wheel-dir",
+            str(folder),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     wheels = sorted(folder.glob("neurolake_spark-*.whl"))
     if done.returncode != 0 or not wheels:
@@ -170,7 +213,9 @@ def submit_jars(conf_file: Path = LOCAL_CONF) -> str:
     from neurolake_spark.session import jvm_coordinates
 
     settings = load_settings(conf_file)
-    return ",".join(str(p) for p in jars.resolve_all(jvm_coordinates(settings), settings.jvm.jars_dir, quiet=True))
+    return ",".join(
+        str(p) for p in jars.resolve_all(jvm_coordinates(settings), settings.jvm.jars_dir, quiet=True)
+    )
 
 
 def spark_submit(
@@ -194,4 +239,6 @@ def spark_submit(
     for key, value in {**SUBMIT_CONF, **(conf or {})}.items():
         command += ["--conf", f"{key}={value}"]
     command += [str(ROOT / job), *args]
-    return subprocess.run(command, env=spark_env(env), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        command, env=spark_env(env), capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )

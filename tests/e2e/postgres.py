@@ -15,16 +15,18 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from .cluster import free_port
 
 POSTGRES_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-needs_postgres = pytest.mark.skipif(not POSTGRES_BIN, reason="PostgreSQL is not installed (apt-get install -y postgresql)")
+needs_postgres = pytest.mark.skipif(
+    not POSTGRES_BIN, reason="PostgreSQL is not installed (apt-get install -y postgresql)"
+)
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -35,7 +37,9 @@ def _as_postgres(command: list[str]) -> list[str]:
 @contextmanager
 def private_postgres() -> Iterator[str]:
     """initdb + pg_ctl start on a free port in a temp folder; yield a SQLAlchemy URL with a password."""
-    pytest.importorskip("psycopg", reason="psycopg is needed for a PostgreSQL catalog: pip install 'psycopg[binary]'")
+    pytest.importorskip(
+        "psycopg", reason="psycopg is needed for a PostgreSQL catalog: pip install 'psycopg[binary]'"
+    )
     bin_dir = POSTGRES_BIN[-1].parent
     folder = Path(tempfile.mkdtemp(prefix="neurolake-pg-"))
     data, port, password = folder / "data", free_port(), secrets.token_hex(12)
@@ -43,12 +47,24 @@ def private_postgres() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
         shutil.chown(folder / "pw", "postgres")
-    run = lambda *cmd: subprocess.run(_as_postgres([str(bin_dir / cmd[0]), *cmd[1:]]), capture_output=True,
-                                      text=True, timeout=120)
-    done = run("initdb", "-D", str(data), "-U", "neurolake", "--auth=scram-sha-256", f"--pwfile={folder / 'pw'}")
+    run = lambda *cmd: subprocess.run(
+        _as_postgres([str(bin_dir / cmd[0]), *cmd[1:]]), capture_output=True, text=True, timeout=120
+    )
+    done = run(
+        "initdb", "-D", str(data), "-U", "neurolake", "--auth=scram-sha-256", f"--pwfile={folder / 'pw'}"
+    )
     assert done.returncode == 0, done.stderr
-    done = run("pg_ctl", "-D", str(data), "-l", str(folder / "postgres.log"), "-w",
-               "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start")
+    done = run(
+        "pg_ctl",
+        "-D",
+        str(data),
+        "-l",
+        str(folder / "postgres.log"),
+        "-w",
+        "-o",
+        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
+        "start",
+    )
     assert done.returncode == 0, done.stderr + (folder / "postgres.log").read_text()
     try:
         yield f"postgresql+psycopg://neurolake:{password}@127.0.0.1:{port}/postgres"

@@ -66,13 +66,15 @@ print("RESULT " + json.dumps({"run_state": str(run.state), "tasks": states}))
 
 def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHONPATH"))}
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "airflow_dags"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "airflow_dags"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -80,16 +82,25 @@ def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
 def run_airflow_python(script: str, args: list[str], env: dict[str, str], tmp: Path, timeout: float):
     path = tmp / "driver.py"
     path.write_text(textwrap.dedent(script))
-    done = subprocess.run([str(AIRFLOW_PYTHON), str(path), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=tmp)
+    done = subprocess.run(
+        [str(AIRFLOW_PYTHON), str(path), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, f"exit {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
-    return json.loads(lines[-1][len("RESULT "):]), done
+    assert done.returncode == 0 and lines, (
+        f"exit {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+    )
+    return json.loads(lines[-1][len("RESULT ") :]), done
 
 
 def test_dagbag_imports_the_nightly_dag_with_its_chain_retries_and_assets(tmp_path):
-    result, _ = run_airflow_python(DAGBAG_SCRIPT, [str(ROOT / "airflow_dags"), DAG_ID], airflow_env(tmp_path),
-                                   tmp_path, timeout=300)
+    result, _ = run_airflow_python(
+        DAGBAG_SCRIPT, [str(ROOT / "airflow_dags"), DAG_ID], airflow_env(tmp_path), tmp_path, timeout=300
+    )
     assert result["errors"] == {}
     dag = result["dag"]
     assert dag is not None and dag["max_active_runs"] == 1 and dag["catchup"] is True
@@ -109,46 +120,85 @@ def test_dagbag_imports_the_nightly_dag_with_its_chain_retries_and_assets(tmp_pa
     declared = set(load_settings(ROOT / "conf" / "local.yaml").pipeline_definition().tables)
     outlets = [uri for task in tasks.values() for uri in task["outlets"]]
     assert sorted(outlets) == sorted(f"neurolake://tables/{t}" for t in declared)
-    assert {u.rsplit("/", 1)[1] for u in tasks["gold"]["outlets"]} == {t for t in declared if t.startswith("gold.")}
+    assert {u.rsplit("/", 1)[1] for u in tasks["gold"]["outlets"]} == {
+        t for t in declared if t.startswith("gold.")
+    }
 
 
 def test_the_dag_runs_one_night_end_to_end_under_airflow(tmp_path, spark):
     warehouse = tmp_path / "warehouse"
     conf_file = ROOT / "conf" / "local.yaml"
-    settings_env = {"NEUROLAKE__STORAGE__WAREHOUSE": str(warehouse), "NEUROLAKE__SPARK__SHUFFLE_PARTITIONS": "2"}
-    generated = subprocess.run([str(VENV_BIN / "neurolake"), "generate", "--conf-file", str(conf_file), "--date", DAY,
-                                "--scale", "0.02"], env={**os.environ, **settings_env}, capture_output=True, text=True,
-                               timeout=300)
+    settings_env = {
+        "NEUROLAKE__STORAGE__WAREHOUSE": str(warehouse),
+        "NEUROLAKE__SPARK__SHUFFLE_PARTITIONS": "2",
+    }
+    generated = subprocess.run(
+        [
+            str(VENV_BIN / "neurolake"),
+            "generate",
+            "--conf-file",
+            str(conf_file),
+            "--date",
+            DAY,
+            "--scale",
+            "0.02",
+        ],
+        env={**os.environ, **settings_env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert generated.returncode == 0, generated.stderr
     fixes = warehouse / "raw" / "fixes" / f"date={DAY}"
     fixes.mkdir(parents=True)
-    (fixes / "001-cancel.json").write_text(json.dumps(
-        {"op": "update", "table": "silver.orders", "where": "order_id % 97 = 0", "set": {"status": "'cancelled'"}}))
+    (fixes / "001-cancel.json").write_text(
+        json.dumps(
+            {
+                "op": "update",
+                "table": "silver.orders",
+                "where": "order_id % 97 = 0",
+                "set": {"status": "'cancelled'"},
+            }
+        )
+    )
 
     home = tmp_path / "airflow"
     home.mkdir()
-    env = airflow_env(home, {
-        **settings_env,
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-        "PYSPARK_PYTHON": sys.executable,
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "AIRFLOW_CONN_NEUROLAKE_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]"}),
-        "AIRFLOW_VAR_NEUROLAKE_JOBS_DIR": str(ROOT / "jobs"),
-        "AIRFLOW_VAR_NEUROLAKE_CONF_FILE": str(conf_file),
-        "AIRFLOW_VAR_NEUROLAKE_JARS": submit_jars(),
-        "AIRFLOW_VAR_NEUROLAKE_BACKUP_DIR": str(tmp_path / "backups"),
-        "AIRFLOW_VAR_NEUROLAKE_SPARK_CONF": json.dumps({
-            "spark.driver.memory": "1g", "spark.ui.enabled": "false",
-            "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
-            "spark.default.parallelism": "2",
-        }),
-    })
-    migrated = subprocess.run([str(AIRFLOW_PYTHON.parent / "airflow"), "db", "migrate"], env=env,
-                              capture_output=True, text=True, timeout=600)
+    env = airflow_env(
+        home,
+        {
+            **settings_env,
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+            "PYSPARK_PYTHON": sys.executable,
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "AIRFLOW_CONN_NEUROLAKE_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+            "AIRFLOW_VAR_NEUROLAKE_JOBS_DIR": str(ROOT / "jobs"),
+            "AIRFLOW_VAR_NEUROLAKE_CONF_FILE": str(conf_file),
+            "AIRFLOW_VAR_NEUROLAKE_JARS": submit_jars(),
+            "AIRFLOW_VAR_NEUROLAKE_BACKUP_DIR": str(tmp_path / "backups"),
+            "AIRFLOW_VAR_NEUROLAKE_SPARK_CONF": json.dumps(
+                {
+                    "spark.driver.memory": "1g",
+                    "spark.ui.enabled": "false",
+                    "spark.driver.host": "127.0.0.1",
+                    "spark.driver.bindAddress": "127.0.0.1",
+                    "spark.default.parallelism": "2",
+                }
+            ),
+        },
+    )
+    migrated = subprocess.run(
+        [str(AIRFLOW_PYTHON.parent / "airflow"), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert migrated.returncode == 0, migrated.stderr[-4000:]
 
-    result, done = run_airflow_python(RUN_SCRIPT, [str(ROOT / "airflow_dags"), DAG_ID, DAY], env, tmp_path,
-                                      timeout=3600)
+    result, done = run_airflow_python(
+        RUN_SCRIPT, [str(ROOT / "airflow_dags"), DAG_ID, DAY], env, tmp_path, timeout=3600
+    )
     assert result["tasks"] == {task: "success" for task in CHAIN}, done.stdout[-8000:]
     assert result["run_state"] == "success"
 
@@ -156,8 +206,10 @@ def test_the_dag_runs_one_night_end_to_end_under_airflow(tmp_path, spark):
 
     lh = Lakehouse.open(conf_file, overrides={"storage.warehouse": str(warehouse)}, spark=spark)
     raw_orders = spark.read.option("header", "true").csv(str(warehouse / "raw" / "orders" / f"date={DAY}"))
-    assert lh.table("bronze.orders").count() + lh.table("quarantine.ingest").where("source = 'orders'").count() \
+    assert (
+        lh.table("bronze.orders").count() + lh.table("quarantine.ingest").where("source = 'orders'").count()
         == raw_orders.count()
+    )
     orders = lh.table("silver.orders")
     assert orders.count() > 0 and orders.where("order_id % 97 = 0 AND status <> 'cancelled'").count() == 0
     assert lh.table("gold.daily_revenue").count() > 0

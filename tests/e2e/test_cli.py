@@ -13,7 +13,9 @@ NEUROLAKE = [sys.executable, "-m", "neurolake_spark.cli"]
 
 def run(*args, env=None, cwd=ROOT):
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([*NEUROLAKE, *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=600)
+    return subprocess.run(
+        [*NEUROLAKE, *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=600
+    )
 
 
 def assert_one_line_error(result, *fragments):
@@ -59,7 +61,9 @@ def test_tables_lists_declared_tables(warehouse_env, tmp_path):
 def test_generate_then_missing_source_folder_and_unknown_step(warehouse_env, tmp_path):
     generated = run("generate", "--date", "2026-11-24", "--scale", "0.001", env=warehouse_env)
     assert generated.returncode == 0 and "generated 2026-11-24" in generated.stdout
-    assert_one_line_error(run("step", "bronze", "--date", "2026-11-24", env=warehouse_env), "unknown step 'bronze'")
+    assert_one_line_error(
+        run("step", "bronze", "--date", "2026-11-24", env=warehouse_env), "unknown step 'bronze'"
+    )
     missing = run("step", "ingest", "--date", "2026-11-20", env=warehouse_env)
     assert_one_line_error(missing, "source 'customers' has no raw files for 2026-11-20")
     assert not (tmp_path / "wh" / "bronze").exists()

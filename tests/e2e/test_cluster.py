@@ -14,7 +14,7 @@ import json
 import os
 import re
 import subprocess
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from pyspark.sql import functions as F
@@ -44,8 +44,9 @@ def cluster(tmp_path_factory):
         yield master, folder
 
 
-def test_the_nightly_job_on_two_workers_with_a_postgresql_catalog(cluster, catalog_url, tmp_path, make_lakehouse,
-                                                                  project_wheel):
+def test_the_nightly_job_on_two_workers_with_a_postgresql_catalog(
+    cluster, catalog_url, tmp_path, make_lakehouse, project_wheel
+):
     master, cluster_dir = cluster
     warehouse = tmp_path / "warehouse"
     env = {
@@ -57,9 +58,14 @@ def test_the_nightly_job_on_two_workers_with_a_postgresql_catalog(cluster, catal
     lh = make_lakehouse(warehouse)
     generate_day(lh.settings.raw_dir, DAY, scale=0.01, seed=lh.settings.generator.seed)
 
-    done = spark_submit(master, "jobs/nightly.py", ["--conf-file", str(CLUSTER_CONF), "--date", DAY], env,
-                        py_files=[project_wheel], conf={"spark.executor.memory": "768m",
-                                                        "spark.databricks.delta.snapshotPartitions": "2"})
+    done = spark_submit(
+        master,
+        "jobs/nightly.py",
+        ["--conf-file", str(CLUSTER_CONF), "--date", DAY],
+        env,
+        py_files=[project_wheel],
+        conf={"spark.executor.memory": "768m", "spark.databricks.delta.snapshotPartitions": "2"},
+    )
     assert done.returncode == 0, f"nightly failed:\n{done.stderr[-6000:]}\n{cluster_logs(cluster_dir)}"
     assert f"NeuroLake nightly {DAY}: success" in done.stdout, done.stdout
     for step in STEPS:
@@ -72,14 +78,30 @@ def test_the_nightly_job_on_two_workers_with_a_postgresql_catalog(cluster, catal
     bronze = lh.table("bronze.orders").count()
     held = lh.table("quarantine.ingest").where("source = 'orders'").count()
     assert bronze + held == manifest.rows["orders"]
-    assert lh.table("silver.orders").count() == lh.table("silver.orders").select("order_id").distinct().count()
+    assert (
+        lh.table("silver.orders").count() == lh.table("silver.orders").select("order_id").distinct().count()
+    )
     assert lh.table("gold.daily_revenue").where(F.col("order_date") == DAY).count() > 0
     assert (warehouse / "_metrics" / "neurolake_gold.prom").exists()
     assert not (warehouse / "catalog.db").exists(), "the runs went to SQLite, not PostgreSQL"
 
-    listed = subprocess.run([str(VENV_BIN / "neurolake"), "runs", "list", "--conf-file", str(CLUSTER_CONF),
-                             "--format", "json", "--limit", "50"], env={**os.environ, **env}, capture_output=True,
-                            text=True, timeout=300)
+    listed = subprocess.run(
+        [
+            str(VENV_BIN / "neurolake"),
+            "runs",
+            "list",
+            "--conf-file",
+            str(CLUSTER_CONF),
+            "--format",
+            "json",
+            "--limit",
+            "50",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert listed.returncode == 0, listed.stderr
     states = {run["job"].rsplit(".", 1)[-1]: run["state"] for run in json.loads(listed.stdout)}
     for step in ("nightly", *STEPS):

@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,8 +23,10 @@ from ..conftest import LOCAL_CONF
 from ..unit.test_catalog_events import nightly_events
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DAYS = [("2026-11-23", datetime(2026, 11, 23, 2, tzinfo=timezone.utc), False),
-        ("2026-11-24", datetime(2026, 11, 24, 2, tzinfo=timezone.utc), True)]
+DAYS = [
+    ("2026-11-23", datetime(2026, 11, 23, 2, tzinfo=UTC), False),
+    ("2026-11-24", datetime(2026, 11, 24, 2, tzinfo=UTC), True),
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,39 +42,80 @@ def warehouse(tmp_path_factory):
 
 def neurolake(warehouse: Path, *argv: str) -> subprocess.CompletedProcess:
     """The CLI in a fresh interpreter; fails the test if it started a SparkContext."""
-    code = ("import sys; from neurolake_spark.cli import main; code = main(sys.argv[1:]); "
-            "from pyspark import SparkContext; assert SparkContext._active_spark_context is None, 'Spark started'; "
-            "sys.exit(code)")
+    code = (
+        "import sys; from neurolake_spark.cli import main; code = main(sys.argv[1:]); "
+        "from pyspark import SparkContext; assert SparkContext._active_spark_context is None, 'Spark started'; "
+        "sys.exit(code)"
+    )
     command, sub, *rest = argv
     return subprocess.run(
-        [sys.executable, "-c", code, command, sub, "--conf-file", str(LOCAL_CONF),
-         "--set", f"storage.warehouse={warehouse}", *rest],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            code,
+            command,
+            sub,
+            "--conf-file",
+            str(LOCAL_CONF),
+            "--set",
+            f"storage.warehouse={warehouse}",
+            *rest,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def dump_dom(page: Path, profile: Path) -> str:
     done = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-@pytest.mark.parametrize("extra, query, root_title, absent", [
-    ((), lambda g: g.lineage("gold.daily_revenue"), "gold.daily_revenue", None),
-    (("--as-of", "2026-11-23"), lambda g: g.lineage("gold.daily_revenue", as_of="2026-11-23"),
-     "gold.daily_revenue", "silver.products"),
-    (("--column", "revenue"), lambda g: g.column_lineage("gold.daily_revenue", "revenue"),
-     "gold.daily_revenue.revenue", None),
-])
+@pytest.mark.parametrize(
+    "extra, query, root_title, absent",
+    [
+        ((), lambda g: g.lineage("gold.daily_revenue"), "gold.daily_revenue", None),
+        (
+            ("--as-of", "2026-11-23"),
+            lambda g: g.lineage("gold.daily_revenue", as_of="2026-11-23"),
+            "gold.daily_revenue",
+            "silver.products",
+        ),
+        (
+            ("--column", "revenue"),
+            lambda g: g.column_lineage("gold.daily_revenue", "revenue"),
+            "gold.daily_revenue.revenue",
+            None,
+        ),
+    ],
+)
 def test_html_page_draws_the_graph_in_chromium(warehouse, tmp_path, extra, query, root_title, absent):
     page = tmp_path / "lineage.html"
-    done = neurolake(warehouse, "lineage", "show", "gold.daily_revenue", "--format", "html", "-o", str(page), *extra)
+    done = neurolake(
+        warehouse, "lineage", "show", "gold.daily_revenue", "--format", "html", "-o", str(page), *extra
+    )
     assert done.returncode == 0, done.stderr
     store = CatalogStore(f"sqlite:///{warehouse / 'catalog.db'}")
     expected = set(drawable(query(store.graph())).nodes)

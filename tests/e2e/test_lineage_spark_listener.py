@@ -54,7 +54,10 @@ print(json.dumps({"run_id": run.run_id, "app_run_id": APPLICATION_RUN_ID, "pendi
 def run_job(warehouse: Path, mode: str) -> dict:
     result = subprocess.run(
         [sys.executable, "-c", JOB, str(ROOT / "conf" / "local.yaml"), str(warehouse), mode],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
@@ -84,7 +87,9 @@ def test_jvm_listener_captures_delta_merge_into_the_catalog_under_its_jobrun(tmp
     assert merge["run"]["facets"]["parent"]["run"]["runId"] == outcome["run_id"]
     assert merge["run"]["facets"]["parent"]["job"]["name"] == "merge_accounts"
     first_write = next(e for e in jvm if "save_into_data_source" in e["job"]["name"])
-    assert first_write["run"]["facets"]["parent"]["run"]["runId"] == outcome["app_run_id"], "ran outside any JobRun"
+    assert first_write["run"]["facets"]["parent"]["run"]["runId"] == outcome["app_run_id"], (
+        "ran outside any JobRun"
+    )
     assert all(d["name"] == "silver.accounts" for e in jvm for d in e.get("outputs", []))
 
     jvm_lines = (warehouse / "_lineage_spool" / "_spark_listener" / "events.jsonl").read_text().splitlines()
@@ -108,5 +113,6 @@ def test_kill_switch_keeps_the_jar_loaded_and_emits_nothing(tmp_path):
     assert not events.exists() or events.read_text() == ""
     delivered = [json.loads(line) for line in (warehouse / "delivered.jsonl").read_text().splitlines()]
     assert [(e["run"]["runId"], e["eventType"]) for e in delivered] == [
-        (outcome["run_id"], "START"), (outcome["run_id"], "COMPLETE"),
+        (outcome["run_id"], "START"),
+        (outcome["run_id"], "COMPLETE"),
     ]

@@ -26,5 +26,5 @@ def test_a_local_spark_submit_is_tuned_like_a_local_session_but_keeps_its_comman
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, done.stdout
-    values = json.loads(lines[-1][len("RESULT "):])
+    values = json.loads(lines[-1][len("RESULT ") :])
     assert values == {**LOCAL_SQL_CONF, "spark.sql.adaptive.enabled": "false"}

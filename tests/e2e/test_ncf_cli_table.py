@@ -15,8 +15,12 @@ NEUROLAKE = [sys.executable, "-m", "neurolake_spark.cli"]
 
 
 def neurolake(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*NEUROLAKE, *args, "--set", f"storage.warehouse={tmp_path / 'wh'}"],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*NEUROLAKE, *args, "--set", f"storage.warehouse={tmp_path / 'wh'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_history_compact_and_vacuum_commands(tmp_path):
@@ -38,4 +42,8 @@ def test_history_compact_and_vacuum_commands(tmp_path):
 def test_not_a_table_is_a_one_line_error(tmp_path):
     done = neurolake(tmp_path, "ncf", "history", str(tmp_path))
     assert done.returncode == 2
-    assert done.stderr.startswith("neurolake: error:") and "not an NCF table" in done.stderr and done.stderr.count("\n") == 1
+    assert (
+        done.stderr.startswith("neurolake: error:")
+        and "not an NCF table" in done.stderr
+        and done.stderr.count("\n") == 1
+    )

@@ -35,8 +35,22 @@ def spark_script(body: str) -> str:
 def installed(project_wheel, tmp_path_factory) -> Path:
     """A folder holding the installed project (no dependencies: the test venv has them)."""
     target = tmp_path_factory.mktemp("site")
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                           str(project_wheel)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(project_wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return target
 
@@ -49,13 +63,21 @@ def environment(site: Path) -> dict[str, str]:
 
 def test_an_installed_project_makes_a_plain_session_discover_the_ncf_source(installed, tmp_path):
     script = tmp_path / "plain.py"
-    script.write_text(spark_script("""
+    script.write_text(
+        spark_script("""
         spark.range(5).write.format("ncf").mode("append").save(path)
         df = spark.read.format("ncf").load(path)
         print("ROWS", df.where("id > 1").count(), sorted(r.id for r in df.collect()))
-    """))
-    done = subprocess.run([sys.executable, str(script), str(tmp_path / "t")], env=environment(installed), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=400)
+    """)
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "t")],
+        env=environment(installed),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ROWS 3 [0, 1, 2, 3, 4]" in done.stdout
     assert NCFTable(tmp_path / "t").read().num_rows == 5
@@ -65,7 +87,8 @@ def test_a_writer_killed_mid_write_leaves_the_previous_version(installed, tmp_pa
     table = NCFTable.create(tmp_path / "t", pa.schema([("id", pa.int64())]))
     table.append(pa.table({"id": [1, 2, 3]}))
     script = tmp_path / "slow_writer.py"
-    script.write_text(spark_script("""
+    script.write_text(
+        spark_script("""
         import time
         import pyarrow as pa
 
@@ -77,9 +100,16 @@ def test_a_writer_killed_mid_write_leaves_the_previous_version(installed, tmp_pa
 
         df = spark.range(0, 100_000, numPartitions=1).mapInArrow(slowly, "id long")
         df.write.format("ncf").mode("append").option("rowGroupSize", 100).save(path)
-    """))
-    process = subprocess.Popen([sys.executable, str(script), str(table.path)], env=environment(installed), cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    """)
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(table.path)],
+        env=environment(installed),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 300
         while not any(n.endswith(".tmp") for n in os.listdir(table.path)):

@@ -24,8 +24,15 @@ from neurolake_spark.cli import build_parser, main
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = ROOT / "docs" / "runbooks"
 LOCAL_CONF = ROOT / "conf" / "local.yaml"
-EXPECTED = {"deploy", "rollback-bad-night", "rerun-backfill", "failed-quality-gate", "gdpr-erasure",
-            "restore-from-backup", "lineage-backend-down"}
+EXPECTED = {
+    "deploy",
+    "rollback-bad-night",
+    "rerun-backfill",
+    "failed-quality-gate",
+    "gdpr-erasure",
+    "restore-from-backup",
+    "lineage-backend-down",
+}
 JOB_PREFIX = re.compile(r"main\(\[(.*?)\*sys\.argv")
 
 
@@ -43,7 +50,11 @@ def shell_commands(markdown: str) -> list[list[str]]:
                 variables[assignment.group(1)] = assignment.group(2)
                 continue
             for name, value in variables.items():
-                line = line.replace(f'"${name}"', value).replace(f"${{{name}}}", value).replace(f"${name}", value)
+                line = (
+                    line.replace(f'"${name}"', value)
+                    .replace(f"${{{name}}}", value)
+                    .replace(f"${name}", value)
+                )
             commands.extend(split_pipeline(line))
     return commands
 
@@ -91,7 +102,9 @@ def _parse(argv: list[str], capsys) -> None:
     assert callable(getattr(args, "handler", None)), f"neurolake {' '.join(argv)} has no handler"
 
 
-@pytest.mark.parametrize("runbook, tokens", runbook_commands(), ids=lambda v: v if isinstance(v, str) else " ".join(v))
+@pytest.mark.parametrize(
+    "runbook, tokens", runbook_commands(), ids=lambda v: v if isinstance(v, str) else " ".join(v)
+)
 def test_every_runbook_command_is_a_real_command_with_valid_flags(runbook, tokens, capsys):
     if tokens[0] == "neurolake":
         _parse(tokens[1:], capsys)
@@ -100,7 +113,7 @@ def test_every_runbook_command_is_a_real_command_with_valid_flags(runbook, token
     assert (ROOT / job).is_file(), f"{runbook}: {job} does not exist"
     assert tokens[tokens.index("--jars") + 1] == "$(neurolake jars)"
     prefix = shlex.split(JOB_PREFIX.search((ROOT / job).read_text()).group(1).replace(",", " "))
-    _parse(prefix + tokens[tokens.index(job) + 1:], capsys)
+    _parse(prefix + tokens[tokens.index(job) + 1 :], capsys)
 
 
 # ----------------------------------------------------------------- behaviour
@@ -116,7 +129,9 @@ def warehouse(nightly_warehouse, tmp_path, make_lakehouse):
 
 
 def cli(lh, *argv: str) -> int:
-    return main([*argv, "--conf-file", str(LOCAL_CONF), "--set", f"storage.warehouse={lh.settings.warehouse}"])
+    return main(
+        [*argv, "--conf-file", str(LOCAL_CONF), "--set", f"storage.warehouse={lh.settings.warehouse}"]
+    )
 
 
 def test_rollback_a_bad_night_with_table_restore(warehouse, capsys):
@@ -130,8 +145,11 @@ def test_rollback_a_bad_night_with_table_restore(warehouse, capsys):
     assert re.search(rf"^\s+{good + 1}\s", history, re.M) and re.search(rf"^\s+{good}\s", history, re.M)
     assert cli(warehouse, "table", "restore", "gold.daily_revenue", "--version", str(good)) == 0
     assert f"new version {good + 2}" in capsys.readouterr().out
-    assert_df_equality(warehouse.table("gold.daily_revenue"), warehouse.table("gold.daily_revenue", version=good),
-                       ignore_row_order=True)
+    assert_df_equality(
+        warehouse.table("gold.daily_revenue"),
+        warehouse.table("gold.daily_revenue", version=good),
+        ignore_row_order=True,
+    )
 
 
 def test_rerunning_a_past_date_leaves_the_tables_unchanged(warehouse):
@@ -148,8 +166,15 @@ def test_gdpr_erasure_deletes_everywhere_vacuums_old_files_and_is_in_the_catalog
 
     from neurolake_spark.cli.ops import tables_with_column
 
-    ids = [r["customer_id"] for r in warehouse.table("silver.orders").select("customer_id").distinct()
-           .orderBy("customer_id").limit(2).collect()]
+    ids = [
+        r["customer_id"]
+        for r in warehouse.table("silver.orders")
+        .select("customer_id")
+        .distinct()
+        .orderBy("customer_id")
+        .limit(2)
+        .collect()
+    ]
     holders = tables_with_column(warehouse, "customer_id")
     assert {"silver.customers", "silver.orders", "bronze.customers", "gold.customer_ltv"} <= set(holders)
 
@@ -160,8 +185,20 @@ def test_gdpr_erasure_deletes_everywhere_vacuums_old_files_and_is_in_the_catalog
 
     assert rows_in_any_file("silver.orders") > 0
     values = ",".join(str(i) for i in ids)
-    assert cli(warehouse, "erase", "--table", "silver.customers", "--key", "customer_id", "--values", values,
-               "--vacuum") == 0
+    assert (
+        cli(
+            warehouse,
+            "erase",
+            "--table",
+            "silver.customers",
+            "--key",
+            "customer_id",
+            "--values",
+            values,
+            "--vacuum",
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     for name in holders:
         assert re.search(rf"erased\s+\d+ rows from {re.escape(name)}$", out, re.M), out
@@ -179,11 +216,23 @@ def test_restore_a_lost_table_from_backup(warehouse, tmp_path, capsys):
     manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
     assert set(manifest["tables"]) == set(warehouse.tables.names())
     shutil.rmtree(lost.path)
-    assert cli(warehouse, "restore", str(tmp_path / "backup"), "silver.orders", "--to", str(tmp_path / "restored"),
-               "--verify") == 0
+    assert (
+        cli(
+            warehouse,
+            "restore",
+            str(tmp_path / "backup"),
+            "silver.orders",
+            "--to",
+            str(tmp_path / "restored"),
+            "--verify",
+        )
+        == 0
+    )
     assert "rows counted" in capsys.readouterr().out
     shutil.move(tmp_path / "restored" / "silver" / "orders", lost.path)
-    assert_df_equality(warehouse.table("silver.orders"), expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(
+        warehouse.table("silver.orders"), expected, ignore_row_order=True, ignore_nullable=True
+    )
 
 
 def test_compact_every_table_or_only_the_nights_partition(warehouse, capsys):
@@ -194,21 +243,36 @@ def test_compact_every_table_or_only_the_nights_partition(warehouse, capsys):
     from tests.conftest import DAYS
 
     def files(name: str, where: str = "true") -> int:
-        return DeltaTable.forPath(warehouse.spark, warehouse.resolve(name).uri).toDF().where(where) \
-            .select(F.input_file_name()).distinct().count()
+        return (
+            DeltaTable.forPath(warehouse.spark, warehouse.resolve(name).uri)
+            .toDF()
+            .where(where)
+            .select(F.input_file_name())
+            .distinct()
+            .count()
+        )
 
     night = f"_batch_date = '{DAYS[1]}'"
     products, orders = warehouse.resolve("silver.products"), warehouse.resolve("bronze.orders")
     bulk.overwrite(warehouse.spark, products, warehouse.table("silver.products").repartition(3))
-    bulk.overwrite_where(warehouse.spark, orders, warehouse.table("bronze.orders").where(night).repartition(3), night)
+    bulk.overwrite_where(
+        warehouse.spark, orders, warehouse.table("bronze.orders").where(night).repartition(3), night
+    )
     assert files("silver.products") == 3 and files("bronze.orders", night) == 3
-    before = {name: bulk.current_version(warehouse.spark, ref).version
-              for name, ref in (("silver.products", products), ("bronze.orders", orders))}
+    before = {
+        name: bulk.current_version(warehouse.spark, ref).version
+        for name, ref in (("silver.products", products), ("bronze.orders", orders))
+    }
 
     assert cli(warehouse, "table", "optimize", "--all", "--date", DAYS[1]) == 0
     out = capsys.readouterr().out
-    assert re.search(rf"^optimized silver\.products \(version {before['silver.products'] + 1}\)$", out, re.M), out
-    assert re.search(rf"^optimized bronze\.orders where {re.escape(night)} \(version {before['bronze.orders'] + 1}\)$",
-                     out, re.M), out
+    assert re.search(
+        rf"^optimized silver\.products \(version {before['silver.products'] + 1}\)$", out, re.M
+    ), out
+    assert re.search(
+        rf"^optimized bronze\.orders where {re.escape(night)} \(version {before['bronze.orders'] + 1}\)$",
+        out,
+        re.M,
+    ), out
     assert len(re.findall(r"^optimized ", out, re.M)) == len(warehouse.tables.names())
     assert files("silver.products") == 1 and files("bronze.orders", night) == 1

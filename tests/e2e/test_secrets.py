@@ -62,8 +62,9 @@ def _files_containing(folder: Path, needles: dict[str, str]) -> list[str]:
 
 
 @needs_postgres
-def test_a_nightly_run_never_prints_logs_or_stores_its_secrets_with_a_stand_in_pushgateway(tmp_path,
-                                                                                        stand_in_pushgateway):
+def test_a_nightly_run_never_prints_logs_or_stores_its_secrets_with_a_stand_in_pushgateway(
+    tmp_path, stand_in_pushgateway
+):
     pushgateway_url, auth_headers = stand_in_pushgateway
     values = {
         "pii salt": f"salt-{secrets.token_hex(16)}",
@@ -87,8 +88,13 @@ def test_a_nightly_run_never_prints_logs_or_stores_its_secrets_with_a_stand_in_p
         }
         outputs = []
         for command in (["generate", "--date", DAY, "--scale", "0.02"], ["nightly", "--date", DAY]):
-            done = subprocess.run([str(VENV_BIN / "neurolake"), *command, "--conf-file", str(LOCAL_CONF)], env=env,
-                                  capture_output=True, text=True, timeout=1800)
+            done = subprocess.run(
+                [str(VENV_BIN / "neurolake"), *command, "--conf-file", str(LOCAL_CONF)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
             assert done.returncode == 0, done.stderr[-6000:]
             outputs.append(done.stdout + done.stderr)
 
@@ -96,7 +102,10 @@ def test_a_nightly_run_never_prints_logs_or_stores_its_secrets_with_a_stand_in_p
         refused = subprocess.run(
             [str(VENV_BIN / "neurolake"), "runs", "list", "--conf-file", str(LOCAL_CONF)],
             env={**env, "NEUROLAKE__CATALOG__URL": catalog_url.replace(values["catalog password"], wrong)},
-            capture_output=True, text=True, timeout=300)
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert refused.returncode != 0
         assert wrong not in refused.stdout + refused.stderr
 
@@ -104,7 +113,9 @@ def test_a_nightly_run_never_prints_logs_or_stores_its_secrets_with_a_stand_in_p
         with engine.connect() as conn:
             catalog_rows = []
             for table in sqlalchemy.inspect(conn).get_table_names():
-                catalog_rows += [repr(tuple(row)) for row in conn.execute(sqlalchemy.text(f'SELECT * FROM "{table}"'))]
+                catalog_rows += [
+                    repr(tuple(row)) for row in conn.execute(sqlalchemy.text(f'SELECT * FROM "{table}"'))
+                ]
         engine.dispose()
 
     assert catalog_rows, "the catalog recorded nothing"
@@ -113,5 +124,9 @@ def test_a_nightly_run_never_prints_logs_or_stores_its_secrets_with_a_stand_in_p
 
     leaks = [f"{name} in the output" for name, value in values.items() for text in outputs if value in text]
     leaks += _files_containing(warehouse, values)
-    leaks += [f"{name} in the catalog" for name, value in values.items() if any(value in row for row in catalog_rows)]
+    leaks += [
+        f"{name} in the catalog"
+        for name, value in values.items()
+        if any(value in row for row in catalog_rows)
+    ]
     assert not leaks, leaks

@@ -37,11 +37,15 @@ def test_backup_records_the_current_version_rows_and_checksums_of_each_table(bac
         assert entry["version"] == bulk.current_version(lh.spark, ref).version
         assert entry["rows"] == lh.table(name).count()
         data_files = {f for f in entry["files"] if not f.startswith("_delta_log/")}
-        live = {Path(p).relative_to(ref.path).as_posix() for p in
-                (u.removeprefix("file:") for u in lh.table(name).inputFiles())}
+        live = {
+            Path(p).relative_to(ref.path).as_posix()
+            for p in (u.removeprefix("file:") for u in lh.table(name).inputFiles())
+        }
         assert data_files == live
         for relative, expected in entry["files"].items():
-            assert backup.sha256_of(folder / "tables" / name.replace(".", "/") / relative) == expected["sha256"]
+            assert (
+                backup.sha256_of(folder / "tables" / name.replace(".", "/") / relative) == expected["sha256"]
+            )
     assert manifest["catalog"]["file"] == "catalog.db"
 
 
@@ -56,7 +60,10 @@ def test_restore_with_verify_gives_equal_tables_and_catalog(backed_up, tmp_path,
     restored = lh.spark.read.format("delta").load(str(target / "gold" / "daily_revenue"))
     assert_df_equality(restored, lh.table("gold.daily_revenue"), ignore_row_order=True)
     assert restored.count() == manifest["tables"]["gold.daily_revenue"]["rows"]
-    with sqlite3.connect(target / "catalog.db") as copy, sqlite3.connect(lh.settings.warehouse / "catalog.db") as live:
+    with (
+        sqlite3.connect(target / "catalog.db") as copy,
+        sqlite3.connect(lh.settings.warehouse / "catalog.db") as live,
+    ):
         query = "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
         assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert copy.execute(query).fetchall() == live.execute(query).fetchall()
@@ -81,7 +88,11 @@ def _damaged_copy(folder: Path, tmp_path: Path) -> Path:
 
 
 def _some_data_file(copy: Path) -> Path:
-    return next(p for p in sorted((copy / "tables" / "silver" / "orders").rglob("*.parquet")) if "_delta_log" not in p.parts)
+    return next(
+        p
+        for p in sorted((copy / "tables" / "silver" / "orders").rglob("*.parquet"))
+        if "_delta_log" not in p.parts
+    )
 
 
 def _flip_byte(path: Path) -> None:
@@ -102,14 +113,25 @@ def _edit_manifest_rows(copy: Path) -> None:
     manifest.write_text(json.dumps(data))
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda copy: _some_data_file(copy).unlink(), "is missing"),
-    (lambda copy: _flip_byte(_some_data_file(copy)), "does not match its checksum"),
-    (lambda copy: _flip_byte(copy / "catalog.db"), "does not match its checksum"),
-    (_truncate_manifest, "damaged"),
-    (_edit_manifest_rows, "damaged"),
-    (lambda copy: (copy / "manifest.json").unlink(), "manifest.json is missing"),
-], ids=["missing-file", "flipped-byte", "corrupt-catalog", "truncated-manifest", "edited-manifest", "no-manifest"])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda copy: _some_data_file(copy).unlink(), "is missing"),
+        (lambda copy: _flip_byte(_some_data_file(copy)), "does not match its checksum"),
+        (lambda copy: _flip_byte(copy / "catalog.db"), "does not match its checksum"),
+        (_truncate_manifest, "damaged"),
+        (_edit_manifest_rows, "damaged"),
+        (lambda copy: (copy / "manifest.json").unlink(), "manifest.json is missing"),
+    ],
+    ids=[
+        "missing-file",
+        "flipped-byte",
+        "corrupt-catalog",
+        "truncated-manifest",
+        "edited-manifest",
+        "no-manifest",
+    ],
+)
 def test_a_damaged_backup_is_never_restored(backed_up, tmp_path, capsys, damage, message):
     lh, folder, _ = backed_up
     copy = _damaged_copy(folder, tmp_path)
@@ -126,8 +148,12 @@ def test_backup_during_concurrent_appends_is_exactly_one_committed_version(make_
     lh = make_lakehouse(tmp_path / "wh")
     ref = lh.resolve("silver.products")
     batch = lambda n: lh.spark.range(n * 100, n * 100 + 100).selectExpr(
-        "id AS product_id", "concat('p', id) AS name", "'toys' AS category",
-        "CAST(id AS DECIMAL(10,2)) AS list_price", "current_timestamp() AS updated_at")
+        "id AS product_id",
+        "concat('p', id) AS name",
+        "'toys' AS category",
+        "CAST(id AS DECIMAL(10,2)) AS list_price",
+        "current_timestamp() AS updated_at",
+    )
     bulk.insert(lh.spark, ref, batch(0))
     appends = 6
     errors = []
@@ -148,7 +174,7 @@ def test_backup_during_concurrent_appends_is_exactly_one_committed_version(make_
     assert not errors
     version = manifest["tables"]["silver.products"]["version"]
     final = bulk.current_version(lh.spark, ref).version
-    assert 2 <= version and final == appends
+    assert version >= 2 and final == appends
     report = backup.restore(lh, tmp_path / "b", tmp_path / "restored", verify=True)
     restored = lh.spark.read.format("delta").load(report.tables["silver.products"]["path"])
     assert_df_equality(restored, lh.table("silver.products", version=version), ignore_row_order=True)

@@ -29,8 +29,12 @@ def test_graph_reaches_from_gold_back_to_the_raw_sources(catalog):
     definition = lh.settings.pipeline_definition()
     silver_inputs = {source for sources in GOLD_LINEAGE[GOLD].values() for source, *_ in sources}
     by_silver = {s.silver: name for name, s in definition.sources.items()}
-    expected = {GOLD} | silver_inputs | {definition.sources[by_silver[t]].bronze for t in silver_inputs} \
+    expected = (
+        {GOLD}
+        | silver_inputs
+        | {definition.sources[by_silver[t]].bronze for t in silver_inputs}
         | {f"raw.{by_silver[t]}" for t in silver_inputs}
+    )
     graph = store.graph().upstream(GOLD)
     assert graph.dataset_names() - {"quarantine.ingest"} == expected
     assert {n.name for n in graph.nodes.values() if n.kind == "job"} >= {"ingest", "silver", "gold"}

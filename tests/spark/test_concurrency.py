@@ -11,9 +11,13 @@ from neurolake_spark.concurrency import run_concurrently
 def test_results_come_back_in_task_order_and_threads_keep_the_callers_spark_properties(spark):
     spark.sparkContext.setLocalProperty("neurolake.test", "caller")
     try:
+
         def task(n):
-            return lambda: (spark.range(n).count(), spark.sparkContext.getLocalProperty("neurolake.test"),
-                            threading.current_thread().name)
+            return lambda: (
+                spark.range(n).count(),
+                spark.sparkContext.getLocalProperty("neurolake.test"),
+                threading.current_thread().name,
+            )
 
         results = run_concurrently(spark, [task(n) for n in (5, 1, 3)], "counting")
     finally:

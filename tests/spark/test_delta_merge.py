@@ -32,7 +32,8 @@ def spark_jobs_of(spark, group, action):
 def test_stable_source_merges_the_same_rows_with_fewer_jobs_and_leaves_no_settings(spark, tmp_path):
     base = spark.createDataFrame([(i, "new", T0) for i in range(50)], SCHEMA)
     updates = spark.createDataFrame(
-        [(i, "paid", T0 + dt.timedelta(hours=1)) for i in range(40, 60)] + [(3, "stale", T0 - dt.timedelta(hours=1))],
+        [(i, "paid", T0 + dt.timedelta(hours=1)) for i in range(40, 60)]
+        + [(3, "stale", T0 - dt.timedelta(hours=1))],
         SCHEMA,
     ).persist(StorageLevel.MEMORY_AND_DISK_DESER)
     updates.count()
@@ -40,10 +41,18 @@ def test_stable_source_merges_the_same_rows_with_fewer_jobs_and_leaves_no_settin
     for ref in (copied, stable):
         bulk.insert(spark, ref, base)
 
-    jobs_copied = spark_jobs_of(spark, "merge-copied", lambda: bulk.upsert(
-        spark, copied, updates, ["order_id"], newer_than="updated_at", run_id="r1"))
-    jobs_stable = spark_jobs_of(spark, "merge-stable", lambda: bulk.upsert(
-        spark, stable, updates, ["order_id"], newer_than="updated_at", run_id="r1", stable_source=True))
+    jobs_copied = spark_jobs_of(
+        spark,
+        "merge-copied",
+        lambda: bulk.upsert(spark, copied, updates, ["order_id"], newer_than="updated_at", run_id="r1"),
+    )
+    jobs_stable = spark_jobs_of(
+        spark,
+        "merge-stable",
+        lambda: bulk.upsert(
+            spark, stable, updates, ["order_id"], newer_than="updated_at", run_id="r1", stable_source=True
+        ),
+    )
     updates.unpersist()
 
     read = lambda ref: spark.read.format("delta").load(ref.uri)  # noqa: E731

@@ -44,9 +44,16 @@ def test_nightly_runs_emit_valid_events_with_lineage(nightly_warehouse):
         table_version = lh.spark.sql(f"DESCRIBE HISTORY delta.`{lh.resolve('gold.daily_revenue').uri}`")
         versions = [row.version for row in table_version.collect()]
         assert int(revenue["facets"]["version"]["datasetVersion"]) in versions
-        assert revenue["outputFacets"]["outputStatistics"]["rowCount"] == lh.table(
-            "gold.daily_revenue", version=int(revenue["facets"]["version"]["datasetVersion"])).count()
-        fed_by = {(f["name"], f["field"]) for f in revenue["facets"]["columnLineage"]["fields"]["revenue"]["inputFields"]}
+        assert (
+            revenue["outputFacets"]["outputStatistics"]["rowCount"]
+            == lh.table(
+                "gold.daily_revenue", version=int(revenue["facets"]["version"]["datasetVersion"])
+            ).count()
+        )
+        fed_by = {
+            (f["name"], f["field"])
+            for f in revenue["facets"]["columnLineage"]["fields"]["revenue"]["inputFields"]
+        }
         assert ("silver.order_items", "unit_price") in fed_by
 
         for step in result.steps:
@@ -68,7 +75,9 @@ def test_nightly_events_reached_the_catalog(nightly_warehouse):
     try:
         for run in all_runs(results):
             for state in (RunState.START, RunState.COMPLETE):
-                assert store.ingest(to_dict(build_event(run, state))) is False, f"{run.job_name} {state} not stored"
+                assert store.ingest(to_dict(build_event(run, state))) is False, (
+                    f"{run.job_name} {state} not stored"
+                )
     finally:
         store.close()
 
@@ -79,7 +88,8 @@ def file_lineage(make_lakehouse, nightly_warehouse, tmp_path):
     shared, _ = nightly_warehouse
     events = tmp_path / "events.jsonl"
     lh = make_lakehouse(
-        shared.settings.warehouse, **{
+        shared.settings.warehouse,
+        **{
             "lineage.transports": [{"type": "file", "location": str(events)}],
             "lineage.spool_dir": str(tmp_path / "spool"),
             "metrics.enabled": False,
@@ -95,23 +105,36 @@ def test_emitted_events_carry_quality_facets_and_failures(file_lineage):
     with lh.run("orders_audit", run_date="2026-11-24") as run:
         ref = lh.resolve("silver.orders")
         run.add_input("silver.orders", path=ref.uri, version=1)
-        run.record_quality([QualityResult(
-            "silver.orders", "customer_id_not_null", success=null_customers == 0, column="customer_id",
-            unexpected_count=null_customers, element_count=total,
-        )])
-    with pytest.raises(Exception, match="nope"):
-        with lh.run("broken_step", run_date="2026-11-24"):
-            lh.resolve("silver.nope")
+        run.record_quality(
+            [
+                QualityResult(
+                    "silver.orders",
+                    "customer_id_not_null",
+                    success=null_customers == 0,
+                    column="customer_id",
+                    unexpected_count=null_customers,
+                    element_count=total,
+                )
+            ]
+        )
+    with pytest.raises(Exception, match="nope"), lh.run("broken_step", run_date="2026-11-24"):
+        lh.resolve("silver.nope")
 
     emitted = [json.loads(line) for line in events.read_text().splitlines()]
     assert [(e["job"]["name"], e["eventType"]) for e in emitted] == [
-        ("orders_audit", "START"), ("orders_audit", "COMPLETE"), ("broken_step", "START"), ("broken_step", "FAIL"),
+        ("orders_audit", "START"),
+        ("orders_audit", "COMPLETE"),
+        ("broken_step", "START"),
+        ("broken_step", "FAIL"),
     ]
     for event in emitted:
         validate_event(event)
     (audited,) = emitted[1]["inputs"]
     assert audited["inputFacets"]["dataQualityMetrics"]["rowCount"] == total
-    assert audited["inputFacets"]["dataQualityMetrics"]["columnMetrics"]["customer_id"]["nullCount"] == null_customers
+    assert (
+        audited["inputFacets"]["dataQualityMetrics"]["columnMetrics"]["customer_id"]["nullCount"]
+        == null_customers
+    )
     assertion = audited["inputFacets"]["dataQualityAssertions"]["assertions"][0]
     assert (assertion["assertion"], assertion["column"]) == ("customer_id_not_null", "customer_id")
     assert "nope" in emitted[3]["run"]["facets"]["errorMessage"]["message"]

@@ -31,7 +31,13 @@ def apply_pipeline(spark, ref):
     """The same sequence of bulk calls a job would make, whatever the table's format."""
     assert not bulk.exists(spark, ref)
     bulk.insert(spark, ref, orders(spark, [(i, "new", 0) for i in range(20)]), run_id="r1")
-    bulk.upsert(spark, ref, orders(spark, [(1, "paid", 1), (2, "stale", -1), (50, "new", 0)]), keys=["order_id"], newer_than="updated_at")
+    bulk.upsert(
+        spark,
+        ref,
+        orders(spark, [(1, "paid", 1), (2, "stale", -1), (50, "new", 0)]),
+        keys=["order_id"],
+        newer_than="updated_at",
+    )
     bulk.update(spark, ref, "order_id IN (3, 4)", {"status": "'cancelled'"})
     bulk.delete(spark, ref, "order_id BETWEEN 18 AND 19")
     bulk.erase_keys(spark, ref, "order_id", [5, 6])
@@ -65,7 +71,9 @@ def test_no_match_commits_nothing(spark, tmp_path):
 def test_operations_rewrite_only_files_that_can_match(spark, tmp_path):
     path = str(tmp_path / "t")
     for start in (0, 100, 200, 300):
-        spark.range(start, start + 100, numPartitions=1).selectExpr("id", "'x' as s").write.format("ncf").mode("append").option("sortKey", "id").save(path)
+        spark.range(start, start + 100, numPartitions=1).selectExpr("id", "'x' as s").write.format(
+            "ncf"
+        ).mode("append").option("sortKey", "id").save(path)
     version = ops.delete(spark, path, "id BETWEEN 150 AND 160")
     commit = NCFTable(path).log.read(version)
     assert len(commit["remove"]) == 1 and commit["metrics"]["num_affected_rows"] == 11
@@ -76,13 +84,26 @@ def test_operations_rewrite_only_files_that_can_match(spark, tmp_path):
     assert len(NCFTable(path).log.read(version)["remove"]) == 1
     got = spark.read.format("ncf").load(path)
     assert got.count() == 400 - 11 + 1
-    assert {r["id"]: r["s"] for r in got.where("s != 'x'").collect()} == {305: "x!", 5: "merged", 1000: "inserted"}
+    assert {r["id"]: r["s"] for r in got.where("s != 'x'").collect()} == {
+        305: "x!",
+        5: "merged",
+        1000: "inserted",
+    }
 
 
 def test_merge_options_and_bad_sources(spark, tmp_path):
     path = str(tmp_path / "t")
-    spark.createDataFrame([(1, "a"), (2, "b"), (3, "c")], "id long, s string").write.format("ncf").mode("append").save(path)
-    ops.merge(spark, path, spark.createDataFrame([(2, "x"), (9, "y")], "id long, s string"), ["id"], when_matched="delete", when_not_matched=None)
+    spark.createDataFrame([(1, "a"), (2, "b"), (3, "c")], "id long, s string").write.format("ncf").mode(
+        "append"
+    ).save(path)
+    ops.merge(
+        spark,
+        path,
+        spark.createDataFrame([(2, "x"), (9, "y")], "id long, s string"),
+        ["id"],
+        when_matched="delete",
+        when_not_matched=None,
+    )
     assert sorted(r["id"] for r in spark.read.format("ncf").load(path).collect()) == [1, 3]
     with pytest.raises(NCFTableError, match="several rows for key"):
         ops.merge(spark, path, spark.createDataFrame([(1, "x"), (1, "y")], "id long, s string"), ["id"])

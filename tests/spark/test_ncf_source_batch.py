@@ -42,18 +42,30 @@ def test_round_trip_append_overwrite_and_time_travel(spark, events, tmp_path):
     events.limit(10).write.format("ncf").mode("append").save(str(path))
     assert read(spark, path).count() == 3010
     stamp_v0 = NCFTable(path).history()[-1]["timestamp"]
-    spark.range(5).withColumnRenamed("id", "other").write.format("ncf").mode("overwrite").option("overwriteSchema", "true").save(str(path))
+    spark.range(5).withColumnRenamed("id", "other").write.format("ncf").mode("overwrite").option(
+        "overwriteSchema", "true"
+    ).save(str(path))
     assert read(spark, path).columns == ["other"] and read(spark, path).count() == 5
     assert read(spark, path, versionAsOf=1).count() == 3010
-    as_of = dt.datetime.fromtimestamp(stamp_v0 / 1000, dt.timezone.utc).isoformat()
-    assert_df_equality(read(spark, path, timestampAsOf=as_of), events, ignore_row_order=True, ignore_nullable=True)
+    as_of = dt.datetime.fromtimestamp(stamp_v0 / 1000, dt.UTC).isoformat()
+    assert_df_equality(
+        read(spark, path, timestampAsOf=as_of), events, ignore_row_order=True, ignore_nullable=True
+    )
     assert [h["operation"] for h in NCFTable(path).history()] == ["OVERWRITE", "APPEND", "APPEND"]
 
 
 FILTERS = [
-    "id = 17", "id <= 3 OR id >= 2998", "k IN (1, 3) AND id < 30", "s IS NULL AND id < 100", "s LIKE 'n29%'",
-    "NOT (k = 2) AND id < 20", "amount >= 2999.00", "day = DATE'2026-01-02' AND id < 20",
-    "ts < TIMESTAMP'2026-01-01 00:00:05'", "d > 999.5 AND d < 1000", "s <=> NULL AND id < 50",
+    "id = 17",
+    "id <= 3 OR id >= 2998",
+    "k IN (1, 3) AND id < 30",
+    "s IS NULL AND id < 100",
+    "s LIKE 'n29%'",
+    "NOT (k = 2) AND id < 20",
+    "amount >= 2999.00",
+    "day = DATE'2026-01-02' AND id < 20",
+    "ts < TIMESTAMP'2026-01-01 00:00:05'",
+    "d > 999.5 AND d < 1000",
+    "s <=> NULL AND id < 50",
 ]
 
 
@@ -62,21 +74,34 @@ def test_filters_give_the_same_rows_as_spark(spark, events, tmp_path):
     events.repartition(4).write.format("ncf").mode("append").option("sortKey", "id").save(str(path))
     expected = events.cache()
     for condition in FILTERS:
-        assert_df_equality(read(spark, path).where(condition), expected.where(condition), ignore_row_order=True, ignore_nullable=True)
+        assert_df_equality(
+            read(spark, path).where(condition),
+            expected.where(condition),
+            ignore_row_order=True,
+            ignore_nullable=True,
+        )
     expected.unpersist()
 
 
 def test_pushed_filters_skip_files_and_float_filters_go_back_to_spark(spark, tmp_path):
     path = tmp_path / "t"
     for start in (0, 100, 200):
-        spark.range(start, start + 100, numPartitions=1).selectExpr("id", "cast(id as double) as d", "concat('x', id) as s").write.format("ncf").mode("append").save(str(path))
+        spark.range(start, start + 100, numPartitions=1).selectExpr(
+            "id", "cast(id as double) as d", "concat('x', id) as s"
+        ).write.format("ncf").mode("append").save(str(path))
     snapshot = NCFTable(path).snapshot()
     schema = read(spark, path).schema
     reader = NCFPushdownReader(snapshot, schema, {})
-    rejected = list(reader.pushFilters([GreaterThan(("id",), 150), GreaterThan(("d",), 1.0), StringStartsWith(("s",), "x1")]))
+    rejected = list(
+        reader.pushFilters(
+            [GreaterThan(("id",), 150), GreaterThan(("d",), 1.0), StringStartsWith(("s",), "x1")]
+        )
+    )
     assert rejected == [GreaterThan(("d",), 1.0)]
     parts = [p for partition in reader.partitions() for p in partition.parts]
-    assert len(parts) == 1 and parts[0].path.endswith(next(f.path for f in snapshot.files.values() if f.stats["id"]["min"] == 100))
+    assert len(parts) == 1 and parts[0].path.endswith(
+        next(f.path for f in snapshot.files.values() if f.stats["id"]["min"] == 100)
+    )
     nothing = NCFPushdownReader(snapshot, schema, {})
     assert list(nothing.pushFilters([In(("id",), (999,)), Not(IsNull(("s",))), EqualTo(("s",), "x5")])) == []
     assert [p.parts for p in nothing.partitions()] == [[]]

@@ -20,8 +20,12 @@ def append(table: NCFTable, batch: int, n: int = 3) -> None:
 
 def start(spark, source, sink_format, sink, checkpoint, **trigger):
     stream = spark.readStream.format("ncf").option("maxFilesPerTrigger", 1).load(str(source))
-    return (stream.writeStream.format(sink_format).option("checkpointLocation", str(checkpoint))
-            .trigger(**trigger).start(str(sink)))
+    return (
+        stream.writeStream.format(sink_format)
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(**trigger)
+        .start(str(sink))
+    )
 
 
 def test_stream_into_ncf_and_delta_exactly_once_across_a_restart(spark, tmp_path):
@@ -29,7 +33,9 @@ def test_stream_into_ncf_and_delta_exactly_once_across_a_restart(spark, tmp_path
     for b in range(3):
         append(source, b)
     for fmt in ("ncf", "delta"):
-        first = start(spark, source.path, fmt, tmp_path / f"sink_{fmt}", tmp_path / f"chk_{fmt}", availableNow=True)
+        first = start(
+            spark, source.path, fmt, tmp_path / f"sink_{fmt}", tmp_path / f"chk_{fmt}", availableNow=True
+        )
         first.awaitTermination(300)
         assert first.exception() is None
         # A crash after the sink's commit but before the checkpoint's: the restart replays the batch.
@@ -41,7 +47,9 @@ def test_stream_into_ncf_and_delta_exactly_once_across_a_restart(spark, tmp_path
         append(source, b)
     source.compact(target_file_mb=1)  # compaction adds no rows to the stream
     for fmt in ("ncf", "delta"):
-        again = start(spark, source.path, fmt, tmp_path / f"sink_{fmt}", tmp_path / f"chk_{fmt}", availableNow=True)
+        again = start(
+            spark, source.path, fmt, tmp_path / f"sink_{fmt}", tmp_path / f"chk_{fmt}", availableNow=True
+        )
         again.awaitTermination(300)
         assert again.exception() is None
         sink = spark.read.format(fmt).load(str(tmp_path / f"sink_{fmt}"))
@@ -53,7 +61,9 @@ def test_stream_into_ncf_and_delta_exactly_once_across_a_restart(spark, tmp_path
 
 def test_a_replayed_micro_batch_is_not_committed_twice(spark, tmp_path):
     sink = tmp_path / "sink"
-    writer = NCFStreamWriter(str(sink), spark.range(1).schema, False, {"checkpointlocation": str(tmp_path / "chk")})
+    writer = NCFStreamWriter(
+        str(sink), spark.range(1).schema, False, {"checkpointlocation": str(tmp_path / "chk")}
+    )
     batches = [pa.RecordBatch.from_pydict({"id": [1, 2]})]
     writer.commit([writer.write(iter(batches))], 0)
     replayed = writer.write(iter(batches))
@@ -78,7 +88,15 @@ def test_a_new_query_reads_the_current_table_then_new_commits(spark, tmp_path):
     again.awaitTermination(300)
     assert again.exception() is None
     assert sorted(r["id"] for r in spark.read.format("ncf").load(str(tmp_path / "sink")).collect()) == [
-        0, 2, 100, 101, 102, 200, 201, 202]
+        0,
+        2,
+        100,
+        101,
+        102,
+        200,
+        201,
+        202,
+    ]
 
 
 def test_a_source_commit_that_deletes_rows_stops_the_stream_unless_skipped(spark, tmp_path):
@@ -91,20 +109,37 @@ def test_a_source_commit_that_deletes_rows_stops_the_stream_unless_skipped(spark
         reader = spark.readStream.format("ncf").option("startingVersion", 0)
         for key, value in options.items():
             reader = reader.option(key, value)
-        return (reader.load(str(source.path)).writeStream.format("ncf")
-                .option("checkpointLocation", str(tmp_path / checkpoint)).trigger(availableNow=True)
-                .start(str(tmp_path / sink)))
+        return (
+            reader.load(str(source.path))
+            .writeStream.format("ncf")
+            .option("checkpointLocation", str(tmp_path / checkpoint))
+            .trigger(availableNow=True)
+            .start(str(tmp_path / sink))
+        )
 
     with pytest.raises(Exception, match="skipChangeCommits"):
         replay("chk", "sink").awaitTermination(300)
     replay("chk2", "sink2", skipChangeCommits="true").awaitTermination(300)
-    assert sorted(r["id"] for r in spark.read.format("ncf").load(str(tmp_path / "sink2")).collect()) == [0, 1, 2, 100, 101, 102]
+    assert sorted(r["id"] for r in spark.read.format("ncf").load(str(tmp_path / "sink2")).collect()) == [
+        0,
+        1,
+        2,
+        100,
+        101,
+        102,
+    ]
 
 
 def test_a_bad_starting_version_is_a_clear_error(spark, tmp_path):
     source = NCFTable.create(tmp_path / "source", SCHEMA)
     append(source, 0)
-    query = (spark.readStream.format("ncf").option("startingVersion", "yesterday").load(str(source.path))
-             .writeStream.format("noop").option("checkpointLocation", str(tmp_path / "chk")).start())
+    query = (
+        spark.readStream.format("ncf")
+        .option("startingVersion", "yesterday")
+        .load(str(source.path))
+        .writeStream.format("noop")
+        .option("checkpointLocation", str(tmp_path / "chk"))
+        .start()
+    )
     with pytest.raises(Exception, match="startingVersion must be a version number or 'latest'"):
         query.awaitTermination(300)

@@ -33,8 +33,13 @@ def test_every_raw_row_is_in_bronze_or_quarantine(nightly_warehouse):
 
 def test_each_nights_quarantines_are_written_as_one_file_each(nightly_warehouse):
     _, results = nightly_warehouse
-    written = {(result.run.run_date, output.name): output.files for result in results for step in result.steps
-               for output in step.outputs if output.name.startswith("quarantine.") and output.rows}
+    written = {
+        (result.run.run_date, output.name): output.files
+        for result in results
+        for step in result.steps
+        for output in step.outputs
+        if output.name.startswith("quarantine.") and output.rows
+    }
     assert {name for _, name in written} == {"quarantine.ingest", "quarantine.quality"}
     assert set(written.values()) == {1}
 
@@ -50,7 +55,8 @@ def test_silver_has_one_row_per_key_with_the_latest_update(nightly_warehouse):
     orders = lh.table("silver.orders")
     assert orders.count() == orders.select("order_id").distinct().count()
     latest = (
-        lh.table("bronze.orders").groupBy("order_id")
+        lh.table("bronze.orders")
+        .groupBy("order_id")
         .agg(F.max_by("status", "updated_at").alias("status"), F.max("updated_at").alias("updated_at"))
     )
     late = orders.join(latest, "order_id").where(
@@ -63,16 +69,23 @@ def test_silver_has_one_row_per_key_with_the_latest_update(nightly_warehouse):
 
 def test_gold_revenue_matches_silver(nightly_warehouse):
     lh, _ = nightly_warehouse
-    expected = lh.spark.sql(
-        f"""
+    expected = (
+        lh.spark.sql(
+            f"""
         SELECT sum(i.quantity * i.unit_price) AS total
-        FROM delta.`{lh.resolve('silver.orders').uri}` o
-        JOIN delta.`{lh.resolve('silver.order_items').uri}` i ON o.order_id = i.order_id
+        FROM delta.`{lh.resolve("silver.orders").uri}` o
+        JOIN delta.`{lh.resolve("silver.order_items").uri}` i ON o.order_id = i.order_id
         WHERE o.status <> 'cancelled' AND o.customer_id IS NOT NULL AND i.quantity > 0 AND i.unit_price >= 0
         """
-    ).first().total
+        )
+        .first()
+        .total
+    )
     assert lh.table("gold.daily_revenue").agg(F.sum("revenue")).first()[0] == expected
-    days = {r.order_date.isoformat() for r in lh.table("gold.daily_revenue").select("order_date").distinct().collect()}
+    days = {
+        r.order_date.isoformat()
+        for r in lh.table("gold.daily_revenue").select("order_date").distinct().collect()
+    }
     assert set(DAYS) <= days
 
 
@@ -88,7 +101,9 @@ def test_runs_record_versions_and_counts(nightly_warehouse):
         maintenance = result.steps[3]
         earlier = {(o.name, o.version) for step in result.steps[:3] for o in step.outputs}
         for output in maintenance.outputs:
-            assert (output.name, output.version) not in earlier, f"{output.name} v{output.version} reported twice"
+            assert (output.name, output.version) not in earlier, (
+                f"{output.name} v{output.version} reported twice"
+            )
             history = DeltaTable.forPath(lh.spark, lh.resolve(output.name).uri).history()
             operation = history.where(F.col("version") == output.version).first().operation
             assert operation in ("OPTIMIZE", "VACUUM START", "VACUUM END"), (output.name, operation)
@@ -110,20 +125,29 @@ def test_rerunning_a_date_leaves_the_same_tables(make_lakehouse, tmp_path):
     lh = make_lakehouse(tmp_path, **{"maintenance.vacuum": False, "maintenance.optimize": False})
     generate_day(lh.settings.raw_dir, DAYS[0], scale=0.005, seed=5)
     run_nightly(lh, DAYS[0])
-    before = {name: lh.table(name) for name in ("bronze.orders", "silver.orders", "gold.daily_revenue",
-                                                "quarantine.ingest")}
-    snapshots = {name: (df.drop("_ingested_at", "_run_id"), bulk.current_version(lh.spark, lh.resolve(name)).version)
-                 for name, df in before.items()}
-    frozen = {name: lh.table(name, version=v).drop("_ingested_at", "_run_id") for name, (_, v) in snapshots.items()}
+    before = {
+        name: lh.table(name)
+        for name in ("bronze.orders", "silver.orders", "gold.daily_revenue", "quarantine.ingest")
+    }
+    snapshots = {
+        name: (df.drop("_ingested_at", "_run_id"), bulk.current_version(lh.spark, lh.resolve(name)).version)
+        for name, df in before.items()
+    }
+    frozen = {
+        name: lh.table(name, version=v).drop("_ingested_at", "_run_id") for name, (_, v) in snapshots.items()
+    }
     run_nightly(lh, DAYS[0])
     for name, old in frozen.items():
-        assert_df_equality(lh.table(name).drop("_ingested_at", "_run_id"), old,
-                           ignore_row_order=True, ignore_nullable=True)
+        assert_df_equality(
+            lh.table(name).drop("_ingested_at", "_run_id"), old, ignore_row_order=True, ignore_nullable=True
+        )
 
 
 def test_missing_source_folder_is_a_clear_error(make_lakehouse, tmp_path):
     lh = make_lakehouse(tmp_path)
-    with pytest.raises(PipelineError, match=r"source 'customers' has no raw files for 2026-01-05 \(expected them in"):
+    with pytest.raises(
+        PipelineError, match=r"source 'customers' has no raw files for 2026-01-05 \(expected them in"
+    ):
         run_step(lh, "ingest", "2026-01-05")
 
 
@@ -133,8 +157,11 @@ def test_a_source_without_files_stops_ingest_before_any_source_is_written(make_l
     shutil.rmtree(lh.settings.raw_dir / "payments" / f"date={DAYS[0]}")
     with pytest.raises(PipelineError, match=rf"source 'payments' has no raw files for {DAYS[0]}"):
         run_step(lh, "ingest", DAYS[0])
-    written = [name for name in lh.tables.names("bronze") + ["quarantine.ingest"]
-               if bulk.exists(lh.spark, lh.resolve(name))]
+    written = [
+        name
+        for name in lh.tables.names("bronze") + ["quarantine.ingest"]
+        if bulk.exists(lh.spark, lh.resolve(name))
+    ]
     assert written == []
 
 

@@ -33,18 +33,27 @@ def one_column(spark, values):
 
 def test_hash_is_salted_sha256_and_keeps_nulls(spark):
     salt = secrets.token_hex(8)
-    got = [r.h for r in one_column(spark, ["ana@example.com", None]).select(hash_column(F.col("v"), salt).alias("h")).collect()]
+    got = [
+        r.h
+        for r in one_column(spark, ["ana@example.com", None])
+        .select(hash_column(F.col("v"), salt).alias("h"))
+        .collect()
+    ]
     assert got == [hashlib.sha256((salt + "ana@example.com").encode()).hexdigest(), None]
 
 
 def test_partial_mask_and_redact(spark):
     values = ["+1-555-0012345", "abc", "", None, "ana.smith@example.com"]
-    rows = one_column(spark, values).select(
-        partial_mask_column(F.col("v"), keep_last=4).alias("last4"),
-        partial_mask_column(F.col("v"), keep_first=2, keep_last=2, mask_char="#").alias("ends"),
-        partial_mask_column(F.col("v"), keep_domain=True).alias("domain"),
-        redact_column(F.col("v")).alias("redacted"),
-    ).collect()
+    rows = (
+        one_column(spark, values)
+        .select(
+            partial_mask_column(F.col("v"), keep_last=4).alias("last4"),
+            partial_mask_column(F.col("v"), keep_first=2, keep_last=2, mask_char="#").alias("ends"),
+            partial_mask_column(F.col("v"), keep_domain=True).alias("domain"),
+            redact_column(F.col("v")).alias("redacted"),
+        )
+        .collect()
+    )
     assert [r.last4 for r in rows] == ["**********2345", "***", "", None, "*****************.com"]
     assert [r.ends for r in rows] == ["+1##########45", "###", "", None, "an#################om"]
     assert [r.domain for r in rows] == ["***", "***", "***", None, "***@example.com"]
@@ -59,31 +68,49 @@ def test_tokens_are_deterministic_and_reversible_only_with_the_key(spark):
     assert [r.back for r in rows] == values
     assert rows[0].t == rows[2].t and rows[0].t != rows[1].t and rows[3].t is None
     assert all("Ana" not in r.t and "Smith" not in r.t for r in rows[:3])
-    blob = base64.b64decode(rows[1].t)   # Spark's GCM output: 12-byte IV, ciphertext, 16-byte tag
+    blob = base64.b64decode(rows[1].t)  # Spark's GCM output: 12-byte IV, ciphertext, 16-byte tag
     assert AESGCM(_derived_key(key, "token-enc")).decrypt(blob[:12], blob[12:], None) == b"Ben Kim"
     with pytest.raises(Exception):
         AESGCM(_derived_key(secrets.token_hex(16), "token-enc")).decrypt(blob[:12], blob[12:], None)
 
 
 def test_detection_on_a_spark_frame(spark):
-    schema = StructType([
-        StructField("contact", StringType()),
-        StructField("card", StringType()),
-        StructField("remote", StringType()),
-        StructField("label", StringType()),
-        StructField("notes", StringType(), metadata={"pii": "person_name"}),
-        StructField("phone", StringType()),
-    ])
-    rows = [(f"user{i}@example.com", "4111 1111 1111 1111" if i % 2 else "5500 0000 0000 0004", f"10.0.0.{i}",
-             f"product-{i:05d}", "free text", None) for i in range(1, 11)]
-    found = detect_pii(spark.createDataFrame(rows, schema), sample_rows=50,
-                       tags={"label": "address", "missing": "email"})
+    schema = StructType(
+        [
+            StructField("contact", StringType()),
+            StructField("card", StringType()),
+            StructField("remote", StringType()),
+            StructField("label", StringType()),
+            StructField("notes", StringType(), metadata={"pii": "person_name"}),
+            StructField("phone", StringType()),
+        ]
+    )
+    rows = [
+        (
+            f"user{i}@example.com",
+            "4111 1111 1111 1111" if i % 2 else "5500 0000 0000 0004",
+            f"10.0.0.{i}",
+            f"product-{i:05d}",
+            "free text",
+            None,
+        )
+        for i in range(1, 11)
+    ]
+    found = detect_pii(
+        spark.createDataFrame(rows, schema), sample_rows=50, tags={"label": "address", "missing": "email"}
+    )
     assert {c: d.pii_class for c, d in found.items()} == {
-        "contact": "email", "card": "card_number", "remote": "ip_address", "label": "address", "phone": "phone"}
+        "contact": "email",
+        "card": "card_number",
+        "remote": "ip_address",
+        "label": "address",
+        "phone": "phone",
+    }
     assert found["label"].evidence == "tag" and found["phone"].evidence == "name"
     assert found["contact"].evidence == "values (10/10 sampled)"
-    by_schema_tag = detect_pii(spark.createDataFrame(rows, schema), sample_rows=0,
-                               tags={"notes": "person_name"})
+    by_schema_tag = detect_pii(
+        spark.createDataFrame(rows, schema), sample_rows=0, tags={"notes": "person_name"}
+    )
     assert set(by_schema_tag) == {"notes", "phone"}
 
 
@@ -97,18 +124,28 @@ def test_gate_masks_pii_and_never_leaks_secrets(spark, make_lakehouse, tmp_path,
 rules:
   - {name: email_well_formed, type: matches_regex, column: email, pattern: "^[^@]+@[^@]+$", action: quarantine}
 """)
-    lh = make_lakehouse(tmp_path / "warehouse", **{
-        "quality.suites": str(suites), "quality.pii_salt_file": str(tmp_path / "salt"),
-        "quality.token_key_file": str(tmp_path / "key"),
-        "quality.pii_salt_env": "TEST_UNSET_SALT_ENV", "quality.token_key_env": "TEST_UNSET_KEY_ENV"})
+    lh = make_lakehouse(
+        tmp_path / "warehouse",
+        **{
+            "quality.suites": str(suites),
+            "quality.pii_salt_file": str(tmp_path / "salt"),
+            "quality.token_key_file": str(tmp_path / "key"),
+            "quality.pii_salt_env": "TEST_UNSET_SALT_ENV",
+            "quality.token_key_env": "TEST_UNSET_KEY_ENV",
+        },
+    )
     raw = [
         (1, "Ana Smith", "ana.smith1@example.com", "+1-555-0000001", "1 Oak Street", "ana2@example.org"),
         (2, "Ben Kim", "not-an-email", "+1-555-0000002", "2 Mill Street", "ben@example.org"),
     ]
-    df = spark.createDataFrame(raw, "customer_id BIGINT, name STRING, email STRING, phone STRING, "
-                                    "address STRING, backup_contact STRING")
+    df = spark.createDataFrame(
+        raw,
+        "customer_id BIGINT, name STRING, email STRING, phone STRING, address STRING, backup_contact STRING",
+    )
     caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.INFO, logger="py4j")  # py4j's DEBUG wire trace logs every literal sent to the JVM
+    caplog.set_level(
+        logging.INFO, logger="py4j"
+    )  # py4j's DEBUG wire trace logs every literal sent to the JVM
     with lh.run("silver", run_date=DAY) as run, QualityGates(lh, DAY) as gates:
         passed = gates.gate("bronze.customers", df, run).collect()
     assert [r.customer_id for r in passed] == [1]
@@ -118,15 +155,29 @@ rules:
     assert row["backup_contact"] == hashlib.sha256((salt + "ana2@example.org").encode()).hexdigest()
     assert row["name"] != "Ana Smith" and row["name"]
     assert run.facts["pii_masked"]["bronze.customers"] == {
-        "name": "tokenize", "email": "hash", "phone": "partial_mask", "address": "redact", "backup_contact": "hash"}
+        "name": "tokenize",
+        "email": "hash",
+        "phone": "partial_mask",
+        "address": "redact",
+        "backup_contact": "hash",
+    }
 
     record = json.loads(lh.table("quarantine.quality").first().record)
-    assert record["customer_id"] == 2 and record["address"] == "[REDACTED]" and record["phone"] == "**********0002"
+    assert (
+        record["customer_id"] == 2
+        and record["address"] == "[REDACTED]"
+        and record["phone"] == "**********0002"
+    )
     raw_values = {str(v) for r in raw for v in r[1:]}
     assert not raw_values & set(map(str, record.values()))
 
-    evidence = [caplog.text, repr(run.quality), repr(run.facts), repr(run.outputs),
-                (gates.reports_dir / "bronze.customers.json").read_text()]
+    evidence = [
+        caplog.text,
+        repr(run.quality),
+        repr(run.facts),
+        repr(run.outputs),
+        (gates.reports_dir / "bronze.customers.json").read_text(),
+    ]
     for path in sorted(lh.settings.warehouse.rglob("*")):
         if path.is_file():
             evidence.append(path.read_bytes().decode("latin-1"))

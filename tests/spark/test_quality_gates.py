@@ -37,7 +37,9 @@ def lakehouse(make_lakehouse, tmp_path):
     salt.write_text(secrets.token_hex(16), encoding="utf-8")
     suites = tmp_path / "suites"
     suites.mkdir()
-    return make_lakehouse(tmp_path / "warehouse", **{"quality.suites": str(suites), "quality.pii_salt_file": str(salt)})
+    return make_lakehouse(
+        tmp_path / "warehouse", **{"quality.suites": str(suites), "quality.pii_salt_file": str(salt)}
+    )
 
 
 def write_suite(lh, table: str, body: str) -> Path:
@@ -61,21 +63,28 @@ rules:
 
 # row: (row, id, q, p, s); comments say which rules each row fails, with GX's null semantics
 ROWS = [
-    (1, 10, 5, 1, "a"),        # passes all
-    (2, None, 5, 1, "b"),      # id_present
-    (3, None, None, 2, "a"),   # id_present; two null ids are not duplicates; a missing q passes q rules
-    (4, 12, 0, None, "a"),     # q_range, q_strict
-    (5, 13, 10, 3, "b"),       # q_strict
-    (6, 13, 2, 9, "c1"),       # id_unique (13 twice), s_known, s_lower, s_no_digit, q_over_p
-    (7, 14, 3, 4, None),       # q_over_p; s null passes s_known/s_lower/s_no_digit; (None, 4) unique
-    (8, 15, 6, 5, "a"),        # pair_unique with row 9
-    (9, 16, 7, 5, "a"),        # pair_unique with row 8
-    (10, 17, 8, None, None),   # all of pair_unique's columns missing: passes
-    (11, 18, 9, None, None),   # same
+    (1, 10, 5, 1, "a"),  # passes all
+    (2, None, 5, 1, "b"),  # id_present
+    (3, None, None, 2, "a"),  # id_present; two null ids are not duplicates; a missing q passes q rules
+    (4, 12, 0, None, "a"),  # q_range, q_strict
+    (5, 13, 10, 3, "b"),  # q_strict
+    (6, 13, 2, 9, "c1"),  # id_unique (13 twice), s_known, s_lower, s_no_digit, q_over_p
+    (7, 14, 3, 4, None),  # q_over_p; s null passes s_known/s_lower/s_no_digit; (None, 4) unique
+    (8, 15, 6, 5, "a"),  # pair_unique with row 9
+    (9, 16, 7, 5, "a"),  # pair_unique with row 8
+    (10, 17, 8, None, None),  # all of pair_unique's columns missing: passes
+    (11, 18, 9, None, None),  # same
 ]
 EXPECTED_FAILURES = {
-    "id_present": {2, 3}, "id_unique": {5, 6}, "q_range": {4}, "q_strict": {4, 5}, "s_known": {6},
-    "s_lower": {6}, "s_no_digit": {6}, "q_over_p": {6, 7}, "pair_unique": {8, 9},
+    "id_present": {2, 3},
+    "id_unique": {5, 6},
+    "q_range": {4},
+    "q_strict": {4, 5},
+    "s_known": {6},
+    "s_lower": {6},
+    "s_no_digit": {6},
+    "q_over_p": {6, 7},
+    "pair_unique": {8, 9},
 }
 
 
@@ -84,7 +93,9 @@ def test_each_predicate_selects_exactly_the_rows_gx_counts(spark, lakehouse, tmp
     df = spark.createDataFrame(ROWS, "row INT, id BIGINT, q INT, p INT, s STRING").cache()
     gates = QualityGates(lakehouse, DAY)
     results = {r.expectation: r for r in gates.validate(suite, df)}
-    flags = df.select("row", *[F.coalesce(r.passes(), F.lit(False)).alias(r.name) for r in suite.rules]).collect()
+    flags = df.select(
+        "row", *[F.coalesce(r.passes(), F.lit(False)).alias(r.name) for r in suite.rules]
+    ).collect()
     for rule in suite.rules:
         failing = {row["row"] for row in flags if not row[rule.name]}
         assert failing == EXPECTED_FAILURES[rule.name], rule.name
@@ -106,17 +117,18 @@ rules:
 
 def quarantined(lh, table="bronze.orders"):
     return lh.table("quarantine.quality").where(
-        (F.col("_batch_date") == F.lit(DAY).cast("date")) & (F.col("dataset") == table))
+        (F.col("_batch_date") == F.lit(DAY).cast("date")) & (F.col("dataset") == table)
+    )
 
 
 def test_gate_quarantines_warns_and_reruns_idempotently(spark, lakehouse):
     write_suite(lakehouse, "bronze.orders", ORDERS_SUITE)
     rows = [
         (1, 7, ts(1), "paid", ts(1)),
-        (2, None, ts(2), "paid", ts(2)),         # customer_present
-        (3, 8, ts(5), "placed", ts(4)),          # updated_after_placed
-        (4, None, ts(6), "lost", ts(5)),         # both quarantine rules; status_known warns
-        (5, 9, ts(7), "lost", ts(8)),            # status_known warns only
+        (2, None, ts(2), "paid", ts(2)),  # customer_present
+        (3, 8, ts(5), "placed", ts(4)),  # updated_after_placed
+        (4, None, ts(6), "lost", ts(5)),  # both quarantine rules; status_known warns
+        (5, 9, ts(7), "lost", ts(8)),  # status_known warns only
     ]
     with lakehouse.run("silver", run_date=DAY) as run, QualityGates(lakehouse, DAY) as gates:
         passed = gates.gate("bronze.orders", orders_frame(spark, rows), run)
@@ -155,8 +167,12 @@ def test_a_small_batch_is_checked_in_one_partition_a_large_one_keeps_its_partiti
 
     def three_orders(ids):
         return ids.where(F.col("id") < 3).select(
-            (F.col("id") + 1).alias("order_id"), F.when(F.col("id") != 1, F.col("id") + 6).alias("customer_id"),
-            F.lit(ts(1)).alias("order_ts"), F.lit("paid").alias("status"), F.lit(ts(2)).alias("updated_at"))
+            (F.col("id") + 1).alias("order_id"),
+            F.when(F.col("id") != 1, F.col("id") + 6).alias("customer_id"),
+            F.lit(ts(1)).alias("order_ts"),
+            F.lit("paid").alias("status"),
+            F.lit(ts(2)).alias("updated_at"),
+        )
 
     small, large = (three_orders(spark.range(0, end, numPartitions=3)) for end in (3, 10_000_000))
     for batch, partitions in ((small, 1), (large, 3)):
@@ -175,9 +191,13 @@ def test_block_raises_before_anything_is_written(spark, lakehouse):
             gates.gate("bronze.orders", orders_frame(spark, rows), run)
     message = str(error.value)
     assert "\n" not in message
-    assert message.startswith("quality gate blocked bronze.orders: rule 'enough_rows' (row_count_between) failed: observed 3")
+    assert message.startswith(
+        "quality gate blocked bronze.orders: rule 'enough_rows' (row_count_between) failed: observed 3"
+    )
     assert run.status == "failed" and {r.expectation for r in run.quality if not r.success} == {
-        "enough_rows", "customer_present"}
+        "enough_rows",
+        "customer_present",
+    }
     assert not bulk.exists(spark, lakehouse.resolve("quarantine.quality"))
     report = json.loads(error.value.report_paths[0].read_text())
     assert report["blocked_by"] and report["rows_quarantined"] == 0
@@ -186,29 +206,45 @@ def test_block_raises_before_anything_is_written(spark, lakehouse):
 def test_too_many_quarantined_rows_block(spark, lakehouse):
     write_suite(lakehouse, "bronze.orders", ORDERS_SUITE)
     rows = [(i, None if i <= 2 else i, ts(1), "paid", ts(1)) for i in range(1, 4)]
-    with pytest.raises(QualityGateError, match=r"rule 'customer_present' \(not_null\) failed on 2 of 3 rows "
-                                               r"\(66.67% > block_above_percent 50.0\)"):
-        with lakehouse.run("silver", run_date=DAY) as run, QualityGates(lakehouse, DAY) as gates:
-            gates.gate("bronze.orders", orders_frame(spark, rows), run)
+    with pytest.raises(
+        QualityGateError,
+        match=r"rule 'customer_present' \(not_null\) failed on 2 of 3 rows "
+        r"\(66.67% > block_above_percent 50.0\)",
+    ), lakehouse.run("silver", run_date=DAY) as run, QualityGates(lakehouse, DAY) as gates:
+        gates.gate("bronze.orders", orders_frame(spark, rows), run)
 
 
 def pipeline_lakehouse(spark, lakehouse, tmp_path, sources):
     """``lakehouse`` with a pipeline of its own: one orders-shaped source per name, bronze.N -> silver.N."""
-    entries = "\n".join(f"""  {name}: {{format: csv, schema: "{ORDERS_SCHEMA}", key: [order_id], order_by: updated_at,
-           bronze: bronze.{name}, silver: silver.{name}}}""" for name in sources)
-    tables = "\n".join(f"  {layer}.{name}: {{format: delta{', partition_by: [_batch_date]' if layer == 'bronze' else ''}}}"
-                        for name in sources for layer in ("bronze", "silver"))
+    entries = "\n".join(
+        f"""  {name}: {{format: csv, schema: "{ORDERS_SCHEMA}", key: [order_id], order_by: updated_at,
+           bronze: bronze.{name}, silver: silver.{name}}}"""
+        for name in sources
+    )
+    tables = "\n".join(
+        f"  {layer}.{name}: {{format: delta{', partition_by: [_batch_date]' if layer == 'bronze' else ''}}}"
+        for name in sources
+        for layer in ("bronze", "silver")
+    )
     pipeline = tmp_path / "pipeline.yaml"
-    pipeline.write_text(f"sources:\n{entries}\ntables:\n{tables}\n"
-                        "  quarantine.quality: {format: delta, partition_by: [_batch_date]}\n", encoding="utf-8")
+    pipeline.write_text(
+        f"sources:\n{entries}\ntables:\n{tables}\n"
+        "  quarantine.quality: {format: delta, partition_by: [_batch_date]}\n",
+        encoding="utf-8",
+    )
     return type(lakehouse)(lakehouse.settings.model_copy(update={"pipeline": pipeline}), spark=spark)
 
 
 def land(spark, lh, source, day, rows):
     """Append ``rows`` to ``bronze.<source>`` as the batch of ``day``; return that bronze frame."""
     bronze = orders_frame(spark, rows).select(
-        "*", F.lit(f"{source}:{day}").alias("_batch_id"), F.lit(day).cast("date").alias("_batch_date"),
-        F.lit("f.csv").alias("_source_file"), F.current_timestamp().alias("_ingested_at"), F.lit("r").alias("_run_id"))
+        "*",
+        F.lit(f"{source}:{day}").alias("_batch_id"),
+        F.lit(day).cast("date").alias("_batch_date"),
+        F.lit("f.csv").alias("_source_file"),
+        F.current_timestamp().alias("_ingested_at"),
+        F.lit("r").alias("_run_id"),
+    )
     bulk.insert(spark, lh.resolve(f"bronze.{source}"), bronze)
     return bronze
 
@@ -228,12 +264,19 @@ def test_blocked_silver_step_writes_no_silver_table(spark, lakehouse, tmp_path):
     run = run_step(lh, "silver", DAY)
     assert run.status == "success" and lh.table("silver.orders").count() == 2
     batch = to_silver(bronze.where("_batch_date = DATE'2026-11-24'"), ["order_id"], "updated_at")
-    assert {r.expectation for r in run.quality} == {"enough_rows", "customer_present", "updated_after_placed",
-                                                     "status_known", "fresh"}
+    assert {r.expectation for r in run.quality} == {
+        "enough_rows",
+        "customer_present",
+        "updated_after_placed",
+        "status_known",
+        "fresh",
+    }
     assert batch.count() == next(r.element_count for r in run.quality if r.expectation == "enough_rows")
 
 
-def test_silver_step_fails_before_any_merge_when_its_quarantine_cannot_be_committed(spark, lakehouse, tmp_path):
+def test_silver_step_fails_before_any_merge_when_its_quarantine_cannot_be_committed(
+    spark, lakehouse, tmp_path
+):
     """The quarantine is committed before the step's batches are merged: its failure fails the
     step and no silver table is written."""
     from neurolake_spark.pipeline import run_step
@@ -260,7 +303,11 @@ def test_one_blocked_source_blocks_the_whole_silver_step(spark, lakehouse, tmp_p
     from neurolake_spark.pipeline import run_step
 
     lh = pipeline_lakehouse(spark, lakehouse, tmp_path, SOURCES)
-    next_day = [(3, None, ts(25), "paid", ts(25)), (4, 7, ts(26), "paid", ts(26)), (5, 8, ts(27), "paid", ts(27))]
+    next_day = [
+        (3, None, ts(25), "paid", ts(25)),
+        (4, 7, ts(26), "paid", ts(26)),
+        (5, 8, ts(27), "paid", ts(27)),
+    ]
     for source in SOURCES:
         write_suite(lh, f"bronze.{source}", ORDERS_SUITE)
         land(spark, lh, source, DAY, [(1, 5, ts(1), "paid", ts(1)), (2, None, ts(2), "paid", ts(2))])
@@ -273,8 +320,10 @@ def test_one_blocked_source_blocks_the_whole_silver_step(spark, lakehouse, tmp_p
     write_suite(lh, "bronze.refunds", ORDERS_SUITE.replace("max: 100", "max: 2"))
     with pytest.raises(QualityGateError) as error:
         run_step(lh, "silver", NEXT_DAY)
-    assert str(error.value) == ("quality gate blocked bronze.refunds: rule 'enough_rows' (row_count_between) "
-                                f"failed: observed 3; report: {reports / 'bronze.refunds.json'}")
+    assert str(error.value) == (
+        "quality gate blocked bronze.refunds: rule 'enough_rows' (row_count_between) "
+        f"failed: observed 3; report: {reports / 'bronze.refunds.json'}"
+    )
     assert {t: bulk.current_version(spark, lh.resolve(t)).version for t in tables} == before
     assert json.loads(error.value.report_paths[0].read_text())["blocked_by"]
 
@@ -284,7 +333,8 @@ def test_one_blocked_source_blocks_the_whole_silver_step(spark, lakehouse, tmp_p
     message = str(error.value)
     assert "\n" not in message and message.startswith(
         "quality gate blocked bronze.orders: rule 'enough_rows' (row_count_between) failed: observed 3; "
-        "bronze.refunds: rule 'enough_rows' (row_count_between) failed: observed 3; reports: ")
+        "bronze.refunds: rule 'enough_rows' (row_count_between) failed: observed 3; reports: "
+    )
     assert error.value.report_paths == [reports / "bronze.orders.json", reports / "bronze.refunds.json"]
     assert {t: bulk.current_version(spark, lh.resolve(t)).version for t in tables} == before
     assert quarantined(lh).count() == 1  # the first day's row only
@@ -300,22 +350,34 @@ def test_one_blocked_source_blocks_the_whole_silver_step(spark, lakehouse, tmp_p
 
 
 def test_unknown_column_in_a_suite_names_file_table_and_rule(spark, lakehouse):
-    path = write_suite(lakehouse, "bronze.orders",
-                       "rules:\n  - {name: typo, type: not_null, column: custmer_id, action: block}\n")
+    path = write_suite(
+        lakehouse,
+        "bronze.orders",
+        "rules:\n  - {name: typo, type: not_null, column: custmer_id, action: block}\n",
+    )
     from neurolake_spark.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=rf"{path}: table bronze.orders, rule 'typo': no column 'custmer_id'"):
-        with lakehouse.run("silver", run_date=DAY) as run:
-            QualityGates(lakehouse, DAY).gate("bronze.orders", orders_frame(spark, [(1, 1, ts(1), "paid", ts(1))]), run)
+    with pytest.raises(
+        ConfigError, match=rf"{path}: table bronze.orders, rule 'typo': no column 'custmer_id'"
+    ), lakehouse.run("silver", run_date=DAY) as run:
+        QualityGates(lakehouse, DAY).gate(
+            "bronze.orders", orders_frame(spark, [(1, 1, ts(1), "paid", ts(1))]), run
+        )
 
 
 def test_decimal_bounds_and_values(spark, lakehouse):
-    write_suite(lakehouse, "bronze.order_items", """
+    write_suite(
+        lakehouse,
+        "bronze.order_items",
+        """
 rules:
   - {name: price_ok, type: between, column: unit_price, min: 0, action: quarantine}
-""")
-    df = spark.createDataFrame([(1, Decimal("1.50")), (2, Decimal("-0.01")), (3, Decimal("0.00")), (4, None)],
-                               "line_no INT, unit_price DECIMAL(10,2)")
+""",
+    )
+    df = spark.createDataFrame(
+        [(1, Decimal("1.50")), (2, Decimal("-0.01")), (3, Decimal("0.00")), (4, None)],
+        "line_no INT, unit_price DECIMAL(10,2)",
+    )
     with lakehouse.run("silver", run_date=DAY) as run, QualityGates(lakehouse, DAY) as gates:
         passed = gates.gate("bronze.order_items", df, run)
         assert sorted(r.line_no for r in passed.collect()) == [1, 3, 4]

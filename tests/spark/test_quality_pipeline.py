@@ -37,8 +37,13 @@ def step(result, name):
 
 
 def quarantine_counts(lh, day):
-    rows = lh.table("quarantine.quality").where(F.col("_batch_date") == F.lit(day).cast("date")) \
-        .groupBy("dataset", "rule").count().collect()
+    rows = (
+        lh.table("quarantine.quality")
+        .where(F.col("_batch_date") == F.lit(day).cast("date"))
+        .groupBy("dataset", "rule")
+        .count()
+        .collect()
+    )
     return {(r.dataset, r.rule): r["count"] for r in rows}
 
 
@@ -48,15 +53,23 @@ def test_known_defects_are_quarantined_in_their_exact_numbers(nightly):
         day = result.run.run_date
         manifest = read_manifest(lh.settings.raw_dir, day)
         counts = quarantine_counts(lh, day)
-        assert counts.get(("bronze.orders", "customer_present"), 0) == manifest.defects["orders"]["null_customer"]
+        assert (
+            counts.get(("bronze.orders", "customer_present"), 0)
+            == manifest.defects["orders"]["null_customer"]
+        )
         items = sum(n for (table, _), n in counts.items() if table == "bronze.order_items")
         assert items == manifest.defects["order_items"]["out_of_range"]
         assert manifest.defects["orders"]["null_customer"] > 0 and items > 0
         results_by_rule = {(q.dataset, q.expectation): q for q in step(result, "silver").quality}
-        assert results_by_rule[("bronze.orders", "customer_present")].unexpected_count == \
-            manifest.defects["orders"]["null_customer"]
-        assert results_by_rule[("bronze.order_items", "quantity_in_range")].unexpected_count + \
-            results_by_rule[("bronze.order_items", "unit_price_not_negative")].unexpected_count == items
+        assert (
+            results_by_rule[("bronze.orders", "customer_present")].unexpected_count
+            == manifest.defects["orders"]["null_customer"]
+        )
+        assert (
+            results_by_rule[("bronze.order_items", "quantity_in_range")].unexpected_count
+            + results_by_rule[("bronze.order_items", "unit_price_not_negative")].unexpected_count
+            == items
+        )
 
 
 def test_gates_pass_the_default_run_and_counts_reconcile(nightly):
@@ -69,8 +82,11 @@ def test_gates_pass_the_default_run_and_counts_reconcile(nightly):
         quarantined = {}
         counts = quarantine_counts(lh, result.run.run_date)
         for table in ("orders", "order_items", "customers", "payments", "products"):
-            rows_in = next(q.element_count for q in silver.quality
-                           if q.dataset == f"bronze.{table}" and q.expectation == "enough_rows")
+            rows_in = next(
+                q.element_count
+                for q in silver.quality
+                if q.dataset == f"bronze.{table}" and q.expectation == "enough_rows"
+            )
             quarantined[table] = sum(n for (t, _), n in counts.items() if t == f"bronze.{table}")
             assert rows_in == silver_rows[f"silver.{table}"] + quarantined[table], table
         assert silver.rows_quarantined == sum(quarantined.values())
@@ -98,20 +114,28 @@ def test_the_silver_gate_sees_one_row_per_key_though_bronze_holds_duplicates(nig
             duplicated_in_bronze[name] = bronze.groupBy(*keys).count().where("count > 1").count()
         raise _StopBeforeMerge
 
-    versions = {name: bulk.current_version(lh.spark, lh.resolve(s.silver)).version for name, s in sources.items()}
+    versions = {
+        name: bulk.current_version(lh.spark, lh.resolve(s.silver)).version for name, s in sources.items()
+    }
     with pytest.raises(_StopBeforeMerge):
         build_silver(lh, day, JobRun("silver-probe", lh.settings, run_date=day), before_merge=record)
     assert seen == {name: 0 for name in sources}
     assert duplicated_in_bronze["orders"] > 0
-    assert versions == {name: bulk.current_version(lh.spark, lh.resolve(s.silver)).version
-                        for name, s in sources.items()}
+    assert versions == {
+        name: bulk.current_version(lh.spark, lh.resolve(s.silver)).version for name, s in sources.items()
+    }
 
 
 def test_results_are_on_the_job_runs_with_the_validated_tables(nightly):
     _, results = nightly
     silver, gold = step(results[-1], "silver"), step(results[-1], "gold")
     assert {q.dataset for q in silver.quality} == {
-        "bronze.orders", "bronze.order_items", "bronze.customers", "bronze.payments", "bronze.products"}
+        "bronze.orders",
+        "bronze.order_items",
+        "bronze.customers",
+        "bronze.payments",
+        "bronze.products",
+    }
     assert {q.dataset for q in gold.quality} >= {"silver.orders", "silver.order_items", "silver.customers"}
     warned = [q for q in silver.quality if not q.success and q.action == "warn"]
     assert all(q.severity == "warning" for q in warned)
@@ -122,13 +146,18 @@ def test_results_are_on_the_job_runs_with_the_validated_tables(nightly):
 def test_no_raw_email_or_phone_reaches_silver_gold_or_quarantine(nightly, spark):
     lh, _ = nightly
     raw = spark.read.json(str(lh.settings.raw_dir / "customers"))
-    raw_values = raw.select(F.explode(F.array("email", "phone", "name", "address")).alias("value")) \
-        .where(F.col("value").isNotNull()).distinct()
+    raw_values = (
+        raw.select(F.explode(F.array("email", "phone", "name", "address")).alias("value"))
+        .where(F.col("value").isNotNull())
+        .distinct()
+    )
     assert raw_values.where(F.col("value").contains("@")).count() > 0
     tables = [n for n in lh.tables.names() if n.split(".")[0] in ("silver", "gold")]
     for name in tables:
         frame = lh.table(name)
-        values = frame.select(F.explode(F.array(*[F.col(c).cast("string") for c in frame.columns])).alias("value"))
+        values = frame.select(
+            F.explode(F.array(*[F.col(c).cast("string") for c in frame.columns])).alias("value")
+        )
         leaked = values.join(raw_values, "value").count()
         assert leaked == 0, f"{leaked} raw PII values in {name}"
     records = lh.table("quarantine.quality").select("record").collect()
@@ -157,9 +186,11 @@ def test_a_blocked_gold_table_blocks_the_whole_gold_step(nightly, spark, tmp_pat
     suites = tmp_path / "suites"
     shutil.copytree(conf_relative(lh.settings, lh.settings.quality.suites), suites)
     (suites / "gold.daily_revenue.yaml").write_text(
-        "rules:\n  - {name: no_revenue, type: between, column: revenue, max: 0, action: quarantine}\n")
+        "rules:\n  - {name: no_revenue, type: between, column: revenue, max: 0, action: quarantine}\n"
+    )
     (suites / "gold.customer_ltv.yaml").write_text(
-        "rules:\n  - {name: no_value, type: between, column: lifetime_value, max: 0, action: block}\n")
+        "rules:\n  - {name: no_value, type: between, column: lifetime_value, max: 0, action: block}\n"
+    )
     quality = lh.settings.quality.model_copy(update={"suites": suites})
     gated = type(lh)(lh.settings.model_copy(update={"quality": quality}), spark=spark)
     tables = ["gold.daily_revenue", "gold.customer_ltv", "quarantine.quality"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,9 +11,9 @@ from neurolake_spark.catalog.store import CatalogStore
 
 from .test_catalog_events import ds, nightly_events, run_events
 
-DAY1 = datetime(2026, 11, 23, 2, tzinfo=timezone.utc)
-DAY2 = datetime(2026, 11, 24, 2, tzinfo=timezone.utc)
-DAY3 = datetime(2026, 11, 25, 2, tzinfo=timezone.utc)
+DAY1 = datetime(2026, 11, 23, 2, tzinfo=UTC)
+DAY2 = datetime(2026, 11, 24, 2, tzinfo=UTC)
+DAY3 = datetime(2026, 11, 25, 2, tzinfo=UTC)
 CHAIN = {f"{layer}.{source}" for layer in ("raw", "bronze", "silver") for source in ("orders", "customers")}
 
 
@@ -21,9 +21,11 @@ CHAIN = {f"{layer}.{source}" for layer in ("raw", "bronze", "silver") for source
 def store(tmp_path_factory):
     """Day 1: orders + customers. Day 2: products added (gold reads it). Day 3: gold fails."""
     catalog = CatalogStore(f"sqlite:///{tmp_path_factory.mktemp('graph') / 'catalog.db'}")
-    for events in (nightly_events("2026-11-23", DAY1)[0],
-                   nightly_events("2026-11-24", DAY2, with_products=True, versions=2)[0],
-                   nightly_events("2026-11-25", DAY3, fail_gold=True, versions=4)[0]):
+    for events in (
+        nightly_events("2026-11-23", DAY1)[0],
+        nightly_events("2026-11-24", DAY2, with_products=True, versions=2)[0],
+        nightly_events("2026-11-25", DAY3, fail_gold=True, versions=4)[0],
+    ):
         for event in events:
             catalog.ingest(event)
     yield catalog
@@ -60,19 +62,28 @@ def test_before_any_run_only_the_table_itself(store):
 
 def test_failed_run_keeps_the_previous_runs_edges(store):
     now = store.graph().upstream("gold.daily_revenue", depth=1)
-    assert now.dataset_names() == {"gold.daily_revenue", "silver.orders", "silver.customers", "silver.products"}
+    assert now.dataset_names() == {
+        "gold.daily_revenue",
+        "silver.orders",
+        "silver.customers",
+        "silver.products",
+    }
     assert versions(now)["gold.daily_revenue"] == "2"
 
 
 def test_a_later_run_with_fewer_inputs_supersedes_the_edge(tmp_path):
     catalog = CatalogStore(f"sqlite:///{tmp_path / 'catalog.db'}")
-    for events in (nightly_events("2026-11-23", DAY1, with_products=True)[0],
-                   nightly_events("2026-11-24", DAY2, versions=2)[0]):
+    for events in (
+        nightly_events("2026-11-23", DAY1, with_products=True)[0],
+        nightly_events("2026-11-24", DAY2, versions=2)[0],
+    ):
         for event in events:
             catalog.ingest(event)
     graph = catalog.graph()
     assert "silver.products" not in graph.upstream("gold.daily_revenue", depth=1).dataset_names()
-    assert "silver.products" in graph.upstream("gold.daily_revenue", depth=1, as_of="2026-11-23").dataset_names()
+    assert (
+        "silver.products" in graph.upstream("gold.daily_revenue", depth=1, as_of="2026-11-23").dataset_names()
+    )
     diff = graph.diff("gold.daily_revenue", "2026-11-23", "2026-11-24", depth=1)
     assert diff.removed_edges == [("silver.products", "job gold (writing gold.daily_revenue)")]
     assert diff.added_edges == []
@@ -85,8 +96,13 @@ def test_depth_limits_the_walk(store):
 
 def test_downstream_of_a_raw_source(store):
     graph = store.graph().downstream("raw.orders")
-    assert graph.dataset_names() == {"raw.orders", "bronze.orders", "quarantine.ingest", "silver.orders",
-                                     "gold.daily_revenue"}
+    assert graph.dataset_names() == {
+        "raw.orders",
+        "bronze.orders",
+        "quarantine.ingest",
+        "silver.orders",
+        "gold.daily_revenue",
+    }
 
 
 def test_both_directions_from_the_middle(store):
@@ -98,8 +114,9 @@ def test_both_directions_from_the_middle(store):
 def test_job_lineage(store):
     graph = store.graph().job_lineage("silver", depth=1)
     assert graph.nodes[graph.root].name == "silver"
-    assert graph.dataset_names() == {f"{layer}.{s}" for layer in ("bronze", "silver")
-                                     for s in ("orders", "customers", "products")}
+    assert graph.dataset_names() == {
+        f"{layer}.{s}" for layer in ("bronze", "silver") for s in ("orders", "customers", "products")
+    }
     with pytest.raises(UnknownAssetError, match="unknown job"):
         store.graph().job_lineage("platinum")
 
@@ -108,12 +125,20 @@ def test_column_lineage_upstream_follows_each_column(store):
     graph = store.graph().column_lineage("gold.daily_revenue", "revenue")
     columns = {(n.name, n.column) for n in graph.nodes.values()}
     assert columns == {("gold.daily_revenue", "revenue")} | {
-        (f"{layer}.{table}", column) for layer in ("raw", "bronze", "silver")
-        for table, column in (("orders", "amount"), ("orders", "status"), ("products", "category"))}
-    into_gold = {(graph.nodes[e.source].column, e.transformation) for e in graph.edges
-                 if graph.nodes[e.target].name == "gold.daily_revenue"}
-    assert into_gold == {("amount", "DIRECT AGGREGATION"), ("status", "INDIRECT FILTER"),
-                         ("category", "INDIRECT GROUP_BY")}
+        (f"{layer}.{table}", column)
+        for layer in ("raw", "bronze", "silver")
+        for table, column in (("orders", "amount"), ("orders", "status"), ("products", "category"))
+    }
+    into_gold = {
+        (graph.nodes[e.source].column, e.transformation)
+        for e in graph.edges
+        if graph.nodes[e.target].name == "gold.daily_revenue"
+    }
+    assert into_gold == {
+        ("amount", "DIRECT AGGREGATION"),
+        ("status", "INDIRECT FILTER"),
+        ("category", "INDIRECT GROUP_BY"),
+    }
     day1 = store.graph().column_lineage("gold.daily_revenue", "revenue", as_of="2026-11-23")
     assert "silver.products" not in {n.name for n in day1.nodes.values()}
 
@@ -121,8 +146,11 @@ def test_column_lineage_upstream_follows_each_column(store):
 def test_column_lineage_downstream(store):
     graph = store.graph().column_lineage("raw.customers", "country", direction="downstream")
     assert {(n.name, n.column) for n in graph.nodes.values()} == {
-        ("raw.customers", "country"), ("bronze.customers", "country"), ("silver.customers", "country"),
-        ("gold.daily_revenue", "country")}
+        ("raw.customers", "country"),
+        ("bronze.customers", "country"),
+        ("silver.customers", "country"),
+        ("gold.daily_revenue", "country"),
+    }
 
 
 def test_unknown_column_and_table(store):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -16,8 +16,8 @@ from neurolake_spark.catalog.store import CatalogStore
 from ..conftest import settings_for
 from .test_catalog_events import T0, ds, nightly_events, run_events
 
-DAY1 = datetime(2026, 11, 23, 2, tzinfo=timezone.utc)
-DAY2 = datetime(2026, 11, 24, 2, tzinfo=timezone.utc)
+DAY1 = datetime(2026, 11, 23, 2, tzinfo=UTC)
+DAY2 = datetime(2026, 11, 24, 2, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -37,8 +37,11 @@ def test_each_event_is_stored_once(store, tmp_path):
     events, _ = two_nights()
     assert all(store.ingest(e) for e in events)
     assert not any(store.ingest(e) for e in events)
-    rows = sqlite3.connect(tmp_path / "catalog.db").execute(
-        "SELECT COUNT(*), COUNT(DISTINCT identity) FROM events").fetchone()
+    rows = (
+        sqlite3.connect(tmp_path / "catalog.db")
+        .execute("SELECT COUNT(*), COUNT(DISTINCT identity) FROM events")
+        .fetchone()
+    )
     assert rows == (len(events), len(events))
     assert store.stats()["runs"] == len({e["run"]["runId"] for e in events})
 
@@ -58,11 +61,13 @@ def test_events_out_of_order_give_the_same_catalog(tmp_path):
         for event in ordered:
             catalog.ingest(event)
         graph = catalog.graph()
-        answers.append((
-            graph.upstream("gold.daily_revenue").edge_keys(),
-            graph.upstream("gold.daily_revenue", as_of="2026-11-23").edge_keys(),
-            [(r["job"], r["state"], r["started"], r["ended"]) for r in catalog.list_runs(limit=50)],
-        ))
+        answers.append(
+            (
+                graph.upstream("gold.daily_revenue").edge_keys(),
+                graph.upstream("gold.daily_revenue", as_of="2026-11-23").edge_keys(),
+                [(r["job"], r["state"], r["started"], r["ended"]) for r in catalog.list_runs(limit=50)],
+            )
+        )
         catalog.close()
     assert answers[0] == answers[1]
 
@@ -87,7 +92,10 @@ def test_run_details_parent_children_code_and_datasets(store):
     assert silver["parent"] == ids["nightly"]
     assert silver["code_version"] == "0.1.0 (git 0123456789ab)"
     assert silver["run_date"] == "2026-11-23"
-    assert [(d["dataset"], d["version"]) for d in silver["outputs"]] == [("silver.customers", "0"), ("silver.orders", "0")]
+    assert [(d["dataset"], d["version"]) for d in silver["outputs"]] == [
+        ("silver.customers", "0"),
+        ("silver.orders", "0"),
+    ]
     assert {q["dataset"] for q in silver["quality"]} == {"bronze.customers", "bronze.orders"}
     with pytest.raises(UnknownAssetError, match="unknown run"):
         store.get_run("no-such-run")
@@ -115,7 +123,7 @@ def _ingest_all(url, events):
 def test_several_processes_write_one_sqlite_file(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     events, _ = two_nights()
-    halves = [events[: len(events) * 2 // 3], events[len(events) // 3:], events]
+    halves = [events[: len(events) * 2 // 3], events[len(events) // 3 :], events]
     with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:
         stored = list(pool.map(_ingest_all, [url] * 3, halves))
     assert sum(stored) == len(events)
@@ -128,7 +136,9 @@ def test_several_processes_write_one_sqlite_file(tmp_path):
 def test_migrations_are_recorded_and_applied_once(store, tmp_path):
     with store.write() as conn:
         assert schema.migrate(conn) == []
-    versions = sqlite3.connect(tmp_path / "catalog.db").execute("SELECT version FROM schema_migrations").fetchall()
+    versions = (
+        sqlite3.connect(tmp_path / "catalog.db").execute("SELECT version FROM schema_migrations").fetchall()
+    )
     assert versions == [(v,) for v, _, _ in schema.MIGRATIONS]
     CatalogStore(store.url).close()
 
@@ -149,8 +159,15 @@ def test_definitions_give_owner_description_and_tags(tmp_path):
         catalog.ingest(event)
     customers = catalog.get_dataset("silver.customers").summary
     table = settings.pipeline_definition().tables["silver.customers"]
-    assert (customers.owner, customers.description, customers.tags) == (table.owner, table.description, table.tags)
-    assert catalog.get_dataset("raw.orders").summary.description == settings.pipeline_definition().sources["orders"].description
+    assert (customers.owner, customers.description, customers.tags) == (
+        table.owner,
+        table.description,
+        table.tags,
+    )
+    assert (
+        catalog.get_dataset("raw.orders").summary.description
+        == settings.pipeline_definition().sources["orders"].description
+    )
     assert catalog.sync_definitions() == 0
     catalog.tag("silver.customers", ["gdpr"])
     catalog.untag("silver.customers", list(table.tags))
@@ -171,13 +188,16 @@ def test_tag_untag_and_errors(store):
         store.tag("gold.daily_revenu", ["x"])
 
 
-@pytest.mark.parametrize("text, by, expected", [
-    ("revenue", "name", {"gold.daily_revenue"}),
-    ("CATEGORY", "column", {"raw.products", "bronze.products", "silver.products"}),
-    ("finance", "tag", {"gold.daily_revenue"}),
-    ("finance", "any", {"gold.daily_revenue"}),
-    ("nothing-like-this", "any", set()),
-])
+@pytest.mark.parametrize(
+    "text, by, expected",
+    [
+        ("revenue", "name", {"gold.daily_revenue"}),
+        ("CATEGORY", "column", {"raw.products", "bronze.products", "silver.products"}),
+        ("finance", "tag", {"gold.daily_revenue"}),
+        ("finance", "any", {"gold.daily_revenue"}),
+        ("nothing-like-this", "any", set()),
+    ],
+)
 def test_search(store, text, by, expected):
     for event in two_nights()[0]:
         store.ingest(event)
@@ -199,14 +219,23 @@ def test_stats_counts_versions_and_quality_pass_rate(store):
     events, _ = two_nights()
     for event in events:
         store.ingest(event)
-    assertions = [a for e in events if e["eventType"] == "COMPLETE" for d in e.get("inputs", [])
-                  for a in d.get("inputFacets", {}).get("dataQualityAssertions", {}).get("assertions", [])]
+    assertions = [
+        a
+        for e in events
+        if e["eventType"] == "COMPLETE"
+        for d in e.get("inputs", [])
+        for a in d.get("inputFacets", {}).get("dataQualityAssertions", {}).get("assertions", [])
+    ]
     outputs = [d for e in events if e["eventType"] == "COMPLETE" for d in e.get("outputs", [])]
     stats = store.stats()
     assert stats["quality_results"] == len(assertions)
-    assert stats["quality_pass_rate"] == pytest.approx(sum(a["success"] for a in assertions) / len(assertions))
+    assert stats["quality_pass_rate"] == pytest.approx(
+        sum(a["success"] for a in assertions) / len(assertions)
+    )
     assert stats["dataset_versions"] == len(outputs)
-    assert stats["last_event"] == max(datetime.fromisoformat(e["eventTime"]) for e in events).replace(tzinfo=None)
+    assert stats["last_event"] == max(datetime.fromisoformat(e["eventTime"]) for e in events).replace(
+        tzinfo=None
+    )
 
 
 def test_dataset_detail_versions_inputs_schema_and_quality_as_of(store):
@@ -218,7 +247,9 @@ def test_dataset_detail_versions_inputs_schema_and_quality_as_of(store):
     assert [c["name"] for c in detail.columns] == ["order_id", "customer_id", "amount", "status"]
     bronze = store.get_dataset("bronze.orders")
     assert {q["run_date"] for q in bronze.quality} == {"2026-11-23", "2026-11-24"}
-    assert {q["run_date"] for q in store.get_dataset("bronze.orders", as_of="2026-11-23").quality} == {"2026-11-23"}
+    assert {q["run_date"] for q in store.get_dataset("bronze.orders", as_of="2026-11-23").quality} == {
+        "2026-11-23"
+    }
 
 
 def test_quality_report_filters(store):
@@ -236,11 +267,20 @@ def test_quality_report_filters(store):
 def test_spark_listener_events_are_stored_generically(store):
     path_in, path_out = "/data/warehouse/silver/orders", "/data/warehouse/gold/daily_revenue"
     events = run_events(
-        "neurolake.execute_save_into_data_source_command.gold_daily_revenue", start=T0, code=None,
+        "neurolake.execute_save_into_data_source_command.gold_daily_revenue",
+        start=T0,
+        code=None,
         job_namespace="default",
         inputs=[ds(path_in, namespace="file", fields=[("amount", "decimal(10,2)")])],
-        outputs=[ds(path_out, namespace="file", fields=[("revenue", "decimal(12,2)")],
-                    lineage={"revenue": [(path_in, "amount", "DIRECT", "AGGREGATION")]})])
+        outputs=[
+            ds(
+                path_out,
+                namespace="file",
+                fields=[("revenue", "decimal(12,2)")],
+                lineage={"revenue": [(path_in, "amount", "DIRECT", "AGGREGATION")]},
+            )
+        ],
+    )
     for event in events:
         assert store.ingest(event)
     assert store.graph().upstream(path_out).dataset_names() == {path_in, path_out}

@@ -17,7 +17,9 @@ def digest(folder):
 
 
 def count_lines(folder):
-    return sum(len(p.read_text().splitlines()) - (1 if p.suffix == ".csv" else 0) for p in folder.glob("part-*"))
+    return sum(
+        len(p.read_text().splitlines()) - (1 if p.suffix == ".csv" else 0) for p in folder.glob("part-*")
+    )
 
 
 def test_same_inputs_give_identical_files(tmp_path):
@@ -38,20 +40,31 @@ def test_manifest_counts_match_the_files_and_defect_rates(tmp_path):
     for defect in ("duplicate", "null_customer", "malformed"):
         assert orders[defect] == pytest.approx(new_orders * DEFECT_RATES[defect], rel=0.35), defect
     assert orders["late_update"] == pytest.approx(new_orders * DEFECT_RATES["late_update"], rel=0.2)
-    assert manifest.rows["orders"] == new_orders + orders["duplicate"] + orders["malformed"] + orders["late_update"]
+    assert (
+        manifest.rows["orders"]
+        == new_orders + orders["duplicate"] + orders["malformed"] + orders["late_update"]
+    )
 
 
 def test_null_customers_and_out_of_range_lines_are_really_in_the_files(tmp_path):
     manifest = generate_day(tmp_path, "2026-11-24", scale=0.05, seed=3)
-    convert = pacsv.ConvertOptions(column_types={"customer_id": "string"}, strings_can_be_null=True, null_values=[""])
+    convert = pacsv.ConvertOptions(
+        column_types={"customer_id": "string"}, strings_can_be_null=True, null_values=[""]
+    )
     orders = pacsv.read_csv(tmp_path / "orders/date=2026-11-24/part-00000.csv", convert_options=convert)
-    null_orders = {o for o, c in zip(orders["order_id"].to_pylist(), orders["customer_id"].to_pylist()) if c is None}
+    null_orders = {
+        o for o, c in zip(orders["order_id"].to_pylist(), orders["customer_id"].to_pylist()) if c is None
+    }
     assert len(null_orders) == manifest.defects["orders"]["null_customer"]
-    items = pacsv.read_csv(tmp_path / "order_items/date=2026-11-24/part-00000.csv",
-                           convert_options=pacsv.ConvertOptions(column_types={"quantity": "string",
-                                                                              "unit_price": "string"}))
-    bad = sum(1 for q, p in zip(items["quantity"].to_pylist(), items["unit_price"].to_pylist())
-              if q.lstrip("-").isdigit() and (int(q) <= 0 or p.startswith("-")))
+    items = pacsv.read_csv(
+        tmp_path / "order_items/date=2026-11-24/part-00000.csv",
+        convert_options=pacsv.ConvertOptions(column_types={"quantity": "string", "unit_price": "string"}),
+    )
+    bad = sum(
+        1
+        for q, p in zip(items["quantity"].to_pylist(), items["unit_price"].to_pylist())
+        if q.lstrip("-").isdigit() and (int(q) <= 0 or p.startswith("-"))
+    )
     assert bad == manifest.defects["order_items"]["out_of_range"]
 
 

@@ -32,7 +32,9 @@ def _compose_plugin() -> bool:
     return subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
 
 
-@pytest.mark.skipif(not _compose_plugin(), reason="the docker compose plugin is not installed (structure checked below)")
+@pytest.mark.skipif(
+    not _compose_plugin(), reason="the docker compose plugin is not installed (structure checked below)"
+)
 def test_docker_compose_config_accepts_the_file(tmp_path):
     secrets = DOCKER / "secrets"
     created = not secrets.exists()
@@ -40,9 +42,13 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     try:
         for name in SECRET_NAMES:
             (secrets / name).touch()
-        env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "NEUROLAKE_CATALOG_URL": "postgresql+psycopg://u:p@catalog-db/n"}
-        done = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "-q"], env=env,
-                              capture_output=True, text=True)
+        env = {
+            "PATH": "/usr/bin:/bin:/usr/local/bin",
+            "NEUROLAKE_CATALOG_URL": "postgresql+psycopg://u:p@catalog-db/n",
+        }
+        done = subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE), "config", "-q"], env=env, capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr
     finally:
         if created:
@@ -51,8 +57,15 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
 
 def test_compose_runs_master_two_workers_airflow_catalog_pushgateway_and_prometheus(compose):
     services = compose["services"]
-    assert set(services) == {"spark-master", "spark-worker-1", "spark-worker-2", "airflow", "catalog-db",
-                             "pushgateway", "prometheus"}
+    assert set(services) == {
+        "spark-master",
+        "spark-worker-1",
+        "spark-worker-2",
+        "airflow",
+        "catalog-db",
+        "pushgateway",
+        "prometheus",
+    }
     master = services["spark-master"]["command"]
     assert "org.apache.spark.deploy.master.Master" in master and master[master.index("--port") + 1] == "7077"
     for worker in ("spark-worker-1", "spark-worker-2"):
@@ -63,7 +76,9 @@ def test_compose_runs_master_two_workers_airflow_catalog_pushgateway_and_prometh
             assert dependency in services, f"{name} depends on unknown service {dependency}"
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
-            assert source.startswith(".") or source in compose["volumes"], f"{name}: undeclared volume {source}"
+            assert source.startswith(".") or source in compose["volumes"], (
+                f"{name}: undeclared volume {source}"
+            )
             if source.startswith("."):
                 assert (DOCKER / source).exists(), f"{name} mounts missing file {source}"
         for secret in service.get("secrets", []):
@@ -85,7 +100,9 @@ def test_compose_has_no_secret_values_only_files_and_required_env(compose):
     for name, service in compose["services"].items():
         for key, value in (service.get("environment") or {}).items():
             if sensitive.search(key) and not key.startswith("AIRFLOW_"):
-                assert str(value).startswith(("/run/secrets/", "${", "http://")), f"{name}: {key} holds a value"
+                assert str(value).startswith(("/run/secrets/", "${", "http://")), (
+                    f"{name}: {key} holds a value"
+                )
     env = compose["x-neurolake"]["environment"]
     assert env["NEUROLAKE__CATALOG__URL"].startswith("${NEUROLAKE_CATALOG_URL:?")
     for setting in ("NEUROLAKE__QUALITY__PII_SALT_FILE", "NEUROLAKE__QUALITY__TOKEN_KEY_FILE"):
@@ -95,7 +112,11 @@ def test_compose_has_no_secret_values_only_files_and_required_env(compose):
 
 
 def test_dockerfile_builds_python_311_java_17_wheel_and_bakes_the_jars():
-    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    lines = [
+        line.strip()
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     froms = [line for line in lines if line.startswith("FROM ")]
     assert froms and all(line.split()[1].startswith("python:3.11") for line in froms)
     text = "\n".join(lines)

@@ -51,7 +51,7 @@ class Receiver(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         server: Receiver = self.server
         body = self.rfile.read(int(self.headers["Content-Length"]))
         server.attempts += 1
@@ -88,7 +88,9 @@ def make_settings(warehouse: Path, transports: list[dict], **lineage):
 
 
 def run_job(settings, name: str, listener: LineageListener | None = None) -> JobRun:
-    with JobRun(name, settings, run_date="2026-11-24", listeners=[listener or LineageListener(settings)]) as run:
+    with JobRun(
+        name, settings, run_date="2026-11-24", listeners=[listener or LineageListener(settings)]
+    ) as run:
         run.add_output(f"silver.{name}", version=1, rows=5, bytes=50, files=1, schema=[("id", "bigint")])
     return run
 
@@ -100,11 +102,13 @@ def emitted_order(events: list[dict]) -> list[tuple[str, str]]:
 def test_http_down_then_up_delivers_spooled_events_once_in_order(tmp_path):
     port = free_port()
     settings = make_settings(
-        tmp_path, [{"type": "http", "url": f"http://127.0.0.1:{port}", "timeout": 2}],
-        failure_threshold=2, cooldown_seconds=0.5,
+        tmp_path,
+        [{"type": "http", "url": f"http://127.0.0.1:{port}", "timeout": 2}],
+        failure_threshold=2,
+        cooldown_seconds=0.5,
     )
     began = time.perf_counter()
-    run_job(settings, "first")           # nothing listens on the port: refused at once
+    run_job(settings, "first")  # nothing listens on the port: refused at once
     run_job(settings, "second")
     assert time.perf_counter() - began < 5, "a dead backend must not stall the job"
     spool = Spool(settings.lineage_spool_dir, LineageEmitter(settings).outboxes[0].transport.transport_id)
@@ -112,18 +116,23 @@ def test_http_down_then_up_delivers_spooled_events_once_in_order(tmp_path):
 
     receiver = Receiver(port)
     try:
-        time.sleep(0.6)                   # the breaker's cool-down
+        time.sleep(0.6)  # the breaker's cool-down
         report = replay(settings)
         assert (report.delivered, report.pending) == (4, 0)
         assert emitted_order(receiver.events) == [
-            ("first", "START"), ("first", "COMPLETE"), ("second", "START"), ("second", "COMPLETE"),
+            ("first", "START"),
+            ("first", "COMPLETE"),
+            ("second", "START"),
+            ("second", "COMPLETE"),
         ]
         for event in receiver.events:
             validate_event(event)
-        assert [h["Idempotency-Key"] for h in receiver.headers_seen] == [event_key(e) for e in receiver.events]
+        assert [h["Idempotency-Key"] for h in receiver.headers_seen] == [
+            event_key(e) for e in receiver.events
+        ]
 
-        assert replay(settings).delivered == 0            # nothing is sent twice
-        run_job(settings, "third")                          # healthy: straight through
+        assert replay(settings).delivered == 0  # nothing is sent twice
+        run_job(settings, "third")  # healthy: straight through
         assert emitted_order(receiver.events)[-2:] == [("third", "START"), ("third", "COMPLETE")]
         assert receiver.attempts == 6 and spool.pending() == []
     finally:
@@ -135,16 +144,22 @@ def test_circuit_breaker_stops_calling_a_failing_backend_and_is_shared(tmp_path)
     receiver.healthy = False
     try:
         settings = make_settings(
-            tmp_path, [{"type": "http", "url": f"http://127.0.0.1:{receiver.server_port}"}],
-            failure_threshold=2, cooldown_seconds=30,
+            tmp_path,
+            [{"type": "http", "url": f"http://127.0.0.1:{receiver.server_port}"}],
+            failure_threshold=2,
+            cooldown_seconds=30,
         )
         run_job(settings, "a")
         run_job(settings, "b")
         assert receiver.attempts == 2, "after 2 failures the breaker must be open"
-        other_process = LineageListener(make_settings(
-            tmp_path, [{"type": "http", "url": f"http://127.0.0.1:{receiver.server_port}"}],
-            failure_threshold=2, cooldown_seconds=30,
-        ))
+        other_process = LineageListener(
+            make_settings(
+                tmp_path,
+                [{"type": "http", "url": f"http://127.0.0.1:{receiver.server_port}"}],
+                failure_threshold=2,
+                cooldown_seconds=30,
+            )
+        )
         run_job(settings, "c", listener=other_process)
         assert receiver.attempts == 2, "the open breaker is shared through the spool folder"
         outbox = other_process.emitter.outboxes[0]
@@ -172,7 +187,7 @@ def test_breaker_opens_after_threshold_and_half_opens_after_cooldown(tmp_path):
     assert not breaker.allows()
     time.sleep(0.25)
     assert breaker.allows()
-    breaker.failed()                     # the trial call failed: open again
+    breaker.failed()  # the trial call failed: open again
     assert not breaker.allows()
     breaker.succeeded()
     assert breaker.allows() and breaker.failures == 0
@@ -181,11 +196,15 @@ def test_breaker_opens_after_threshold_and_half_opens_after_cooldown(tmp_path):
 def test_http_token_comes_from_the_named_env_var_only(tmp_path, monkeypatch):
     receiver = Receiver(free_port())
     try:
-        config = {"type": "http", "url": f"http://127.0.0.1:{receiver.server_port}", "auth_env": "TEST_OL_TOKEN"}
+        config = {
+            "type": "http",
+            "url": f"http://127.0.0.1:{receiver.server_port}",
+            "auth_env": "TEST_OL_TOKEN",
+        }
         settings = make_settings(tmp_path, [config])
         monkeypatch.delenv("TEST_OL_TOKEN", raising=False)
         run_job(settings, "no_token")
-        assert receiver.attempts == 0 and len(receiver.events) == 0   # no default token, kept for later
+        assert receiver.attempts == 0 and len(receiver.events) == 0  # no default token, kept for later
         monkeypatch.setenv("TEST_OL_TOKEN", "s3cret")
         assert replay(settings).delivered == 2
         assert {h["Authorization"] for h in receiver.headers_seen} == {"Bearer s3cret"}
@@ -195,13 +214,19 @@ def test_http_token_comes_from_the_named_env_var_only(tmp_path, monkeypatch):
 
 def test_file_console_and_composite_transports(tmp_path, capsys):
     events_path = tmp_path / "out" / "events.jsonl"
-    settings = make_settings(tmp_path, [
-        {"type": "console"},
-        {"type": "composite", "transports": [
-            {"type": "file", "location": str(events_path)},
-            {"type": "http", "url": f"http://127.0.0.1:{free_port()}", "timeout": 1},
-        ]},
-    ])
+    settings = make_settings(
+        tmp_path,
+        [
+            {"type": "console"},
+            {
+                "type": "composite",
+                "transports": [
+                    {"type": "file", "location": str(events_path)},
+                    {"type": "http", "url": f"http://127.0.0.1:{free_port()}", "timeout": 1},
+                ],
+            },
+        ],
+    )
     emitter = LineageEmitter(settings)
     assert [o.transport.config["type"] for o in emitter.outboxes] == ["console", "file", "http"]
     run = run_job(settings, "mixed", LineageListener(settings, emitter))
@@ -210,7 +235,7 @@ def test_file_console_and_composite_transports(tmp_path, capsys):
     assert all(e["run"]["runId"] == run.run_id for e in lines)
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert printed == lines
-    assert len(emitter.outboxes[2].spool.pending()) == 2      # only the dead backend spooled
+    assert len(emitter.outboxes[2].spool.pending()) == 2  # only the dead backend spooled
     assert emitter.outboxes[1].spool.pending() == []
 
 
@@ -226,7 +251,7 @@ def test_corrupt_spool_file_is_moved_aside_and_does_not_block(tmp_path):
         good.append(to_dict(build_event(run, RunState.START)))
     outbox.spool.put(good[0])
     broken = outbox.spool.put({"eventType": "START"})
-    broken.write_text('{"eventType": "START", "run": {"runId"')      # truncated by a crash
+    broken.write_text('{"eventType": "START", "run": {"runId"')  # truncated by a crash
     outbox.spool.put(good[1])
 
     report = replay(settings)
@@ -248,7 +273,13 @@ def test_replay_command_reports_and_exits_nonzero_while_events_wait(tmp_path, ca
     ]
     settings = load_settings(ROOT / "conf" / "local.yaml", overrides=overrides)
     run_job(settings, "late")
-    command = ["lineage", "replay", "-c", str(ROOT / "conf" / "local.yaml"), *[x for o in overrides for x in ("--set", o)]]
+    command = [
+        "lineage",
+        "replay",
+        "-c",
+        str(ROOT / "conf" / "local.yaml"),
+        *[x for o in overrides for x in ("--set", o)],
+    ]
     assert main(command) == 1
     assert "2 still waiting" in capsys.readouterr().out
 
@@ -275,20 +306,25 @@ def test_replay_reaches_a_backend_that_is_no_longer_configured(tmp_path):
 
 def test_jvm_listener_file_is_ingested_once_with_bad_lines_set_aside(tmp_path):
     delivered_path = tmp_path / "delivered.jsonl"
-    settings = make_settings(tmp_path, [{"type": "file", "location": str(delivered_path)}], spark_listener=True)
+    settings = make_settings(
+        tmp_path, [{"type": "file", "location": str(delivered_path)}], spark_listener=True
+    )
     with JobRun("spark_app", settings, listeners=[]) as run:
         pass
     start, complete = (json.dumps(to_dict(build_event(run, s))) for s in (RunState.START, RunState.COMPLETE))
     source = events_file(settings)
     source.parent.mkdir(parents=True, exist_ok=True)
-    source.write_text(start + "\n" + "this is not json\n" + complete[:40])     # the JVM is mid-write
+    source.write_text(start + "\n" + "this is not json\n" + complete[:40])  # the JVM is mid-write
     emitter = LineageEmitter(settings)
     assert ingest_listener_events(settings, emitter) == 1
     with open(source, "a") as out:
         out.write(complete[40:] + "\n")
     assert ingest_listener_events(settings, emitter) == 1
     assert ingest_listener_events(settings, emitter) == 0
-    assert [json.loads(x)["eventType"] for x in delivered_path.read_text().splitlines()] == ["START", "COMPLETE"]
+    assert [json.loads(x)["eventType"] for x in delivered_path.read_text().splitlines()] == [
+        "START",
+        "COMPLETE",
+    ]
     corrupt = settings.lineage_spool_dir / "corrupt" / "spark-listener.jsonl"
     assert corrupt.read_text() == "this is not json\n"
 
@@ -329,11 +365,15 @@ def test_spark_listener_switch_and_kill_switch(tmp_path):
     assert Path(conf["spark.openlineage.transport.location"]) == events_file(on)
 
     conf_file = tmp_path / "listener.yaml"
-    conf_file.write_text(json.dumps({
-        "storage": {"warehouse": str(tmp_path)},
-        "pipeline": str(ROOT / "conf" / "pipeline.yaml"),
-        "lineage": {"spark_listener": True},
-    }))
+    conf_file.write_text(
+        json.dumps(
+            {
+                "storage": {"warehouse": str(tmp_path)},
+                "pipeline": str(ROOT / "conf" / "pipeline.yaml"),
+                "lineage": {"spark_listener": True},
+            }
+        )
+    )
     assert load_settings(conf_file, env={}).lineage.spark_listener is True
     killed = load_settings(conf_file, env={"NEUROLAKE__LINEAGE__SPARK_LISTENER": "false"})
     assert killed.lineage.spark_listener is False

@@ -26,25 +26,58 @@ def finished_silver_run(settings, fail: bool = False):
         try:
             with nightly.child("silver") as run:
                 run.listeners = []
-                run.add_input("bronze.orders", version=3, schema=[("order_id", "bigint"), ("status", "string")])
+                run.add_input(
+                    "bronze.orders", version=3, schema=[("order_id", "bigint"), ("status", "string")]
+                )
                 run.add_output(
-                    "silver.orders", version=7, rows=990, bytes=12_345, files=2,
+                    "silver.orders",
+                    version=7,
+                    rows=990,
+                    bytes=12_345,
+                    files=2,
                     schema=[("order_id", "bigint"), ("status", "string")],
                     column_lineage={
                         "order_id": [ColumnSource("bronze.orders", "order_id")],
                         "status": [ColumnSource("bronze.orders", "status", "INDIRECT", "FILTER")],
                     },
                 )
-                run.record_quality([
-                    QualityResult("bronze.orders", "expect_column_values_to_not_be_null", True,
-                                  column="order_id", unexpected_count=0, element_count=1000),
-                    QualityResult("bronze.orders", "status_not_null", False,
-                                  column="status", unexpected_count=4, element_count=1000),
-                    QualityResult("bronze.orders", "order_id_unique", True,
-                                  column="order_id", unexpected_count=0, element_count=1000),
-                    QualityResult("staging.orders_batch", "expect_table_row_count_to_be_between", False,
-                                  severity="warning", action="warn", observed_value=3, element_count=3),
-                ])
+                run.record_quality(
+                    [
+                        QualityResult(
+                            "bronze.orders",
+                            "expect_column_values_to_not_be_null",
+                            True,
+                            column="order_id",
+                            unexpected_count=0,
+                            element_count=1000,
+                        ),
+                        QualityResult(
+                            "bronze.orders",
+                            "status_not_null",
+                            False,
+                            column="status",
+                            unexpected_count=4,
+                            element_count=1000,
+                        ),
+                        QualityResult(
+                            "bronze.orders",
+                            "order_id_unique",
+                            True,
+                            column="order_id",
+                            unexpected_count=0,
+                            element_count=1000,
+                        ),
+                        QualityResult(
+                            "staging.orders_batch",
+                            "expect_table_row_count_to_be_between",
+                            False,
+                            severity="warning",
+                            action="warn",
+                            observed_value=3,
+                            element_count=3,
+                        ),
+                    ]
+                )
                 if fail:
                     raise RuntimeError("MERGE failed: concurrent update")
         except RuntimeError:
@@ -80,13 +113,19 @@ def test_start_and_complete_events_are_valid_and_complete(settings):
     assert [f["name"] for f in output["facets"]["schema"]["fields"]] == ["order_id", "status"]
     assert output["outputFacets"]["outputStatistics"] == {
         **{k: v for k, v in output["outputFacets"]["outputStatistics"].items() if k.startswith("_")},
-        "rowCount": 990, "size": 12_345, "fileCount": 2,
+        "rowCount": 990,
+        "size": 12_345,
+        "fileCount": 2,
     }
     status_sources = output["facets"]["columnLineage"]["fields"]["status"]["inputFields"]
-    assert status_sources == [{
-        "namespace": namespace, "name": "bronze.orders", "field": "status",
-        "transformations": [{"type": "INDIRECT", "subtype": "FILTER"}],
-    }]
+    assert status_sources == [
+        {
+            "namespace": namespace,
+            "name": "bronze.orders",
+            "field": "status",
+            "transformations": [{"type": "INDIRECT", "subtype": "FILTER"}],
+        }
+    ]
 
 
 def test_quality_results_become_input_facets_of_the_validated_dataset(settings):
@@ -96,11 +135,15 @@ def test_quality_results_become_input_facets_of_the_validated_dataset(settings):
     inputs = {d["name"]: d for d in event["inputs"]}
     assert set(inputs) == {"bronze.orders", "staging.orders_batch"}
     bronze = inputs["bronze.orders"]["inputFacets"]
-    assert bronze["dataQualityAssertions"]["assertions"][0]["assertion"] == "expect_column_values_to_not_be_null"
+    assert (
+        bronze["dataQualityAssertions"]["assertions"][0]["assertion"] == "expect_column_values_to_not_be_null"
+    )
     assert bronze["dataQualityAssertions"]["assertions"][0]["success"] is True
     assert bronze["dataQualityMetrics"]["rowCount"] == 1000
     assert [a["assertion"] for a in bronze["dataQualityAssertions"]["assertions"]] == [
-        "expect_column_values_to_not_be_null", "status_not_null", "order_id_unique",
+        "expect_column_values_to_not_be_null",
+        "status_not_null",
+        "order_id_unique",
     ]
     metrics = bronze["dataQualityMetrics"]["columnMetrics"]
     assert {column: m["nullCount"] for column, m in metrics.items()} == {"order_id": 0, "status": 4}

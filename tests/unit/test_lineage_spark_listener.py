@@ -8,7 +8,7 @@ import copy
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,7 @@ def jvm_event(when: datetime, app: str, target: str, source: str, event_type: st
         "fields": {"id": {"inputFields": [{"namespace": "file", "name": source, "field": "id"}]}},
     }
     return {
-        "eventTime": when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "eventTime": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "producer": JVM_PRODUCER,
         "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
         "eventType": event_type,
@@ -72,12 +72,15 @@ def jvm_event(when: datetime, app: str, target: str, source: str, event_type: st
                 "parent": {
                     "_producer": JVM_PRODUCER,
                     "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet",
-                    **application, "root": copy.deepcopy(application),
+                    **application,
+                    "root": copy.deepcopy(application),
                 },
                 "processing_engine": {
                     "_producer": JVM_PRODUCER,
                     "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/ProcessingEngineRunFacet.json#/$defs/ProcessingEngineRunFacet",
-                    "version": "4.2.0", "name": "spark", "openlineageAdapterVersion": "1.53.0",
+                    "version": "4.2.0",
+                    "name": "spark",
+                    "openlineageAdapterVersion": "1.53.0",
                 },
             },
         },
@@ -89,11 +92,19 @@ def jvm_event(when: datetime, app: str, target: str, source: str, event_type: st
 
 @pytest.fixture
 def settings(tmp_path):
-    return load_settings(ROOT / "conf" / "local.yaml", env={}, overrides={
-        "storage.warehouse": str(tmp_path / "warehouse"), "metrics.enabled": False,
-        "lineage.spark_listener": True,
-        "lineage.transports": [{"type": "catalog"}, {"type": "file", "location": str(tmp_path / "delivered.jsonl")}],
-    })
+    return load_settings(
+        ROOT / "conf" / "local.yaml",
+        env={},
+        overrides={
+            "storage.warehouse": str(tmp_path / "warehouse"),
+            "metrics.enabled": False,
+            "lineage.spark_listener": True,
+            "lineage.transports": [
+                {"type": "catalog"},
+                {"type": "file", "location": str(tmp_path / "delivered.jsonl")},
+            ],
+        },
+    )
 
 
 def write_jvm_events(settings, *events: dict) -> None:
@@ -111,10 +122,10 @@ def test_jvm_events_get_the_innermost_running_jobrun_as_parent_even_when_flushed
     warehouse = settings.warehouse
     target, source = str(warehouse / "silver" / "orders"), str(warehouse / "bronze" / "orders")
     with JobRun("nightly", settings) as nightly:  # the listeners the settings turn on
-        between_steps = datetime.now(timezone.utc)
+        between_steps = datetime.now(UTC)
         time.sleep(0.01)  # the JVM writes milliseconds
         with nightly.child("silver") as silver:
-            in_silver = datetime.now(timezone.utc)
+            in_silver = datetime.now(UTC)
     later = nightly.ended_at + timedelta(seconds=5)
     other_app = str(uuid.uuid4())
     with open(windows_file(settings), "a") as out:
@@ -135,11 +146,19 @@ def test_jvm_events_get_the_innermost_running_jobrun_as_parent_even_when_flushed
         validate_event(event)
     parents = [e["run"]["facets"]["parent"] for e in events]
     assert [p["run"]["runId"] for p in parents] == [
-        silver.run_id, silver.run_id, nightly.run_id, APPLICATION_RUN_ID, other_app,
+        silver.run_id,
+        silver.run_id,
+        nightly.run_id,
+        APPLICATION_RUN_ID,
+        other_app,
     ]
     assert (parents[0]["job"]["namespace"], parents[0]["job"]["name"]) == ("neurolake", "silver")
     root = parents[0]["root"]
-    assert (root["run"]["runId"], root["job"]["namespace"], root["job"]["name"]) == (nightly.run_id, "neurolake", "nightly")
+    assert (root["run"]["runId"], root["job"]["namespace"], root["job"]["name"]) == (
+        nightly.run_id,
+        "neurolake",
+        "nightly",
+    )
 
     store = CatalogStore.from_settings(settings)
     try:
@@ -155,10 +174,15 @@ def test_warehouse_paths_become_our_tables_on_the_same_catalog_dataset(settings,
     with JobRun("curate", settings) as run:  # the listeners the settings turn on
         run.add_input("bronze.orders", version=2)
         run.add_output("silver.orders", version=3, rows=2)
-        write_jvm_events(settings, jvm_event(
-            datetime.now(timezone.utc), APPLICATION_RUN_ID,
-            str(warehouse / "silver" / "orders"), str(warehouse / "bronze" / "orders"),
-        ))
+        write_jvm_events(
+            settings,
+            jvm_event(
+                datetime.now(UTC),
+                APPLICATION_RUN_ID,
+                str(warehouse / "silver" / "orders"),
+                str(warehouse / "bronze" / "orders"),
+            ),
+        )
 
     jvm = next(e for e in delivered(tmp_path) if e["producer"] == JVM_PRODUCER)
     validate_event(jvm)
@@ -184,19 +208,25 @@ def test_warehouse_paths_become_our_tables_on_the_same_catalog_dataset(settings,
     finally:
         store.close()
     assert names == [(namespace, "bronze.orders"), (namespace, "silver.orders")]
-    assert [d["dataset"] for d in ours["outputs"]] == [d["dataset"] for d in theirs["outputs"]] == ["silver.orders"]
+    assert (
+        [d["dataset"] for d in ours["outputs"]]
+        == [d["dataset"] for d in theirs["outputs"]]
+        == ["silver.orders"]
+    )
 
 
 @pytest.mark.parametrize("where", ["outside", "warehouse_root", "layer_only", "spark_catalog"])
 def test_paths_that_are_not_warehouse_tables_keep_their_names(settings, tmp_path, where):
     warehouse = settings.warehouse
-    path = str({
-        "outside": tmp_path / "elsewhere" / "silver" / "orders",
-        "warehouse_root": warehouse,
-        "layer_only": warehouse / "silver",
-        "spark_catalog": warehouse / "_spark_catalog" / "orders",
-    }[where])
-    write_jvm_events(settings, jvm_event(datetime.now(timezone.utc), APPLICATION_RUN_ID, path, path))
+    path = str(
+        {
+            "outside": tmp_path / "elsewhere" / "silver" / "orders",
+            "warehouse_root": warehouse,
+            "layer_only": warehouse / "silver",
+            "spark_catalog": warehouse / "_spark_catalog" / "orders",
+        }[where]
+    )
+    write_jvm_events(settings, jvm_event(datetime.now(UTC), APPLICATION_RUN_ID, path, path))
     assert ingest_listener_events(settings, LineageEmitter(settings)) == 1
 
     event = delivered(tmp_path)[0]
@@ -204,7 +234,9 @@ def test_paths_that_are_not_warehouse_tables_keep_their_names(settings, tmp_path
     for dataset in [*event["inputs"], *event["outputs"]]:
         assert (dataset["namespace"], dataset["name"]) == ("file", path)
         assert dataset["facets"]["dataSource"] == {
-            "_producer": JVM_PRODUCER, "_schemaURL": dataset["facets"]["dataSource"]["_schemaURL"], "name": "file",
+            "_producer": JVM_PRODUCER,
+            "_schemaURL": dataset["facets"]["dataSource"]["_schemaURL"],
+            "name": "file",
         }
         assert "symlinks" not in dataset["facets"]
     assert event["outputs"][0]["facets"]["columnLineage"]["fields"]["id"]["inputFields"][0]["name"] == path
@@ -212,13 +244,15 @@ def test_paths_that_are_not_warehouse_tables_keep_their_names(settings, tmp_path
 
 def test_window_recorder_runs_before_the_lineage_listener_only_with_the_jvm_listener(settings):
     assert [type(x) for x in build_listeners(settings)] == [RunWindowRecorder, LineageListener]
-    off = settings.model_copy(update={"lineage": settings.lineage.model_copy(update={"spark_listener": False})})
+    off = settings.model_copy(
+        update={"lineage": settings.lineage.model_copy(update={"spark_listener": False})}
+    )
     assert [type(x) for x in build_listeners(off)] == [LineageListener]
 
 
 def test_windows_older_than_the_retention_are_dropped_and_each_run_keeps_one_line(settings, tmp_path):
     with JobRun("nightly", settings) as recent:
-        in_recent = datetime.now(timezone.utc)
+        in_recent = datetime.now(UTC)
     old_start = in_recent - WINDOW_RETENTION - timedelta(days=1)
     old_run = str(uuid.uuid4())
     recorded = json.loads(windows_file(settings).read_text().splitlines()[-1])
@@ -226,7 +260,10 @@ def test_windows_older_than_the_retention_are_dropped_and_each_run_keeps_one_lin
     recorded["parent"]["run"]["runId"] = old_run
     with open(windows_file(settings), "a") as out:
         out.write(json.dumps(recorded) + "\n")
-    target, source = str(settings.warehouse / "silver" / "orders"), str(settings.warehouse / "bronze" / "orders")
+    target, source = (
+        str(settings.warehouse / "silver" / "orders"),
+        str(settings.warehouse / "bronze" / "orders"),
+    )
     write_jvm_events(
         settings,
         jvm_event(in_recent, APPLICATION_RUN_ID, target, source),
@@ -235,6 +272,9 @@ def test_windows_older_than_the_retention_are_dropped_and_each_run_keeps_one_lin
     assert ingest_listener_events(settings, LineageEmitter(settings)) == 2
 
     events = [e for e in delivered(tmp_path) if e["producer"] == JVM_PRODUCER]
-    assert [e["run"]["facets"]["parent"]["run"]["runId"] for e in events] == [recent.run_id, APPLICATION_RUN_ID]
+    assert [e["run"]["facets"]["parent"]["run"]["runId"] for e in events] == [
+        recent.run_id,
+        APPLICATION_RUN_ID,
+    ]
     kept = [json.loads(line) for line in windows_file(settings).read_text().splitlines()]
     assert [(w["parent"]["run"]["runId"], w["end"] is not None) for w in kept] == [(recent.run_id, True)]

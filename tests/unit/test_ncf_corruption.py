@@ -9,24 +9,31 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from .test_ncf_strategies import assert_identical
 
 import ncf_datasource as ncf
 from ncf_datasource.format import layout
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+from .test_ncf_strategies import assert_identical
+
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def _table() -> pa.Table:
     rng = np.random.default_rng(11)
     n = 600
-    return pa.table({
-        "id": np.arange(n),
-        "s": pa.array([None if i % 7 == 0 else f"v{i % 13}" for i in range(n)]),
-        "f": rng.random(n),
-        "l": pa.array([[i, None] if i % 5 else None for i in range(n)]),
-        "txt": pa.array([f"row number {i}" for i in range(n)]),
-    })
+    return pa.table(
+        {
+            "id": np.arange(n),
+            "s": pa.array([None if i % 7 == 0 else f"v{i % 13}" for i in range(n)]),
+            "f": rng.random(n),
+            "l": pa.array([[i, None] if i % 5 else None for i in range(n)]),
+            "txt": pa.array([f"row number {i}" for i in range(n)]),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +102,11 @@ def test_random_bytes_in_the_footer_are_detected(tmp_path, original, data):
     _check(path, table)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_unverified_reads_of_damaged_data_never_crash(tmp_path, original, data):
     table, blob = original
@@ -111,8 +122,12 @@ def test_unverified_reads_of_damaged_data_never_crash(tmp_path, original, data):
 
 
 def test_zero_length_short_and_foreign_files(tmp_path):
-    cases = {"empty.ncf": b"", "short.ncf": b"NCF1\x01\x00", "text.ncf": b"hello world, this is not an NCF file at all" * 3,
-             "parquet.ncf": b"PAR1" + b"\x00" * 40 + b"PAR1"}
+    cases = {
+        "empty.ncf": b"",
+        "short.ncf": b"NCF1\x01\x00",
+        "text.ncf": b"hello world, this is not an NCF file at all" * 3,
+        "parquet.ncf": b"PAR1" + b"\x00" * 40 + b"PAR1",
+    }
     for name, content in cases.items():
         path = tmp_path / name
         path.write_bytes(content)

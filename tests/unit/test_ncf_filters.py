@@ -14,11 +14,19 @@ from hypothesis import strategies as st
 import ncf_datasource as ncf
 from ncf_datasource import col
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 DAY0 = datetime.date(2024, 1, 1)
 TS0 = datetime.datetime(2024, 1, 1, tzinfo=UTC)
 
-SCHEMA = pa.schema([("i", pa.int64()), ("f", pa.float64()), ("s", pa.string()), ("d", pa.date32()), ("t", pa.timestamp("us", tz="UTC"))])
+SCHEMA = pa.schema(
+    [
+        ("i", pa.int64()),
+        ("f", pa.float64()),
+        ("s", pa.string()),
+        ("d", pa.date32()),
+        ("t", pa.timestamp("us", tz="UTC")),
+    ]
+)
 DOMAINS = {
     "i": st.integers(-5, 5),
     "f": st.sampled_from([-1.5, 0.0, -0.0, 2.25, math.inf, -math.inf, math.nan]),
@@ -39,12 +47,22 @@ def predicates():
         return st.tuples(st.just(c), st.sampled_from(["=", "!=", "<", "<=", ">", ">="]), LITERALS[c])
 
     def member(c):
-        return st.tuples(st.just(c), st.sampled_from(["in", "not in"]), st.lists(st.one_of(LITERALS[c], st.none()), max_size=3))
+        return st.tuples(
+            st.just(c),
+            st.sampled_from(["in", "not in"]),
+            st.lists(st.one_of(LITERALS[c], st.none()), max_size=3),
+        )
 
     leaf = st.sampled_from(list(DOMAINS)).flatmap(
         lambda c: st.one_of(
-            compare(c), member(c), st.tuples(st.just(c), st.sampled_from(["is null", "is not null"])),
-            *([st.tuples(st.just(c), st.just("starts with"), st.sampled_from(["", "a", "ab", "b", "c"]))] if c == "s" else []),
+            compare(c),
+            member(c),
+            st.tuples(st.just(c), st.sampled_from(["is null", "is not null"])),
+            *(
+                [st.tuples(st.just(c), st.just("starts with"), st.sampled_from(["", "a", "ab", "b", "c"]))]
+                if c == "s"
+                else []
+            ),
         )
     )
     return st.recursive(
@@ -87,22 +105,37 @@ def sql(pred, row):
         return False if x in present else (None if len(present) != len(value) else True)
     if op == "starts with":
         return x.startswith(value)
-    return {"=": x == value, "!=": x != value, "<": x < value, "<=": x <= value, ">": x > value, ">=": x >= value}[op]
+    return {
+        "=": x == value,
+        "!=": x != value,
+        "<": x < value,
+        "<=": x <= value,
+        ">": x > value,
+        ">=": x >= value,
+    }[op]
 
 
 def _same_rows(got: list[dict], want: list[dict]) -> bool:
-    key = lambda r: repr(sorted((k, "nan" if isinstance(v, float) and math.isnan(v) else repr(v)) for k, v in r.items()))
+    key = lambda r: repr(
+        sorted((k, "nan" if isinstance(v, float) and math.isnan(v) else repr(v)) for k, v in r.items())
+    )
     return [key(r) for r in got] == [key(r) for r in want]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(rows=rows_strategy(), pred=predicates(), rg=st.integers(1, 20), sort=st.booleans())
 def test_filters_return_exactly_the_sql_matches(tmp_path, rows, pred, rg, sort):
     if sort:
         rows = sorted(rows, key=lambda r: (r["i"] is None, r["i"] if r["i"] is not None else 0))
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     path = tmp_path / "f.ncf"
-    ncf.write_table(table, path, row_group_size=rg, page_size=8, sort_key="i" if sort else None, index_epsilon=1)
+    ncf.write_table(
+        table, path, row_group_size=rg, page_size=8, sort_key="i" if sort else None, index_epsilon=1
+    )
     got = ncf.read_table(path, filter=pred).to_pylist()
     want = [r for r in table.to_pylist() if sql(pred, r) is True]
     assert _same_rows(got, want), (pred, got, want)
@@ -119,7 +152,9 @@ def test_filter_forms_are_equivalent(tmp_path):
     assert tuples.column("a").to_pylist() == [7, 10, 13, 16, 19]
     assert dnf.equals(expr) and expr.equals(prefix)
     assert dnf.column("a").to_pylist() == [0, 7, 10, 13, 16, 19]
-    assert ncf.read_table(path, filter=~col("a").isin([1, 2, 3]) & col("a").is_not_null() & (col("a") < 5)).column("a").to_pylist() == [0, 4]
+    assert ncf.read_table(
+        path, filter=~col("a").isin([1, 2, 3]) & col("a").is_not_null() & (col("a") < 5)
+    ).column("a").to_pylist() == [0, 4]
 
 
 def _count_chunk_decodes(monkeypatch):
@@ -136,7 +171,13 @@ def _count_chunk_decodes(monkeypatch):
 
 def test_row_groups_are_skipped_by_statistics(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
-    table = pa.table({"k": np.repeat(np.arange(10), 100), "v": rng.random(1000), "s": pa.array([f"name{i // 100}" for i in range(1000)])})
+    table = pa.table(
+        {
+            "k": np.repeat(np.arange(10), 100),
+            "v": rng.random(1000),
+            "s": pa.array([f"name{i // 100}" for i in range(1000)]),
+        }
+    )
     path = tmp_path / "p.ncf"
     ncf.write_table(table, path, row_group_size=100, learned_index=False)
     calls = _count_chunk_decodes(monkeypatch)
@@ -169,17 +210,34 @@ def test_in_matches_nan_like_arrow_and_is_not_pruned(tmp_path):
 def test_decimal_and_binary_filters(tmp_path):
     import decimal
 
-    table = pa.table({"p": pa.array([decimal.Decimal("1.10"), decimal.Decimal("2.50"), None], pa.decimal128(5, 2)), "b": [b"\x00", b"\x01", b"\x02"]})
+    table = pa.table(
+        {
+            "p": pa.array([decimal.Decimal("1.10"), decimal.Decimal("2.50"), None], pa.decimal128(5, 2)),
+            "b": [b"\x00", b"\x01", b"\x02"],
+        }
+    )
     path = tmp_path / "d.ncf"
     ncf.write_table(table, path, row_group_size=1)
-    assert ncf.read_table(path, filter=("p", ">", decimal.Decimal("2"))).column("p").to_pylist() == [decimal.Decimal("2.50")]
+    assert ncf.read_table(path, filter=("p", ">", decimal.Decimal("2"))).column("p").to_pylist() == [
+        decimal.Decimal("2.50")
+    ]
     assert ncf.read_table(path, filter=("p", "<", 2)).num_rows == 1
     assert ncf.read_table(path, filter=("b", ">=", b"\x01")).num_rows == 2
 
 
 @pytest.mark.parametrize(
     "bad",
-    [("nope", "=", 1), ("a", "~", 1), ("a", "=", None), ("a", "in", 5), ("a",), "a = 1", [], ("not", ("a", "=", 1), ("a", "=", 2)), ("s", "starts with", 1)],
+    [
+        ("nope", "=", 1),
+        ("a", "~", 1),
+        ("a", "=", None),
+        ("a", "in", 5),
+        ("a",),
+        "a = 1",
+        [],
+        ("not", ("a", "=", 1), ("a", "=", 2)),
+        ("s", "starts with", 1),
+    ],
     ids=repr,
 )
 def test_malformed_filters_raise_one_line_errors(tmp_path, bad):
@@ -214,6 +272,10 @@ def test_in_treats_signed_zeros_as_equal(tmp_path):
     table = pa.Table.from_pylist([{"i": 1, "f": 0.0}, {"i": 2, "f": -0.0}, {"i": 3, "f": 1.0}], schema=SCHEMA)
     path = tmp_path / "zeros.ncf"
     ncf.write_table(table, path)
-    for pred, ids in ((("f", "in", [-0.0]), [1, 2]), (("f", "in", [0.0]), [1, 2]),
-                      (("not", ("f", "not in", [-0.0])), [1, 2]), (("f", "not in", [0.0]), [3])):
+    for pred, ids in (
+        (("f", "in", [-0.0]), [1, 2]),
+        (("f", "in", [0.0]), [1, 2]),
+        (("not", ("f", "not in", [-0.0])), [1, 2]),
+        (("f", "not in", [0.0]), [3]),
+    ):
         assert sorted(r["i"] for r in ncf.read_table(path, filter=pred).to_pylist()) == ids, pred

@@ -50,7 +50,9 @@ def test_golden_file_reads_back_its_recorded_content(name):
 def test_golden_file_partial_reads(name):
     expected = json.loads((GOLDEN / f"{name}.json").read_text())
     with ncf.NCFFile(GOLDEN / f"{name}.ncf") as f:
-        assert [rg.num_rows for rg in f.row_groups][0] == min(expected["options"]["row_group_size"], f.num_rows)
+        assert [rg.num_rows for rg in f.row_groups][0] == min(
+            expected["options"]["row_group_size"], f.num_rows
+        )
         last = f.num_row_groups - 1
         part = f.read_row_groups([last], columns=expected["columns"][::-1])
         start = f.row_groups[last].first_row

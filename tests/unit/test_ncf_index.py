@@ -14,12 +14,18 @@ from hypothesis import strategies as st
 import ncf_datasource as ncf
 from ncf_datasource.format.index import LearnedIndex, fit
 
-HSET = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+HSET = settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def _brute(table: pa.Table, column: str, lo, hi) -> list:
     keys = table.column(column).to_pylist()
-    return [i for i, k in enumerate(keys) if k is not None and (lo is None or k >= lo) and (hi is None or k <= hi)]
+    return [
+        i for i, k in enumerate(keys) if k is not None and (lo is None or k >= lo) and (hi is None or k <= hi)
+    ]
 
 
 @HSET
@@ -49,7 +55,10 @@ def test_lookup_and_range_match_brute_force(tmp_path, keys, lead, trail, eps, rg
 
 
 @HSET
-@given(words=st.lists(st.text("ab", max_size=12), max_size=200).map(sorted), probes=st.lists(st.text("ab", max_size=12), min_size=1, max_size=5))
+@given(
+    words=st.lists(st.text("ab", max_size=12), max_size=200).map(sorted),
+    probes=st.lists(st.text("ab", max_size=12), min_size=1, max_size=5),
+)
 def test_string_keys_with_long_shared_prefixes(tmp_path, words, probes):
     keys = ["customer-" + w for w in words]
     table = pa.table({"k": pa.array(keys, pa.string()), "row": np.arange(len(keys))})
@@ -66,11 +75,13 @@ def test_string_keys_with_long_shared_prefixes(tmp_path, words, probes):
 def test_timestamp_and_date_keys(tmp_path):
     rng = np.random.default_rng(5)
     micros = 1_700_000_000_000_000 + np.cumsum(rng.integers(0, 5_000_000, 20_000))
-    table = pa.table({
-        "ts": pa.array(micros, pa.timestamp("us", tz="UTC")),
-        "day": pa.array((micros // 86_400_000_000).astype(np.int32), pa.date32()),
-        "row": np.arange(len(micros)),
-    })
+    table = pa.table(
+        {
+            "ts": pa.array(micros, pa.timestamp("us", tz="UTC")),
+            "day": pa.array((micros // 86_400_000_000).astype(np.int32), pa.date32()),
+            "row": np.arange(len(micros)),
+        }
+    )
     path = tmp_path / "t.ncf"
     ncf.write_table(table, path, page_size=512)
     with ncf.NCFFile(path) as f:
@@ -88,13 +99,21 @@ def test_lookup_reads_only_a_few_pages(tmp_path, monkeypatch):
     n = 200_000
     rng = np.random.default_rng(9)
     ids = np.cumsum(rng.integers(1, 20, n))
-    table = pa.table({"id": ids, "payload": rng.random(n), "name": pa.array([f"n{i % 1000}" for i in range(n)])})
+    table = pa.table(
+        {"id": ids, "payload": rng.random(n), "name": pa.array([f"n{i % 1000}" for i in range(n)])}
+    )
     path = tmp_path / "big.ncf"
     ncf.write_table(table, path, sort_key="id", page_size=1024, row_group_size=50_000)
     pages, chunks = [], []
     original_page, original_chunk = ncf.NCFFile._page, ncf.NCFFile._decode_chunk
-    monkeypatch.setattr(ncf.NCFFile, "_page", lambda self, rg, c, i: pages.append((rg.index, c, i)) or original_page(self, rg, c, i))
-    monkeypatch.setattr(ncf.NCFFile, "_decode_chunk", lambda self, rg, c: chunks.append(c) or original_chunk(self, rg, c))
+    monkeypatch.setattr(
+        ncf.NCFFile,
+        "_page",
+        lambda self, rg, c, i: pages.append((rg.index, c, i)) or original_page(self, rg, c, i),
+    )
+    monkeypatch.setattr(
+        ncf.NCFFile, "_decode_chunk", lambda self, rg, c: chunks.append(c) or original_chunk(self, rg, c)
+    )
     with ncf.NCFFile(path) as f:
         meta = f.index_meta["id"]
         assert meta["epsilon"] <= 32

@@ -11,15 +11,23 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from .test_ncf_strategies import PRIMITIVES, assert_identical, tables, values
 
 import ncf_datasource as ncf
 
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+from .test_ncf_strategies import PRIMITIVES, assert_identical, tables, values
+
+SETTINGS = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @SETTINGS
-@given(table=tables(), row_group_size=st.integers(1, 50), page_size=st.sampled_from([8, 16, 64]), level=st.sampled_from([1, 3]))
+@given(
+    table=tables(),
+    row_group_size=st.integers(1, 50),
+    page_size=st.sampled_from([8, 16, 64]),
+    level=st.sampled_from([1, 3]),
+)
 def test_random_schemas_round_trip(tmp_path_factory, table, row_group_size, page_size, level):
     path = tmp_path_factory.mktemp("rt") / "t.ncf"
     ncf.write_table(table, path, row_group_size=row_group_size, page_size=page_size, zstd_level=level)
@@ -29,11 +37,21 @@ def test_random_schemas_round_trip(tmp_path_factory, table, row_group_size, page
         assert sum(rg.num_rows for rg in f.row_groups) == table.num_rows
         if table.num_rows:
             start = table.num_rows // 3
-            assert_identical(f.read_rows(start, start + 7).combine_chunks(), table.slice(start, 7).combine_chunks())
+            assert_identical(
+                f.read_rows(start, start + 7).combine_chunks(), table.slice(start, 7).combine_chunks()
+            )
 
 
 FORCEABLE = {
-    "plain": [pa.int8(), pa.int64(), pa.float32(), pa.float64(), pa.decimal128(38, 3), pa.date32(), pa.timestamp("us")],
+    "plain": [
+        pa.int8(),
+        pa.int64(),
+        pa.float32(),
+        pa.float64(),
+        pa.decimal128(38, 3),
+        pa.date32(),
+        pa.timestamp("us"),
+    ],
     "for": [pa.int16(), pa.int32(), pa.int64(), pa.decimal128(20, 2), pa.timestamp("us", tz="UTC")],
     "delta": [pa.int32(), pa.int64(), pa.decimal128(10, 0), pa.date32()],
     "bitpack": [pa.int8(), pa.int64(), pa.decimal128(38, 0)],
@@ -46,7 +64,11 @@ FORCEABLE = {
 
 
 @pytest.mark.parametrize("encoding,arrow_type", [(e, t) for e, ts in FORCEABLE.items() for t in ts], ids=str)
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_every_encoding_round_trips(tmp_path, encoding, arrow_type, data):
     small = data.draw(st.booleans())
@@ -66,14 +88,16 @@ def test_every_encoding_round_trips(tmp_path, encoding, arrow_type, data):
 def test_encodings_are_chosen_from_the_data(tmp_path):
     n = 50_000
     rng = np.random.default_rng(7)
-    table = pa.table({
-        "sorted": np.arange(n) * 3,
-        "narrow": rng.integers(1000, 1100, n),
-        "runs": np.repeat(np.arange(10), n // 10),
-        "low_card": pa.array(rng.choice(["red", "green", "blue"], n)),
-        "cents": np.round(rng.random(n) * 100, 2),
-        "noise": rng.random(n),
-    })
+    table = pa.table(
+        {
+            "sorted": np.arange(n) * 3,
+            "narrow": rng.integers(1000, 1100, n),
+            "runs": np.repeat(np.arange(10), n // 10),
+            "low_card": pa.array(rng.choice(["red", "green", "blue"], n)),
+            "cents": np.round(rng.random(n) * 100, 2),
+            "noise": rng.random(n),
+        }
+    )
     path = tmp_path / "c.ncf"
     ncf.write_table(table, path)
     chunks = {c["name"]: c for c in ncf.inspect(path)["row_groups"][0]["columns"]}
@@ -96,13 +120,25 @@ def test_decode_cost_budget_limits_the_candidates(tmp_path):
 
 def test_special_floats_and_strings_survive(tmp_path):
     nan_payload = np.array([0x7FF8000000000123], dtype=np.int64).view(np.float64)[0]
-    floats = [float("nan"), nan_payload, -0.0, 0.0, math.inf, -math.inf, None, 5e-324, -1.7976931348623157e308]
-    table = pa.table({
-        "f64": pa.array(floats, pa.float64()),
-        "f32": pa.array(floats, pa.float32()),
-        "s": pa.array(["", None, "é", "\x00", "a" * 1000, "", None, "x", "日本"]),
-        "b": pa.array([b"", None, b"\x00\xff", b"", None, b"z", b"", b"\x01", b""]),
-    })
+    floats = [
+        float("nan"),
+        nan_payload,
+        -0.0,
+        0.0,
+        math.inf,
+        -math.inf,
+        None,
+        5e-324,
+        -1.7976931348623157e308,
+    ]
+    table = pa.table(
+        {
+            "f64": pa.array(floats, pa.float64()),
+            "f32": pa.array(floats, pa.float32()),
+            "s": pa.array(["", None, "é", "\x00", "a" * 1000, "", None, "x", "日本"]),
+            "b": pa.array([b"", None, b"\x00\xff", b"", None, b"z", b"", b"\x01", b""]),
+        }
+    )
     for name in ("plain", "split", "dict", "rle", "scaled"):
         path = tmp_path / f"{name}.ncf"
         ncf.write_table(table, path, encodings={"f64": name, "f32": name}, page_size=8)
@@ -113,15 +149,55 @@ def test_special_floats_and_strings_survive(tmp_path):
 
 
 def test_extreme_integers_decimals_and_times(tmp_path):
-    table = pa.table({
-        "i64": pa.array([-(2**63), 2**63 - 1, 0, None, -1, 2**63 - 1]),
-        "i8": pa.array([-128, 127, None, 0, 1, -1], pa.int8()),
-        "dec": pa.array([decimal.Decimal("9" * 38), decimal.Decimal("-" + "9" * 38), None, decimal.Decimal(0), decimal.Decimal(1), decimal.Decimal(-1)], pa.decimal128(38, 0)),
-        "date": pa.array([datetime.date(1, 1, 1), datetime.date(9999, 12, 31), None, datetime.date(1970, 1, 1), datetime.date(1969, 12, 31), datetime.date(2024, 2, 29)]),
-        "ts": pa.array([datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc), datetime.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc), None,
-                        datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc), datetime.datetime(2024, 1, 1, 12, tzinfo=datetime.timezone.utc), None], pa.timestamp("us", tz="UTC")),
-        "ntz": pa.array([datetime.datetime(2024, 1, 1, 12, 30), None, datetime.datetime(1900, 1, 1), datetime.datetime(2100, 1, 1), datetime.datetime(1970, 1, 1), datetime.datetime(1, 1, 1)], pa.timestamp("us")),
-    })
+    table = pa.table(
+        {
+            "i64": pa.array([-(2**63), 2**63 - 1, 0, None, -1, 2**63 - 1]),
+            "i8": pa.array([-128, 127, None, 0, 1, -1], pa.int8()),
+            "dec": pa.array(
+                [
+                    decimal.Decimal("9" * 38),
+                    decimal.Decimal("-" + "9" * 38),
+                    None,
+                    decimal.Decimal(0),
+                    decimal.Decimal(1),
+                    decimal.Decimal(-1),
+                ],
+                pa.decimal128(38, 0),
+            ),
+            "date": pa.array(
+                [
+                    datetime.date(1, 1, 1),
+                    datetime.date(9999, 12, 31),
+                    None,
+                    datetime.date(1970, 1, 1),
+                    datetime.date(1969, 12, 31),
+                    datetime.date(2024, 2, 29),
+                ]
+            ),
+            "ts": pa.array(
+                [
+                    datetime.datetime(1, 1, 1, tzinfo=datetime.UTC),
+                    datetime.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=datetime.UTC),
+                    None,
+                    datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC),
+                    datetime.datetime(2024, 1, 1, 12, tzinfo=datetime.UTC),
+                    None,
+                ],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "ntz": pa.array(
+                [
+                    datetime.datetime(2024, 1, 1, 12, 30),
+                    None,
+                    datetime.datetime(1900, 1, 1),
+                    datetime.datetime(2100, 1, 1),
+                    datetime.datetime(1970, 1, 1),
+                    datetime.datetime(1, 1, 1),
+                ],
+                pa.timestamp("us"),
+            ),
+        }
+    )
     for enc in ("plain", "for", "delta", "bitpack", "rle"):
         path = tmp_path / f"{enc}.ncf"
         ncf.write_table(table, path, encodings={c: enc for c in table.column_names})
@@ -133,15 +209,26 @@ def test_all_types_at_once_many_row_groups(tmp_path):
     rng = np.random.default_rng(3)
     cols = {}
     for t in PRIMITIVES:
-        cols[str(t).replace(" ", "").replace(",", "_")] = pa.array(np.where(rng.random(n) < 0.1, None, np.arange(n) % 7).tolist(), pa.int64()).cast(t) if pa.types.is_integer(t) else None
+        cols[str(t).replace(" ", "").replace(",", "_")] = (
+            pa.array(np.where(rng.random(n) < 0.1, None, np.arange(n) % 7).tolist(), pa.int64()).cast(t)
+            if pa.types.is_integer(t)
+            else None
+        )
     table = pa.table({k: v for k, v in cols.items() if v is not None})
-    table = table.append_column("nested", pa.array([None if i % 11 == 0 else {"a": [i, None], "m": [("k", i)]} for i in range(n)],
-                                                   pa.struct([("a", pa.list_(pa.int64())), ("m", pa.map_(pa.string(), pa.int64()))])))
+    table = table.append_column(
+        "nested",
+        pa.array(
+            [None if i % 11 == 0 else {"a": [i, None], "m": [("k", i)]} for i in range(n)],
+            pa.struct([("a", pa.list_(pa.int64())), ("m", pa.map_(pa.string(), pa.int64()))]),
+        ),
+    )
     path = tmp_path / "many.ncf"
     ncf.write_table(table, path, row_group_size=700, page_size=64)
     with ncf.NCFFile(path) as f:
         assert [rg.num_rows for rg in f.row_groups] == [700, 700, 700, 700, 200]
-        assert_identical(f.read_row_groups([3, 1]), pa.concat_tables([table.slice(2100, 700), table.slice(700, 700)]))
+        assert_identical(
+            f.read_row_groups([3, 1]), pa.concat_tables([table.slice(2100, 700), table.slice(700, 700)])
+        )
     assert_identical(ncf.read_table(path), table)
     assert_identical(ncf.read_table(path, columns=["nested", "int8"]), table.select(["nested", "int8"]))
 
@@ -156,7 +243,12 @@ def test_empty_table_and_zero_columns_of_rows(tmp_path):
 def test_sliced_and_chunked_inputs(tmp_path):
     base = pa.array([{"x": i, "s": str(i) if i % 3 else None} for i in range(100)])
     chunked = pa.chunked_array([base.slice(5, 30), base.slice(50, 20)])
-    lists = pa.chunked_array([pa.array([[i, i + 1] if i % 4 else None for i in range(60)]).slice(7, 40), pa.array([[]] * 10, pa.list_(pa.int64()))])
+    lists = pa.chunked_array(
+        [
+            pa.array([[i, i + 1] if i % 4 else None for i in range(60)]).slice(7, 40),
+            pa.array([[]] * 10, pa.list_(pa.int64())),
+        ]
+    )
     table = pa.table({"st": chunked, "l": lists})
     path = tmp_path / "s.ncf"
     ncf.write_table(table, path, page_size=8, row_group_size=17)

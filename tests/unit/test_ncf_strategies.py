@@ -12,13 +12,24 @@ import pyarrow as pa
 import pytest
 from hypothesis import strategies as st
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 _WIDE = decimal.Context(prec=60)
 
 PRIMITIVES = [
-    pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.float32(), pa.float64(),
-    pa.string(), pa.large_string(), pa.binary(), pa.large_binary(), pa.date32(),
-    pa.timestamp("us", tz="UTC"), pa.timestamp("us"),
+    pa.bool_(),
+    pa.int8(),
+    pa.int16(),
+    pa.int32(),
+    pa.int64(),
+    pa.float32(),
+    pa.float64(),
+    pa.string(),
+    pa.large_string(),
+    pa.binary(),
+    pa.large_binary(),
+    pa.date32(),
+    pa.timestamp("us", tz="UTC"),
+    pa.timestamp("us"),
 ]
 KEY_TYPES = [pa.int32(), pa.int64(), pa.string(), pa.date32()]
 
@@ -39,7 +50,9 @@ def _nested(children):
     def struct_of(types):
         return _names(len(types)).flatmap(
             lambda names: st.lists(st.booleans(), min_size=len(types), max_size=len(types)).map(
-                lambda nullables: pa.struct([pa.field(n, t, nullable) for n, t, nullable in zip(names, types, nullables)])
+                lambda nullables: pa.struct(
+                    [pa.field(n, t, nullable) for n, t, nullable in zip(names, types, nullables)]
+                )
             )
         )
 
@@ -67,7 +80,9 @@ def values(t: pa.DataType, nullable: bool = True):
         base = st.floats(width=t.bit_width)
     elif pa.types.is_decimal(t):
         limit = 10**t.precision - 1
-        base = st.integers(-limit, limit).map(lambda unscaled, s=t.scale: _WIDE.scaleb(decimal.Decimal(unscaled), -s))
+        base = st.integers(-limit, limit).map(
+            lambda unscaled, s=t.scale: _WIDE.scaleb(decimal.Decimal(unscaled), -s)
+        )
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
         base = st.text(max_size=12)
     elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
@@ -77,7 +92,10 @@ def values(t: pa.DataType, nullable: bool = True):
     elif pa.types.is_timestamp(t):
         base = st.datetimes(timezones=st.just(UTC)) if t.tz else st.datetimes()
     elif pa.types.is_map(t):
-        base = st.lists(st.tuples(values(t.key_type, nullable=False), values(t.item_type, t.item_field.nullable)), max_size=3)
+        base = st.lists(
+            st.tuples(values(t.key_type, nullable=False), values(t.item_type, t.item_field.nullable)),
+            max_size=3,
+        )
     elif pa.types.is_list(t) or pa.types.is_large_list(t):
         base = st.lists(values(t.value_type, t.value_field.nullable), max_size=4)
     elif pa.types.is_struct(t):
@@ -88,7 +106,9 @@ def values(t: pa.DataType, nullable: bool = True):
 
 
 @st.composite
-def tables(draw, max_rows: int = 40, min_columns: int = 1, max_columns: int = 4, column_types=None) -> pa.Table:
+def tables(
+    draw, max_rows: int = 40, min_columns: int = 1, max_columns: int = 4, column_types=None
+) -> pa.Table:
     """Tables with random schemas (unique column names) and random rows."""
     n_cols = draw(st.integers(min_columns, max_columns))
     names = draw(_names(n_cols))
@@ -99,7 +119,9 @@ def tables(draw, max_rows: int = 40, min_columns: int = 1, max_columns: int = 4,
     for t, nullable in zip(col_types, nullables):
         data = draw(st.lists(values(t, nullable), min_size=rows, max_size=rows))
         arrays.append(pa.array(data, type=t))
-    return pa.Table.from_arrays(arrays, schema=pa.schema([pa.field(n, t, nb) for n, t, nb in zip(names, col_types, nullables)]))
+    return pa.Table.from_arrays(
+        arrays, schema=pa.schema([pa.field(n, t, nb) for n, t, nb in zip(names, col_types, nullables)])
+    )
 
 
 def canonical(value: Any) -> Any:

@@ -103,7 +103,11 @@ def test_compaction_does_not_conflict_with_concurrent_appends(tmp_path):
     table = NCFTable.create(tmp_path / "t", SCHEMA)
     for i in range(6):
         table.append(pa.table({"id": [1000 + i], "writer": [-1], "n": [0]}, schema=SCHEMA))
-    _run((_append_rows, str(table.path), 0), (_append_rows, str(table.path), 1), (_compact_repeatedly, str(table.path)))
+    _run(
+        (_append_rows, str(table.path), 0),
+        (_append_rows, str(table.path), 1),
+        (_compact_repeatedly, str(table.path)),
+    )
     expected = sorted([1000 + i for i in range(6)] + [w * 100 + i for w in range(2) for i in range(ROUNDS)])
     assert sorted(table.read().column("id").to_pylist()) == expected
     assert any(h["operation"] == "COMPACT" for h in table.history())

@@ -23,7 +23,10 @@ SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string())])
 
 
 def rows(start: int, n: int) -> pa.Table:
-    return pa.table({"id": list(range(start, start + n)), "name": [f"n{i}" for i in range(start, start + n)]}, schema=SCHEMA)
+    return pa.table(
+        {"id": list(range(start, start + n)), "name": [f"n{i}" for i in range(start, start + n)]},
+        schema=SCHEMA,
+    )
 
 
 def ids(table: pa.Table) -> list[int]:
@@ -48,7 +51,7 @@ def test_time_travel_by_timestamp(tmp_path):
     stamp_v1 = t.history(1)[0]["timestamp"]
     t.append(rows(1, 1))
     assert ids(t.read(timestamp=stamp_v1)) == [0]
-    iso = dt.datetime.fromtimestamp(stamp_v1 / 1000, dt.timezone.utc).isoformat()
+    iso = dt.datetime.fromtimestamp(stamp_v1 / 1000, dt.UTC).isoformat()
     assert t.snapshot(timestamp=iso).version == 1
     with pytest.raises(TimeTravelError, match="before the first commit"):
         t.snapshot(timestamp="2000-01-01T00:00:00Z")

@@ -18,7 +18,9 @@ def small_files_table(path, files=12, rows=5):
     t = NCFTable.create(path, SCHEMA)
     order = [(i * 7) % files for i in range(files)]  # appended out of key order
     for f in order:
-        t.append(pa.table({"id": list(range(f * rows, f * rows + rows))[::-1], "v": ["x"] * rows}, schema=SCHEMA))
+        t.append(
+            pa.table({"id": list(range(f * rows, f * rows + rows))[::-1], "v": ["x"] * rows}, schema=SCHEMA)
+        )
     return t
 
 

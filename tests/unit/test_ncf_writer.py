@@ -17,7 +17,13 @@ from neurolake_spark.cli import main
 
 
 def _table(n=100):
-    return pa.table({"id": np.arange(n), "email": [f"u{i}@x.org" for i in range(n)], "phone": pa.array([None] * n, pa.string())})
+    return pa.table(
+        {
+            "id": np.arange(n),
+            "email": [f"u{i}@x.org" for i in range(n)],
+            "phone": pa.array([None] * n, pa.string()),
+        }
+    )
 
 
 def test_nothing_is_visible_until_close_and_no_temp_files_remain(tmp_path):
@@ -35,10 +41,9 @@ def test_failure_inside_the_writer_leaves_the_old_file(tmp_path):
     path = tmp_path / "a.ncf"
     ncf.write_table(_table(5), path)
     before = path.read_bytes()
-    with pytest.raises(RuntimeError):
-        with ncf.NCFWriter(path, _table().schema) as w:
-            w.write_table(_table(50))
-            raise RuntimeError("crash mid-write")
+    with pytest.raises(RuntimeError), ncf.NCFWriter(path, _table().schema) as w:
+        w.write_table(_table(50))
+        raise RuntimeError("crash mid-write")
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["a.ncf"]
 
@@ -66,8 +71,14 @@ def test_schema_mismatch_and_write_after_close(tmp_path):
 
 @pytest.mark.parametrize(
     "options",
-    [{"row_group_size": 0}, {"page_size": 12}, {"zstd_level": 99}, {"encodings": {"id": "magic"}}, {"encodings": {"nope": "plain"}},
-     {"index_epsilon": 0}],
+    [
+        {"row_group_size": 0},
+        {"page_size": 12},
+        {"zstd_level": 99},
+        {"encodings": {"id": "magic"}},
+        {"encodings": {"nope": "plain"}},
+        {"index_epsilon": 0},
+    ],
     ids=repr,
 )
 def test_bad_options_are_rejected(tmp_path, options):
@@ -92,10 +103,19 @@ def test_unsupported_types_are_rejected(tmp_path):
 
 def test_tags_and_metadata_survive_and_are_inspectable(tmp_path):
     path = tmp_path / "t.ncf"
-    tags = {"email": {"pii": "email", "owner": "crm", "description": "contact address"}, "phone": {"pii": "phone"}}
-    ncf.write_table(_table(), path, column_tags=tags, metadata={"source": "crm export", "batch": "42"}, sort_key="id")
+    tags = {
+        "email": {"pii": "email", "owner": "crm", "description": "contact address"},
+        "phone": {"pii": "phone"},
+    }
+    ncf.write_table(
+        _table(), path, column_tags=tags, metadata={"source": "crm export", "batch": "42"}, sort_key="id"
+    )
     table = ncf.read_table(path)
-    assert table.schema.field("email").metadata == {b"ncf.tag.pii": b"email", b"ncf.tag.owner": b"crm", b"ncf.tag.description": b"contact address"}
+    assert table.schema.field("email").metadata == {
+        b"ncf.tag.pii": b"email",
+        b"ncf.tag.owner": b"crm",
+        b"ncf.tag.description": b"contact address",
+    }
     assert table.schema.metadata == {b"source": b"crm export", b"batch": b"42"}
     with ncf.NCFFile(path) as f:
         assert f.column_tags == tags
@@ -116,14 +136,24 @@ def test_tags_and_metadata_survive_and_are_inspectable(tmp_path):
 
 def test_statistics_per_chunk(tmp_path):
     path = tmp_path / "s.ncf"
-    table = pa.table({"x": [5, None, 3, 9, None, 1], "s": ["b", "a", None, "c", "c", "c"], "f": [1.0, float("nan"), None, -2.0, 0.5, None]})
+    table = pa.table(
+        {
+            "x": [5, None, 3, 9, None, 1],
+            "s": ["b", "a", None, "c", "c", "c"],
+            "f": [1.0, float("nan"), None, -2.0, 0.5, None],
+        }
+    )
     ncf.write_table(table, path, row_group_size=3)
     with ncf.NCFFile(path) as f:
         first, second = f.row_groups
         x = first.stats("x")
         assert (x["min"], x["max"], x["null_count"], x["num_values"]) == (3, 5, 1, 3)
         assert second.stats("s")["distinct_estimate"] == 1
-        assert (second.stats("f")["min"], second.stats("f")["max"], first.stats("f")["nan_count"]) == (-2.0, 0.5, 1)
+        assert (second.stats("f")["min"], second.stats("f")["max"], first.stats("f")["nan_count"]) == (
+            -2.0,
+            0.5,
+            1,
+        )
         assert first.columns["x"].uncompressed_bytes > 0 and first.columns["x"].length > 0
 
 
@@ -141,7 +171,9 @@ def test_cli_reports_corrupt_files_in_one_line(tmp_path):
     path.write_bytes(b"definitely not ncf" * 4)
     script = os.path.join(os.path.dirname(sys.executable), "neurolake")
     command = [script] if os.path.exists(script) else [sys.executable, "-m", "neurolake_spark.cli"]
-    proc = subprocess.run([*command, "ncf", "inspect", str(path)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*command, "ncf", "inspect", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()

@@ -47,7 +47,9 @@ def test_delta_files_starts_from_the_newest_checkpoint_at_or_before_the_version(
     _commit(tmp_path, 1, add("x.parquet"))
     checkpoint = pa.table({"add": [{"path": "x.parquet", "size": 1}, None]})
     pq.write_table(checkpoint, tmp_path / "_delta_log" / f"{1:020d}.checkpoint.parquet")
-    (tmp_path / "_delta_log" / f"{0:020d}.json").unlink()  # log cleanup removed the commits before the checkpoint
+    (
+        tmp_path / "_delta_log" / f"{0:020d}.json"
+    ).unlink()  # log cleanup removed the commits before the checkpoint
     _commit(tmp_path, 2, add("y.parquet"))
     files = backup.delta_files(tmp_path, 2)
     assert files.data_files == ["x.parquet", "y.parquet"]
@@ -95,25 +97,33 @@ def test_sqlite_catalog_urls_and_server_catalogs():
     assert "pg_dump" in backup.backup_catalog("postgresql+psycopg://u@h/db", Path("unused"))["skipped"]
 
 
-@pytest.mark.parametrize("text, column_type, expected", [
-    ("1, 2,3", "bigint", [1, 2, 3]),
-    ("a@x.org,b", "string", ["a@x.org", "b"]),
-])
+@pytest.mark.parametrize(
+    "text, column_type, expected",
+    [
+        ("1, 2,3", "bigint", [1, 2, 3]),
+        ("a@x.org,b", "string", ["a@x.org", "b"]),
+    ],
+)
 def test_key_values_follow_the_key_column_type(text, column_type, expected):
     assert key_values(text, column_type) == expected
 
 
-@pytest.mark.parametrize("text, column_type", [("1,x", "bigint"), (" , ", "string"), ("1.5e", "decimal(10,2)")])
+@pytest.mark.parametrize(
+    "text, column_type", [("1,x", "bigint"), (" , ", "string"), ("1.5e", "decimal(10,2)")]
+)
 def test_bad_key_values_are_one_line_errors(text, column_type):
     with pytest.raises(PipelineError, match="--values"):
         key_values(text, column_type)
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"op": "update", "table": "silver.orders"}', "missing where, set"),
-    ('{"op": "truncate", "table": "silver.orders"}', "'op' must be one of"),
-    ('{"op": "delete", "table": ', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"op": "update", "table": "silver.orders"}', "missing where, set"),
+        ('{"op": "truncate", "table": "silver.orders"}', "'op' must be one of"),
+        ('{"op": "delete", "table": ', "not valid JSON"),
+    ],
+)
 def test_bad_fix_files_are_named_in_the_error(tmp_path, content, message):
     path = tmp_path / "007-fix.json"
     path.write_text(content)
@@ -122,13 +132,16 @@ def test_bad_fix_files_are_named_in_the_error(tmp_path, content, message):
     assert "007-fix.json" in str(error.value)
 
 
-@pytest.mark.parametrize("argv", [
-    ["table", "restore", "silver.orders"],
-    ["table", "restore", "silver.orders", "--version", "1", "--timestamp", "2026-11-24"],
-    ["table", "restore", "silver.orders", "--version", "one"],
-    ["backup", "--all"],
-    ["erase", "--table", "silver.customers", "--key", "customer_id"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["table", "restore", "silver.orders"],
+        ["table", "restore", "silver.orders", "--version", "1", "--timestamp", "2026-11-24"],
+        ["table", "restore", "silver.orders", "--version", "one"],
+        ["backup", "--all"],
+        ["erase", "--table", "silver.customers", "--key", "customer_id"],
+    ],
+)
 def test_invalid_operator_command_lines_are_refused(argv):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(argv)
@@ -139,6 +152,8 @@ def test_hidden_crc_files_are_ignored_and_v2_checkpoints_refused(tmp_path):
     _commit(tmp_path, 0, add("a.parquet"))
     (tmp_path / "_delta_log" / f".{0:020d}.checkpoint.parquet.crc").write_bytes(b"crc")
     assert backup.delta_files(tmp_path).data_files == ["a.parquet"]
-    (tmp_path / "_delta_log" / f"{0:020d}.checkpoint.3a0d2f4e-7b1c-4d7e-9a53-2b8f1c0e6d71.json").write_text("{}")
+    (tmp_path / "_delta_log" / f"{0:020d}.checkpoint.3a0d2f4e-7b1c-4d7e-9a53-2b8f1c0e6d71.json").write_text(
+        "{}"
+    )
     with pytest.raises(backup.BackupError, match="v2 checkpoints"):
         backup.delta_files(tmp_path)

@@ -55,9 +55,8 @@ def test_success_records_status_times_and_datasets(settings):
 
 
 def test_failure_is_recorded_and_raised(settings):
-    with pytest.raises(ValueError, match="boom"):
-        with JobRun("silver", settings, listeners=[]) as run:
-            raise ValueError("boom")
+    with pytest.raises(ValueError, match="boom"), JobRun("silver", settings, listeners=[]) as run:
+        raise ValueError("boom")
     assert run.status == "failed"
     assert isinstance(run.error, ValueError) and "boom" in run.error_stack
 
@@ -76,10 +75,9 @@ def test_metrics_textfile_counters_accumulate(settings):
         run.add_input("raw.orders", rows=10)
         run.add_output("bronze.orders", rows=7, bytes=1234)
         run.rows_quarantined = 3
-    with pytest.raises(RuntimeError):
-        with JobRun("ingest", settings, listeners=[listener]) as run:
-            run.add_input("raw.orders", rows=5)
-            raise RuntimeError("x")
+    with pytest.raises(RuntimeError), JobRun("ingest", settings, listeners=[listener]) as run:
+        run.add_input("raw.orders", rows=5)
+        raise RuntimeError("x")
 
     values = samples(settings.metrics_textfile_dir / "neurolake_ingest.prom")
     job = ("job_name", "ingest")

@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def resolver(tmp_path):
-    settings = load_settings(ROOT / "conf" / "local.yaml", overrides={"storage.warehouse": str(tmp_path)}, env={})
+    settings = load_settings(
+        ROOT / "conf" / "local.yaml", overrides={"storage.warehouse": str(tmp_path)}, env={}
+    )
     return TableResolver(settings.warehouse, settings.pipeline_definition())
 
 
@@ -23,8 +25,20 @@ def test_resolves_inside_the_warehouse(resolver, tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["../etc.passwd", "silver/../../x.y", "silver.orders/..", "Silver.Orders", "silver", "a.b.c", "",
-     "silver.orders; DROP TABLE x", "silver.or ders", "silver.\u00e9", None, "x" * 300 + ".y"],
+    [
+        "../etc.passwd",
+        "silver/../../x.y",
+        "silver.orders/..",
+        "Silver.Orders",
+        "silver",
+        "a.b.c",
+        "",
+        "silver.orders; DROP TABLE x",
+        "silver.or ders",
+        "silver.\u00e9",
+        None,
+        "x" * 300 + ".y",
+    ],
 )
 def test_hostile_or_malformed_names_are_rejected(resolver, name):
     with pytest.raises(TableNameError, match="invalid table name"):
