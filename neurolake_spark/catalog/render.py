@@ -23,32 +23,14 @@ from typing import Any
 
 from neurolake_spark.catalog.errors import CatalogError
 from neurolake_spark.catalog.graph import Graph, GraphNode
-from neurolake_spark.catalog.store import CatalogStore, format_time
+from neurolake_spark.catalog.queries import CatalogQueries
+from neurolake_spark.catalog.words import describe_source, describe_transformation, format_time, in_words
 
 FORMATS = ("html", "svg", "dot", "mermaid", "json")
 COLUMN_GAP = 260
 ROW_GAP = 74
 MARGIN = 30
 SIZES = {"dataset": (200, 48), "job": (150, 36), "column": (210, 48)}
-TRANSFORMATION_WORDS = {
-    "DIRECT IDENTITY": "copied as is",
-    "DIRECT TRANSFORMATION": "computed from",
-    "DIRECT AGGREGATION": "aggregated from",
-    "DIRECT MASKED": "masked copy of",
-    "INDIRECT FILTER": "filters the rows (indirect)",
-    "INDIRECT JOIN": "used to join (indirect)",
-    "INDIRECT GROUP_BY": "groups the rows (indirect)",
-    "INDIRECT SORT": "orders the rows (indirect)",
-    "INDIRECT WINDOW": "window over the rows (indirect)",
-    "INDIRECT CONDITIONAL": "decides a condition (indirect)",
-}
-
-
-def describe_transformation(text: str | None) -> str:
-    """``"DIRECT AGGREGATION"`` -> ``"aggregated from"`` (plain words for auditors)."""
-    if not text:
-        return "derived from"
-    return TRANSFORMATION_WORDS.get(text, text.lower().replace("_", " "))
 
 
 def short_name(name: str, limit: int = 28) -> str:
@@ -140,17 +122,7 @@ def layout(graph: Graph) -> tuple[dict[str, Placed], int, int]:
     return placed, int(width), int(height)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return format_time(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def collect_details(graph: Graph, store: CatalogStore) -> dict[str, dict[str, Any]]:
+def collect_details(graph: Graph, store: CatalogQueries) -> dict[str, dict[str, Any]]:
     """What a click on each node shows, as JSON-able dicts with times in UTC words."""
     dataset_ids = {n.dataset_id for n in graph.nodes.values() if n.kind in ("dataset", "column")}
     datasets = store.dataset_details(sorted(dataset_ids), as_of=graph.as_of)
@@ -161,7 +133,7 @@ def collect_details(graph: Graph, store: CatalogStore) -> dict[str, dict[str, An
     details: dict[str, dict[str, Any]] = {}
     for node in graph.nodes.values():
         if node.kind == "job":
-            details[node.id] = _plain(
+            details[node.id] = in_words(
                 {
                     "kind": "job",
                     "title": f"Job {node.name}",
@@ -176,7 +148,7 @@ def collect_details(graph: Graph, store: CatalogStore) -> dict[str, dict[str, An
         detail = datasets[node.dataset_id]
         summary = detail.summary
         latest_checks = [q for q in detail.quality if detail.quality and q["run"] == detail.quality[0]["run"]]
-        details[node.id] = _plain(
+        details[node.id] = in_words(
             {
                 "kind": node.kind,
                 "title": node.name if node.kind == "dataset" else f"{node.name}.{node.column}",
@@ -198,15 +170,7 @@ def collect_details(graph: Graph, store: CatalogStore) -> dict[str, dict[str, An
                 "versions": detail.versions,
                 "columns": detail.columns,
                 "column_lineage": {
-                    column: [
-                        {
-                            **source,
-                            "how": describe_transformation(
-                                " ".join(t for t in (source["type"], source["subtype"]) if t)
-                            ),
-                        }
-                        for source in sources
-                    ]
+                    column: [{**source, "how": describe_source(source)} for source in sources]
                     for column, sources in detail.column_lineage.items()
                 },
                 "quality_results": detail.quality,
@@ -522,7 +486,7 @@ def to_mermaid(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(graph: Graph, fmt: str, store: CatalogStore | None = None) -> str:
+def render(graph: Graph, fmt: str, store: CatalogQueries | None = None) -> str:
     """``graph`` in one of :data:`FORMATS`; ``html``, ``svg`` and ``json`` include node details from ``store``.
 
     The drawings (all but ``json``) leave out jobs that only rewrote tables (see :func:`drawable`).
@@ -539,14 +503,5 @@ def render(graph: Graph, fmt: str, store: CatalogStore | None = None) -> str:
     if fmt == "svg":
         return to_svg(graph, details) + "\n"
     if fmt == "json":
-        return json.dumps({**_plain(graph.to_dict()), "details": details}, indent=2, default=str) + "\n"
+        return json.dumps({**in_words(graph.to_dict()), "details": details}, indent=2, default=str) + "\n"
     return to_html(graph, details)
-
-
-def text_table(headers: list[str], rows: list[list[Any]]) -> str:
-    """Rows as aligned plain-text columns (times in UTC words, empty cells as ``-``)."""
-    cells = [[("-" if v is None or v == "" else str(_plain(v))) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
-    return "\n".join(lines)

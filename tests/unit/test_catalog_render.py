@@ -10,16 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from neurolake_spark.catalog.errors import CatalogError
-from neurolake_spark.catalog.render import (
-    describe_transformation,
-    drawable,
-    layout,
-    render,
-    short_name,
-    text_table,
-)
+from neurolake_spark.catalog.render import drawable, layout, render, short_name
 from neurolake_spark.catalog.store import CatalogStore
+from neurolake_spark.catalog.words import describe_transformation
 from neurolake_spark.cli import main
+from neurolake_spark.cli.display import text_table
 
 from .test_catalog_events import ds, nightly_events, run_events
 
@@ -117,7 +112,7 @@ def test_drawings_leave_out_jobs_that_only_rewrite_tables(store):
         ("maintenance", "silver.orders")
     }
     assert {n.name for n in drawn.nodes.values() if n.kind == "dataset"} == graph.dataset_names()
-    assert 'data-id="%s"' % hidden.pop() not in render(graph, "html", store)
+    assert f'data-id="{hidden.pop()}"' not in render(graph, "html", store)
     assert len(json.loads(render(graph, "json", store))["nodes"]) == len(graph.nodes)
 
 
