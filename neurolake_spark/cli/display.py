@@ -113,7 +113,7 @@ def cli_message(error: CatalogError) -> str:
     if isinstance(error, UnknownRunError):
         return f"{error} (see `neurolake runs list`)"
     if isinstance(error, AmbiguousDatasetError):
-        return f"{error}; choose one with --namespace"
+        return f"{error}; choose one with --set lineage.namespace=NAMESPACE"
     return str(error)
 
 
