@@ -133,7 +133,9 @@ def _assertions(facet: dict) -> list[Assertion]:
     for item in facet.get("assertions") or []:
         if not isinstance(item, dict) or "assertion" not in item:
             continue
-        params = item.get("params") if isinstance(item.get("params"), dict) else {}
+        params = item.get("params")
+        if not isinstance(params, dict):
+            params = {}
         found.append(
             Assertion(
                 expectation=str(item.get("name") or item["assertion"]),
