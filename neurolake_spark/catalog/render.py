@@ -234,7 +234,7 @@ def _drawing(graph: Graph, details: dict[str, dict[str, Any]] | None) -> dict[st
         else:
             middle = (x1 + x2) / 2
             path = f"M{x1:.1f},{y1:.1f} C{middle:.1f},{y1:.1f} {middle:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-        tip = [f"{_label(a.node)} → {_label(b.node)}"]
+        tip = [f"{a.node.label} → {b.node.label}"]
         if edge.transformation:
             tip.append(describe_transformation(edge.transformation))
         if edge.job and graph.column:
@@ -264,7 +264,7 @@ def _drawing(graph: Graph, details: dict[str, dict[str, Any]] | None) -> dict[st
                 "classes": " ".join(
                     c for c in ("node", node.kind, state, "root" if node_id == graph.root else "") if c
                 ),
-                "label": _label(node),
+                "label": node.label,
                 "x": f"{place.x:.1f}",
                 "y": f"{place.y:.1f}",
                 "width": place.width,
@@ -285,17 +285,9 @@ def to_svg(graph: Graph, details: dict[str, dict[str, Any]] | None = None) -> st
     return TEMPLATES.get_template("lineage.svg.j2").render(_drawing(graph, details))
 
 
-def _label(node: GraphNode) -> str:
-    if node.kind == "job":
-        return f"job {node.name}" + (f" (writes {node.output})" if node.output else " (reads only)")
-    if node.kind == "column":
-        return f"column {node.column} of {node.name}"
-    return f"table {node.name}" if "/" not in node.name else f"files {node.name}"
-
-
 def _heading(graph: Graph) -> str:
     root = graph.nodes.get(graph.root)
-    subject = _label(root) if root else "lineage"
+    subject = root.label if root else "lineage"
     when = f"as of {format_time(graph.as_of)}" if graph.as_of else "now (latest runs)"
     what = {
         "upstream": "where it comes from",

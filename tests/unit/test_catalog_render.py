@@ -90,6 +90,21 @@ def test_svg_is_well_formed_xml_with_one_group_per_node(store):
     )
 
 
+def test_a_node_is_described_alike_in_diffs_tooltips_and_headings(store):
+    graph = drawable(store.graph().upstream("gold.daily_revenue"))
+    svg = ET.fromstring(render(graph, "svg", store))
+    ns = "{http://www.w3.org/2000/svg}"
+    tips = {
+        p.find(f"{ns}title").text.split(";")[0] for p in svg.iter(f"{ns}path") if p.get("class") == "edge"
+    }
+    assert tips == {f"{source} → {target}" for source, target in graph.edge_keys()}
+    assert "silver.products → job gold (writing gold.daily_revenue)" in tips
+    boxes = {g.get("data-id"): g.find(f"{ns}title").text for g in svg.iter(f"{ns}g") if g.get("data-id")}
+    assert boxes == {node_id: node.label for node_id, node in graph.nodes.items()}
+    heading = re.search(r"<h1>(.*?)</h1>", render(graph, "html", store)).group(1)
+    assert heading.startswith("Lineage of gold.daily_revenue: where it comes from")
+
+
 def test_layout_keeps_boxes_apart_and_flows_left_to_right(store):
     graph = store.graph().lineage("gold.daily_revenue")
     placed, width, height = layout(graph)
