@@ -87,6 +87,7 @@ def find_dataset(
         select(d.id, d.name, n.name.label("namespace"))
         .join(s.namespaces, n.id == d.namespace_id)
         .where(d.name == name)
+        .order_by(n.name)
     )
     if namespace:
         query = query.where(n.name == namespace)

@@ -206,6 +206,20 @@ def test_cli_lineage_show_to_file_and_stdout(warehouse, capsys, tmp_path):
         (("runs", "show", "0000"), "unknown run '0000'"),
         (("catalog", "untag", "gold.daily_revenue", "absent"), "has no tag absent"),
         (("quality", "report", "--date", "yesterday"), "--date 'yesterday' is not a time"),
+        (
+            ("lineage", "diff", "gold.daily_revenue", "--from", "monday", "--to", "2026-11-24"),
+            "--from 'monday' is not a time",
+        ),
+        (
+            ("lineage", "diff", "gold.daily_revenue", "--from", "2026-11-23", "--to", "friday"),
+            "--to 'friday' is not a time",
+        ),
+        (
+            ("catalog", "show", "nothing.close"),
+            r"^neurolake: error: unknown table 'nothing.close': the catalog has no table of that name "
+            r"\(see `neurolake catalog list`\)$",
+        ),
+        (("runs", "show", "0000"), r"^neurolake: error: unknown run '0000' \(see `neurolake runs list`\)$"),
     ],
 )
 def test_cli_bad_input_is_one_line(warehouse, capsys, argv, message):
@@ -254,3 +268,21 @@ def test_cli_catalog_runs_and_quality(warehouse, capsys):
     assert code == 0 and "silver.products -> job gold (writing gold.daily_revenue)" in out
     code, out, _ = cli(warehouse, capsys, "lineage", "path", "raw.customers", "bronze.orders")
     assert code == 1 and out.strip() == "no lineage path from raw.customers to bronze.orders"
+
+
+def test_cli_tells_how_to_choose_among_namespaces(tmp_path, capsys):
+    catalog = CatalogStore(f"sqlite:///{tmp_path / 'catalog.db'}")
+    for namespace in ("s3://a", "s3://b"):
+        for event in run_events("copy", start=DAY1, outputs=[ds("x.shared", namespace=namespace)]):
+            catalog.ingest(event)
+    catalog.close()
+    code, out, err = cli((tmp_path,), capsys, "catalog", "show", "x.shared")
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "neurolake: error: 'x.shared' exists in several namespaces (s3://a, s3://b); "
+        "choose one with --set lineage.namespace=NAMESPACE"
+    )
+    code, out, _ = cli(
+        (tmp_path,), capsys, "catalog", "show", "x.shared", "--set", "lineage.namespace=s3://b"
+    )
+    assert code == 0 and "namespace s3://b" in out.splitlines()[0]
