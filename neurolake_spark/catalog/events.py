@@ -13,12 +13,14 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from neurolake_spark.catalog.errors import InvalidEventError, InvalidTimeError
 from neurolake_spark.catalog.times import parse_time
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+Role = Literal["input", "output"]
+ROLES: tuple[Role, ...] = ("input", "output")
 CODE_FACETS = ("neurolake_code", "neurolakeCode", "code_version", "codeVersion", "sourceCodeLocation")
 
 
@@ -54,7 +56,7 @@ class DatasetRecord:
 
     namespace: str
     name: str
-    role: str
+    role: Role
     version: str | None = None
     format: str | None = None
     fields: list[dict[str, Any]] | None = None
@@ -178,7 +180,7 @@ def _column_lineage(facet: dict) -> tuple[list[FieldLineage], list[tuple[str, st
     return lineage, dependencies
 
 
-def _dataset(raw: Any, role: str, index: int) -> DatasetRecord:
+def _dataset(raw: Any, role: Role, index: int) -> DatasetRecord:
     where = f"{role}s[{index}]"
     raw = _mapping(raw, where)
     record = DatasetRecord(
@@ -282,7 +284,7 @@ def parse_run_event(event: Any) -> RunEventRecord:
     error = run_facets.get("errorMessage") or {}
     record.error_message = error.get("message") if isinstance(error, dict) else None
     record.job_description = (job_facets.get("documentation") or {}).get("description")
-    for role in ("input", "output"):
+    for role in ROLES:
         items = event.get(f"{role}s") or []
         if not isinstance(items, list):
             raise InvalidEventError(f"malformed lineage event: '{role}s' must be a list")
