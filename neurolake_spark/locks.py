@@ -143,6 +143,26 @@ def table_lock_name(table_path: str | os.PathLike) -> str:
     return f"table-{readable}-{digest}"
 
 
+def run_lock(
+    settings,
+    what: str,
+    owner: str,
+    *,
+    dates: Sequence[str] = (),
+    tables: Sequence[str | os.PathLike] = (),
+    exclusive: bool = False,
+):
+    """Hold the locks of batch ``dates`` and of the table folders ``tables`` in the settings'
+    warehouse while the block runs (see :meth:`LockRegistry.hold`)::
+
+        run = lh.run("table_restore")
+        with run_lock(lh.settings, "a restore of silver.orders", run.run_id, tables=[path]), run:
+            ...
+    """
+    names = [date_lock_name(d) for d in dates] + [table_lock_name(t) for t in tables]
+    return LockRegistry.for_settings(settings).hold(names, what, owner, exclusive)
+
+
 class LockRegistry:
     """The locks of one warehouse: ``<lock dir>/<name>/<number>.json``."""
 
