@@ -331,18 +331,18 @@ def _quoted(text: str, start: int, quote: str, what: str, kind: str) -> tuple[in
 
 def _number(text: str, what: str, position: int) -> int | Decimal | float:
     if "e" in text or "E" in text:
-        value = float(text)
-        if value in (float("inf"), float("-inf")):
+        double = float(text)
+        if double in (float("inf"), float("-inf")):
             raise ConditionError(f"{what}: number {_shown(text)} at position {position} is out of range")
-        return value
+        return double
     if "." in text:
-        value = Decimal(text)
-        _, digits, exponent = value.as_tuple()
+        decimal = Decimal(text)
+        _, digits, exponent = decimal.as_tuple()
         if max(len(digits), -int(exponent)) > 38:
             raise ConditionError(
                 f"{what}: number {_shown(text)} at position {position} has more than 38 digits"
             )
-        return value
+        return decimal
     number = int(text)
     if number > INT64_MAX:
         raise ConditionError(
@@ -809,7 +809,7 @@ def assignments_from_json(spec: Any, what: str = "set") -> dict[str, Node]:
     """``{"status": "void", "amount": 0}``: columns set to JSON values (data, never parsed)."""
     if not isinstance(spec, dict) or not spec:
         raise ConditionError(f"{what}: must be a non-empty object of column: value")
-    result = {}
+    result: dict[str, Node] = {}
     for column, value in spec.items():
         if not isinstance(column, str) or not column:
             raise ConditionError(f"{what}: column names must be non-empty strings")

@@ -419,7 +419,7 @@ class Fix:
     table: str
     where: Node | None = None
     assignments: dict[str, Node] = field(default_factory=dict)
-    key: str | None = None
+    key: str = ""
     values: tuple = ()
     all_rows: bool = False
 
@@ -471,7 +471,7 @@ def load_fix(path: Path) -> Fix:
         table=fix["table"],
         where=where,
         assignments=assignments,
-        key=fix.get("key"),
+        key=fix.get("key", ""),
         values=tuple(fix.get("values", ())),
         all_rows=fix.get("all_rows", False),
     )
@@ -510,6 +510,8 @@ def _bound_fix(lh: Lakehouse, fix: Fix) -> tuple[Node, dict[str, Node]]:
     ref = lh.resolve(fix.table)
     if not bulk.exists(lh.spark, ref):
         raise PipelineError(f"fix {fix.file}: table {fix.table} does not exist yet")
+    if fix.where is None:  # load_fix requires one for updates and deletes
+        raise PipelineError(f"fix {fix.file}: missing where")
     columns = table_columns(lh.spark, ref.format, ref.uri)
     where = bind(fix.where, columns, f"fix {fix.file}: where")
     return where, bind_assignments(fix.assignments, columns, f"fix {fix.file}: set")
@@ -533,7 +535,7 @@ def _fix_impact(lh: Lakehouse, fix: Fix, where: Node) -> RowImpact:
 
 def preview_fixes(lh: Lakehouse, batch_date: str) -> list[str]:
     """What each fix file of ``batch_date`` would change (rows per data file); changes nothing."""
-    lines = []
+    lines: list[str] = []
     for fix in load_fixes(lh, batch_date):
         if fix.op == "erase":
             values = ",".join(str(v) for v in fix.values)
