@@ -264,7 +264,10 @@ def _optimize(args: argparse.Namespace) -> int:
     lh = open_lakehouse(args)
     names = [_delta_only(lh, n) for n in _existing(lh, _chosen_tables(lh, args))]
     batch_date = parse_date(args.date).isoformat() if args.date else None
-    with lh.run("compact", run_date=batch_date) as run:
+    run = lh.run("compact", run_date=batch_date)
+    # OPTIMIZE writes files before it commits them: registered, so no forced vacuum runs meanwhile.
+    tables = [lh.resolve(name).path for name in names]
+    with run_lock(lh.settings, f"a compaction of {_listed(names)}", run.run_id, tables=tables), run:
         versions = maintenance.optimize_tables(lh, names, batch_date, zorder_by=args.zorder_by)
         for name, version in zip(names, versions):
             run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)

@@ -286,10 +286,14 @@ def test_a_running_nightly_stops_a_second_run_of_its_date_and_history_rewrites(l
     assert f"a nightly for {DAY} is running (run run-holder" in error and HELD.search(error.strip()), error
 
 
-def test_a_nightly_does_not_start_beside_an_erasure(lh, capsys):
+@pytest.mark.parametrize(
+    "command",
+    [["nightly", "--date", DAY], ["table", "optimize", "silver.customers"], ["fixes", "--date", DAY]],
+)
+def test_no_writer_starts_beside_an_erasure(lh, capsys, command):
     table = table_lock_name(lh.resolve("silver.customers").path)
     with holding(lh, table, "an erasure from silver.customers", exclusive=True):
-        assert cli(lh, "nightly", "--date", DAY) == 75
+        assert cli(lh, *command) == 75
     assert "an erasure from silver.customers is running (run run-holder" in one_line_error(capsys)
 
 
