@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from neurolake_spark.errors import ConfigError
 
@@ -156,6 +156,22 @@ class MaintenanceSettings(_Section):
     vacuum_retention_hours: int = Field(default=168, ge=0)
 
 
+class LockSettings(_Section):
+    """Run locks (``neurolake_spark.locks``): a holder refreshes its heartbeat every
+    ``heartbeat_seconds``; a lock whose heartbeat is older than ``stale_after_seconds`` (or whose
+    process is gone, on the same host) can be taken over."""
+
+    dir: Path | None = None
+    stale_after_seconds: float = Field(default=300.0, gt=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heartbeat_within_timeout(self) -> LockSettings:
+        if self.heartbeat_seconds >= self.stale_after_seconds:
+            raise ValueError("locks.heartbeat_seconds must be shorter than locks.stale_after_seconds")
+        return self
+
+
 class GeneratorSettings(_Section):
     seed: int = 20261125
     scale: float = Field(default=1.0, gt=0)
@@ -172,6 +188,7 @@ class Settings(_Section):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+    locks: LockSettings = Field(default_factory=LockSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     pipeline: Path = Path("pipeline.yaml")
     source_file: Path | None = None
@@ -199,6 +216,10 @@ class Settings(_Section):
     @property
     def metrics_textfile_dir(self) -> Path:
         return self.metrics.textfile_dir or self.storage.warehouse / "_metrics"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.locks.dir or self.storage.warehouse / "_locks"
 
     def pipeline_definition(self):
         """The sources and tables this environment's pipeline file declares."""

@@ -9,7 +9,9 @@ Metrics (label ``job_name`` is the step, e.g. ``silver``):
 - ``neurolake_job_last_run_timestamp_seconds`` (gauge)
 
 Without ``metrics.pushgateway_url`` each job writes ``<metrics dir>/neurolake_<job>.prom``
-atomically; counters continue from the values already in that file, so they only grow.
+atomically; counters continue from the values already in that file, so they only grow. The
+read-modify-write runs under a file lock (``.neurolake_<job>.prom.lock``), so runs ending at
+the same time in several processes lose no increment.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from prometheus_client import (
     Counter,
     Gauge,
     disable_created_metrics,
+    generate_latest,
     push_to_gateway,
-    write_to_textfile,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from neurolake_spark.atomic_files import file_lock, write_atomic
 from neurolake_spark.config import Settings, read_secret
 
 disable_created_metrics()
@@ -54,8 +57,17 @@ class MetricsListener:
         """Nothing is recorded until the run ends."""
 
     def on_end(self, run) -> None:
+        path = self.settings.metrics_textfile_dir / f"neurolake_{_SAFE.sub('_', run.job_name)}.prom"
+        if self.settings.metrics.pushgateway_url:
+            self._record(run, path)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(path.with_name(f".{path.name}.lock")):
+            self._record(run, path)
+
+    def _record(self, run, path: Path) -> None:
+        """Build this run's metrics (counters continued from ``path``) and push or write them."""
         job = run.job_name
-        path = self.settings.metrics_textfile_dir / f"neurolake_{_SAFE.sub('_', job)}.prom"
         previous = {} if self.settings.metrics.pushgateway_url else _previous_counters(path)
         registry = CollectorRegistry()
 
@@ -100,8 +112,7 @@ class MetricsListener:
                 handler=self._auth_handler(),
             )
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_to_textfile(str(path), registry)
+            write_atomic(path, generate_latest(registry).decode("utf-8"))
 
     def _auth_handler(self):
         from prometheus_client.exposition import basic_auth_handler, default_handler

@@ -7,12 +7,15 @@ Example::
     print(format_summary(result))
 
 Every step is safe to re-run for the same date; ``run_step`` runs one of them (what
-``jobs/<step>.py`` and the Airflow DAG call).
+``jobs/<step>.py`` and the Airflow DAG call). A nightly, or a step run on its own, holds the
+warehouse's lock of its date (:mod:`neurolake_spark.locks`): a second one for the same date
+fails fast, naming the run that holds it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from neurolake_spark.curate import build_gold, build_silver
@@ -20,6 +23,7 @@ from neurolake_spark.demo_data import parse_date
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.ingest import ingest_all
 from neurolake_spark.lakehouse import Lakehouse
+from neurolake_spark.locks import run_lock
 from neurolake_spark.maintenance import nightly_maintenance
 from neurolake_spark.runs import JobRun
 
@@ -80,9 +84,17 @@ def run_step(lh: Lakehouse, step: str, batch_date: str, parent: JobRun | None = 
     batch_date = parse_date(batch_date).isoformat()
     if step not in STEPS:
         raise PipelineError(f"unknown step '{step}' (steps: {', '.join(STEPS)})")
-    _start(lh, [step])
-    with lh.run(step, run_date=batch_date, parent=parent) as run:
-        STEPS[step](lh, batch_date, run)
+    run = lh.run(step, run_date=batch_date, parent=parent)
+    # A step of a nightly runs under the nightly's lock; a step on its own takes the date's lock.
+    lock = (
+        nullcontext()
+        if parent
+        else run_lock(lh.settings, f"step {step} for {batch_date}", run.run_id, dates=[batch_date])
+    )
+    with lock:
+        _start(lh, [step])
+        with run:
+            STEPS[step](lh, batch_date, run)
     return run
 
 
@@ -90,13 +102,15 @@ def run_nightly(lh: Lakehouse, batch_date: str, steps: list[str] | None = None) 
     """Run the nightly chain for ``batch_date``; the nightly run is the parent of each step."""
     batch_date = parse_date(batch_date).isoformat()
     steps = steps or list(STEPS)
-    _start(lh, steps)
-    with lh.run("nightly", run_date=batch_date) as nightly:
-        result = NightlyResult(nightly)
-        for step in steps:
-            step_run = run_step(lh, step, batch_date, parent=nightly)
-            result.steps.append(step_run)
-            nightly.rows_quarantined += step_run.rows_quarantined
+    nightly = lh.run("nightly", run_date=batch_date)
+    with run_lock(lh.settings, f"a nightly for {batch_date}", nightly.run_id, dates=[batch_date]):
+        _start(lh, steps)
+        with nightly:
+            result = NightlyResult(nightly)
+            for step in steps:
+                step_run = run_step(lh, step, batch_date, parent=nightly)
+                result.steps.append(step_run)
+                nightly.rows_quarantined += step_run.rows_quarantined
     return result
 
 

@@ -10,6 +10,7 @@ Adding a source or a table is a change to that file, not to code::
         order_by: updated_at             # latest version of a key wins
         bronze: bronze.orders
         silver: silver.orders
+        fixable: [silver.orders]         # tables bulk fix files may change (default: none)
     tables:
       bronze.orders: {format: delta, partition_by: [_batch_date], owner: data-eng}
 """
@@ -42,6 +43,7 @@ class SourceDefinition(_Strict):
     order_by: str
     bronze: str
     silver: str
+    fixable: list[str] = Field(default_factory=list)
     description: str = ""
 
 
@@ -75,7 +77,17 @@ class PipelineDefinition(_Strict):
                     raise ValueError(
                         f"source '{source_name}' names {role} table '{table}', which 'tables' does not declare"
                     )
+            for table in source.fixable:
+                if table not in (source.bronze, source.silver):
+                    raise ValueError(
+                        f"source '{source_name}' declares '{table}' fixable, but only its own tables "
+                        f"({source.bronze}, {source.silver}) can be"
+                    )
         return self
+
+    def fixable_tables(self) -> list[str]:
+        """The tables bulk fix files may change: those their source declares ``fixable``."""
+        return sorted({table for source in self.sources.values() for table in source.fixable})
 
 
 @lru_cache(maxsize=8)

@@ -51,13 +51,27 @@ def _add_table_argument(parser: argparse.ArgumentParser) -> None:
     add_environment_options(parser)
 
 
-def _run_step(args: argparse.Namespace, job: str, path: str, action):
-    """Run ``action()`` inside a JobRun (metrics and lineage) and record the table it changed."""
+def _run_step(
+    args: argparse.Namespace, job: str, path: str, action, what: str | None, exclusive: bool = False
+):
+    """Run ``action(lh)`` inside a JobRun (metrics and lineage) and record the table it changed.
+
+    Unless ``what`` is None (a dry run), the table's lock is held meanwhile (see
+    :mod:`neurolake_spark.locks`); ``what`` describes this command to whoever it stops."""
+    from contextlib import nullcontext
+
     from ncf_datasource.table import NCFTable
     from neurolake_spark.cli.common import open_lakehouse
+    from neurolake_spark.locks import run_lock
 
     lh = open_lakehouse(args)
-    with lh.run(job) as run:
+    run = lh.run(job)
+    lock = (
+        nullcontext()
+        if what is None
+        else run_lock(lh.settings, what, run.run_id, tables=[path], exclusive=exclusive)
+    )
+    with lock, run:
         result = action(lh)
         table = NCFTable.open(path)
         run.add_output(
@@ -80,6 +94,7 @@ def _compact(args: argparse.Namespace) -> int:
         "ncf_compact",
         path,
         lambda lh: compact(table, target_file_mb=args.target_file_mb, sort_by=args.sort_by),
+        f"an NCF compaction of {args.table}",
     )
     if version is None:
         print(f"{path}: nothing to compact ({len(table.snapshot().files)} files)")
@@ -114,6 +129,8 @@ def _vacuum(args: argparse.Namespace) -> int:
         "ncf_vacuum",
         path,
         lambda lh: vacuum(table, args.retention_hours, force=args.force, dry_run=args.dry_run),
+        None if args.dry_run else f"{'a forced' if args.force else 'an'} NCF vacuum of {args.table}",
+        exclusive=args.force,
     )
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{path}: {verb} {len(deleted)} files")
@@ -134,7 +151,10 @@ def _add_vacuum(commands) -> None:
         help="keep files needed by the last N hours (default 168)",
     )
     p.add_argument(
-        "--force", action="store_true", help="allow a retention below the safe minimum of 168 hours"
+        "--force",
+        action="store_true",
+        help="allow a retention below the safe minimum of 168 hours (runs only while no other "
+        "command holds a lock in the warehouse, so no writer's uncommitted files are deleted)",
     )
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
     p.set_defaults(handler=_vacuum)
@@ -167,54 +187,107 @@ def _add_history(commands) -> None:
     p.set_defaults(handler=_history)
 
 
-def _row_operation(args: argparse.Namespace, job: str, operate) -> int:
-    """Run ``operate(spark, path)`` (a delete or update) as job ``job`` and print the new version."""
+def _row_operation(args: argparse.Namespace, job: str, verb: str, assignments: dict | None = None) -> int:
+    """Delete (``assignments`` None) or update the rows matching ``--where``, as job ``job``.
+
+    The condition and assignments are parsed by :mod:`neurolake_spark.conditions` (never run
+    as SQL text) and checked against the table's columns; a condition matching every row needs
+    ``--all-rows``; ``--dry-run`` prints how many rows of which files would change."""
+    from ncf_datasource.spark import operations
+    from neurolake_spark.bulk_guard import check_rows, table_columns
+    from neurolake_spark.cli.common import open_lakehouse
+    from neurolake_spark.conditions import bind, bind_assignments, parse_condition, to_spark_sql
+
     path = _table_path(args)
-    version = _run_step(args, job, path, lambda lh: operate(lh.spark, path))
-    print(f"{path}: no row matches" if version is None else f"{path}: version {version}")
+    where = parse_condition(args.where, "--where")
+
+    def checked(lh):
+        columns = table_columns(lh.spark, "ncf", path)
+        condition = bind(where, columns, "--where")
+        impact = check_rows(
+            lh.spark,
+            "ncf",
+            path,
+            args.table,
+            condition,
+            args.all_rows,
+            refusal=f"ncf {verb} {args.table}",
+            hint=f"pass --all-rows to {verb} every row",
+        )
+        return condition, bind_assignments(assignments or {}, columns, "--assign"), impact
+
+    if args.dry_run:
+        print(checked(open_lakehouse(args))[2].describe(verb))
+        return 0
+
+    def operate(lh):
+        # The NCF operations take SQL text: to_spark_sql generates it from the checked tree.
+        condition, sets, impact = checked(lh)
+        if assignments is None:
+            return operations.delete(lh.spark, path, to_spark_sql(condition)), impact
+        sql_sets = {column: to_spark_sql(node) for column, node in sets.items()}
+        return operations.update(lh.spark, path, to_spark_sql(condition), sql_sets), impact
+
+    version, impact = _run_step(args, job, path, operate, f"an NCF {verb} on {args.table}")
+    print(
+        f"{path}: no row matches"
+        if version is None
+        else f"{path}: version {version} ({impact.matched:,} rows in {len(impact.files_matched):,} files)"
+    )
     return 0
 
 
-def _delete(args: argparse.Namespace) -> int:
-    from ncf_datasource.spark import operations
+def _add_row_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument(
+        "--where",
+        required=True,
+        help="condition, e.g. \"status = 'test' AND amount < 0\": columns, literals, comparisons, "
+        "AND/OR/NOT, IN, BETWEEN, LIKE, IS NULL, a few functions and CAST (see docs/ncf.md)",
+    )
+    parser.add_argument(
+        "--all-rows", action="store_true", help=f"allow a condition that would {verb} every row"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=f"print how many rows of which files would {verb}; change nothing",
+    )
 
-    return _row_operation(args, "ncf_delete", lambda spark, path: operations.delete(spark, path, args.where))
+
+def _delete(args: argparse.Namespace) -> int:
+    return _row_operation(args, "ncf_delete", "delete")
 
 
 def _add_delete(commands) -> None:
-    p = commands.add_parser("delete", help="delete the rows of an NCF table matching a Spark SQL condition")
+    p = commands.add_parser("delete", help="delete the rows of an NCF table matching a condition")
     _add_table_argument(p)
-    p.add_argument("--where", required=True, help="Spark SQL condition, e.g. \"status = 'test'\"")
+    _add_row_options(p, "delete")
     p.set_defaults(handler=_delete)
 
 
 def _update(args: argparse.Namespace) -> int:
-    from ncf_datasource.spark import operations
-    from neurolake_spark.errors import ConfigError
+    from neurolake_spark.conditions import ConditionError, parse_assignment
 
     assignments = {}
     for item in args.assign:
-        column, sep, expression = item.partition("=")
-        if not sep or not column.strip():
-            raise ConfigError(f"--assign expects COLUMN=EXPRESSION, got {item!r}")
-        assignments[column.strip()] = expression.strip()
-    return _row_operation(
-        args, "ncf_update", lambda spark, path: operations.update(spark, path, args.where, assignments)
-    )
+        column, node = parse_assignment(item, "--assign")
+        if column in assignments:
+            raise ConditionError(f"--assign: column {column!r} set twice")
+        assignments[column] = node
+    return _row_operation(args, "ncf_update", "update", assignments)
 
 
 def _add_update(commands) -> None:
-    p = commands.add_parser(
-        "update", help="set columns on the rows of an NCF table matching a Spark SQL condition"
-    )
+    p = commands.add_parser("update", help="set columns on the rows of an NCF table matching a condition")
     _add_table_argument(p)
-    p.add_argument("--where", required=True, help="Spark SQL condition")
+    _add_row_options(p, "update")
     p.add_argument(
         "--assign",
         action="append",
         required=True,
         metavar="COLUMN=EXPRESSION",
-        help="Spark SQL expression for a column, e.g. --assign \"status='void'\" (repeatable)",
+        help='a column\'s new value, e.g. --assign "status=\'void\'" or --assign "amount = amount * -1" '
+        "(repeatable; the same language as --where)",
     )
     p.set_defaults(handler=_update)
 

@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neurolake_spark.cli.common import add_environment_options, open_lakehouse
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.lakehouse import Lakehouse
+from neurolake_spark.locks import run_lock
 from neurolake_spark.runs import JobRun
+
+if TYPE_CHECKING:
+    from neurolake_spark.bulk_guard import RowImpact
+    from neurolake_spark.conditions import Node
 
 INTEGRAL_TYPES = {"tinyint", "smallint", "int", "bigint"}
 FIX_OPERATIONS = ("update", "delete", "erase")
@@ -162,7 +168,10 @@ def _add_table(subparsers) -> None:
     _add_tables_choice(p, "vacuum")
     p.add_argument("--retention-hours", type=int, help="default: maintenance.vacuum_retention_hours")
     p.add_argument(
-        "--force", action="store_true", help="allow a retention below 168 hours (breaks older time travel)"
+        "--force",
+        action="store_true",
+        help="allow a retention below 168 hours (breaks older time travel; runs only while no other "
+        "command holds a lock in the warehouse)",
     )
     p.add_argument("--date", help="the run date, recorded with the run (for the nightly DAG)")
 
@@ -213,7 +222,12 @@ def _table_restore(args: argparse.Namespace) -> int:
 
     lh = open_lakehouse(args)
     ref = lh.resolve(_delta_only(lh, args.table))
-    with lh.run("table_restore") as run:
+    run = lh.run("table_restore")
+    # Exclusive: no writer may commit to the table while it is rolled back.
+    with (
+        run_lock(lh.settings, f"a restore of {args.table}", run.run_id, tables=[ref.path], exclusive=True),
+        run,
+    ):
         version = maintenance.restore(lh, args.table, version=args.version, timestamp=args.timestamp)
         run.add_output(args.table, format="delta", path=ref.uri, version=version.version)
     source = f"version {args.version}" if args.version is not None else f"timestamp {args.timestamp}"
@@ -225,13 +239,22 @@ def _vacuum(args: argparse.Namespace) -> int:
     from neurolake_spark import maintenance
 
     lh = open_lakehouse(args)
-    names = [_delta_only(lh, n) for n in _existing(lh, _chosen_tables(lh, args))]
-    with lh.run("vacuum", run_date=args.date) as run:
-        for name in names:
+    chosen = _chosen_tables(lh, args)
+    run = lh.run("vacuum", run_date=args.date)
+    what = f"{'a forced vacuum' if args.force else 'a vacuum'} of {_listed(chosen)}"
+    tables = [lh.resolve(name).path for name in chosen]
+    # A forced vacuum deletes files younger than the safe retention, such as a running writer's
+    # uncommitted ones: it runs only while no other command holds a lock (see docs/security.md).
+    with run_lock(lh.settings, what, run.run_id, tables=tables, exclusive=args.force), run:
+        for name in [_delta_only(lh, n) for n in _existing(lh, chosen)]:
             version = maintenance.vacuum(lh, name, retention_hours=args.retention_hours, force=args.force)
             run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)
             print(f"vacuumed {name} (version {version.version})")
     return 0
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 3 else f"{len(names)} tables"
 
 
 def _optimize(args: argparse.Namespace) -> int:
@@ -241,7 +264,10 @@ def _optimize(args: argparse.Namespace) -> int:
     lh = open_lakehouse(args)
     names = [_delta_only(lh, n) for n in _existing(lh, _chosen_tables(lh, args))]
     batch_date = parse_date(args.date).isoformat() if args.date else None
-    with lh.run("compact", run_date=batch_date) as run:
+    run = lh.run("compact", run_date=batch_date)
+    # OPTIMIZE writes files before it commits them: registered, so no forced vacuum runs meanwhile.
+    tables = [lh.resolve(name).path for name in names]
+    with run_lock(lh.settings, f"a compaction of {_listed(names)}", run.run_id, tables=tables), run:
         versions = maintenance.optimize_tables(lh, names, batch_date, zorder_by=args.zorder_by)
         for name, version in zip(names, versions):
             run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)
@@ -269,6 +295,11 @@ def _add_erase(subparsers) -> None:
         "--vacuum",
         action="store_true",
         help="then vacuum those tables with retention 0, so old versions no longer hold the rows",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print how many rows of which files would be erased; change nothing",
     )
 
 
@@ -305,6 +336,25 @@ def tables_with_column(lh: Lakehouse, column: str) -> dict[str, str]:
     return found
 
 
+def _erasure_targets(lh: Lakehouse, anchor: str, key: str, values_text: str) -> tuple[list[str], list[Any]]:
+    """The tables with column ``key`` and the key values, typed as ``anchor``'s column."""
+    lh.resolve(anchor)
+    tables = tables_with_column(lh, key)
+    if anchor not in tables:
+        raise PipelineError(f"table {anchor} does not exist or has no column '{key}'")
+    return sorted(tables), key_values(values_text, tables[anchor])
+
+
+def erasure_impact(lh: Lakehouse, anchor: str, key: str, values_text: str) -> list[RowImpact]:
+    """What :func:`erase_everywhere` would delete: rows per data file of each table."""
+    from neurolake_spark.bulk_guard import measure
+    from neurolake_spark.conditions import Col, InList, literal
+
+    names, values = _erasure_targets(lh, anchor, key, values_text)
+    condition = InList(Col(key), tuple(literal(v, "--values") for v in values))
+    return [measure(lh.spark, lh.resolve(n).format, lh.resolve(n).uri, n, condition) for n in names]
+
+
 def erase_everywhere(
     lh: Lakehouse, anchor: str, key: str, values_text: str, run: JobRun, vacuum: bool = False
 ) -> dict[str, int]:
@@ -314,13 +364,9 @@ def erase_everywhere(
     """
     from neurolake_spark import bulk, maintenance
 
-    lh.resolve(anchor)
-    tables = tables_with_column(lh, key)
-    if anchor not in tables:
-        raise PipelineError(f"table {anchor} does not exist or has no column '{key}'")
-    values = key_values(values_text, tables[anchor])
+    names, values = _erasure_targets(lh, anchor, key, values_text)
     deleted = {}
-    for name in sorted(tables):
+    for name in names:
         ref = lh.resolve(name)
         version = bulk.erase_keys(lh.spark, ref, key, values, run_id=run.run_id)
         deleted[name] = version.metric("numTargetRowsDeleted", "numDeletedRows")
@@ -333,7 +379,17 @@ def erase_everywhere(
 
 def _erase(args: argparse.Namespace) -> int:
     lh = open_lakehouse(args)
-    with lh.run("erase") as run:
+    if args.dry_run:
+        for impact in erasure_impact(lh, args.table, args.key, args.values):
+            print(impact.describe("erase"))
+        return 0
+    run = lh.run("erase")
+    tables = [lh.resolve(name).path for name in lh.tables.names()]
+    # Exclusive: an erasure rewrites tables a night writes, and --vacuum removes unreferenced files.
+    with (
+        run_lock(lh.settings, f"an erasure from {args.table}", run.run_id, tables=tables, exclusive=True),
+        run,
+    ):
         deleted = erase_everywhere(lh, args.table, args.key, args.values, run, vacuum=args.vacuum)
     for name, rows in deleted.items():
         print(f"erased {rows:>6} rows from {name}")
@@ -345,14 +401,43 @@ def _erase(args: argparse.Namespace) -> int:
 def _add_fixes(subparsers) -> None:
     p = _command(subparsers, "fixes", _fixes, "apply the day's bulk fixes: <raw>/fixes/date=D/*.json")
     p.add_argument("--date", required=True, help="batch date, YYYY-MM-DD")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the fixes and print what each would change; change nothing",
+    )
 
 
 def fixes_folder(lh: Lakehouse, batch_date: str) -> Path:
     return lh.settings.raw_dir / "fixes" / f"date={batch_date}"
 
 
-def load_fix(path: Path) -> dict[str, Any]:
-    """One fix file: ``{"op": "update"|"delete"|"erase", "table": ..., ...}``, checked."""
+@dataclass(frozen=True)
+class Fix:
+    """One bulk fix file, parsed: conditions and assignments are trees of the restricted
+    language (:mod:`neurolake_spark.conditions`), never SQL text."""
+
+    file: str
+    op: str
+    table: str
+    where: Node | None = None
+    assignments: dict[str, Node] = field(default_factory=dict)
+    key: str = ""
+    values: tuple = ()
+    all_rows: bool = False
+
+
+FIX_KEYS = {"op", "table", "where", "set", "key", "values", "all_rows", "comment"}
+
+
+def load_fix(path: Path) -> Fix:
+    """One fix file: ``{"op": "update"|"delete"|"erase", "table": ..., ...}``, checked and parsed.
+
+    ``where`` is a condition (text, or the structured form of
+    :func:`~neurolake_spark.conditions.condition_from_json`); ``set`` maps columns to
+    expressions; ``all_rows: true`` allows a condition that matches every row."""
+    from neurolake_spark.conditions import condition_from_json, parse_condition, parse_expression
+
     try:
         fix = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -363,29 +448,132 @@ def load_fix(path: Path) -> dict[str, Any]:
     missing = [k for k in ("table", *required[fix["op"]]) if k not in fix]
     if missing:
         raise PipelineError(f"fix {path.name}: missing {', '.join(missing)}")
-    return fix
+    unknown = sorted(set(fix) - FIX_KEYS)
+    if unknown:
+        raise PipelineError(f"fix {path.name}: unknown key(s) {', '.join(unknown)}")
+    if not isinstance(fix["table"], str) or not isinstance(fix.get("all_rows", False), bool):
+        raise PipelineError(f"fix {path.name}: 'table' must be a string and 'all_rows' true or false")
+    where = None
+    if "where" in fix:
+        what = f"fix {path.name}: where"
+        spec = fix["where"]
+        where = parse_condition(spec, what) if isinstance(spec, str) else condition_from_json(spec, what)
+    assignments = {}
+    if fix["op"] == "update":
+        if not isinstance(fix["set"], dict) or not fix["set"]:
+            raise PipelineError(f"fix {path.name}: 'set' must map columns to expressions")
+        for column, expression in fix["set"].items():
+            assignments[column] = parse_expression(expression, f"fix {path.name}: set {column}")
+    if fix["op"] == "erase" and (
+        not isinstance(fix["key"], str) or not isinstance(fix["values"], list) or not fix["values"]
+    ):
+        raise PipelineError(f"fix {path.name}: 'key' must be a column name and 'values' a non-empty list")
+    return Fix(
+        file=path.name,
+        op=fix["op"],
+        table=fix["table"],
+        where=where,
+        assignments=assignments,
+        key=fix.get("key", ""),
+        values=tuple(fix.get("values", ())),
+        all_rows=fix.get("all_rows", False),
+    )
+
+
+def _check_fixable(lh: Lakehouse, fix: Fix) -> None:
+    definition = lh.settings.pipeline_definition()
+    lh.resolve(fix.table)
+    if fix.table in definition.fixable_tables():
+        return
+    source = next((n for n, s in definition.sources.items() if fix.table in (s.bronze, s.silver)), None)
+    how = (
+        f"add it to sources.{source}.fixable in {lh.settings.pipeline}"
+        if source
+        else "only a source's bronze or silver table can be declared fixable"
+    )
+    raise PipelineError(f"fix {fix.file}: table {fix.table} is not fixable ({how})")
+
+
+def load_fixes(lh: Lakehouse, batch_date: str) -> list[Fix]:
+    """Every fix file of ``batch_date``, in name order, parsed and checked (each table fixable)
+    before any is applied."""
+    folder = fixes_folder(lh, batch_date)
+    fixes = [load_fix(path) for path in (sorted(folder.glob("*.json")) if folder.is_dir() else [])]
+    for fix in fixes:
+        _check_fixable(lh, fix)
+    return fixes
+
+
+def _bound_fix(lh: Lakehouse, fix: Fix) -> tuple[Node, dict[str, Node]]:
+    """``fix``'s condition and assignments checked against its table's columns."""
+    from neurolake_spark import bulk
+    from neurolake_spark.bulk_guard import table_columns
+    from neurolake_spark.conditions import bind, bind_assignments
+
+    ref = lh.resolve(fix.table)
+    if not bulk.exists(lh.spark, ref):
+        raise PipelineError(f"fix {fix.file}: table {fix.table} does not exist yet")
+    if fix.where is None:  # load_fix requires one for updates and deletes
+        raise PipelineError(f"fix {fix.file}: missing where")
+    columns = table_columns(lh.spark, ref.format, ref.uri)
+    where = bind(fix.where, columns, f"fix {fix.file}: where")
+    return where, bind_assignments(fix.assignments, columns, f"fix {fix.file}: set")
+
+
+def _fix_impact(lh: Lakehouse, fix: Fix, where: Node) -> RowImpact:
+    from neurolake_spark.bulk_guard import check_rows
+
+    ref = lh.resolve(fix.table)
+    return check_rows(
+        lh.spark,
+        ref.format,
+        ref.uri,
+        fix.table,
+        where,
+        fix.all_rows,
+        refusal=f"fix {fix.file}: {fix.op} {fix.table}",
+        hint=f'add "all_rows": true to the fix to {fix.op} every row',
+    )
+
+
+def preview_fixes(lh: Lakehouse, batch_date: str) -> list[str]:
+    """What each fix file of ``batch_date`` would change (rows per data file); changes nothing."""
+    lines: list[str] = []
+    for fix in load_fixes(lh, batch_date):
+        if fix.op == "erase":
+            values = ",".join(str(v) for v in fix.values)
+            impacts = erasure_impact(lh, fix.table, fix.key, values)
+        else:
+            impacts = [_fix_impact(lh, fix, _bound_fix(lh, fix)[0])]
+        lines.extend(f"{fix.file}: {impact.describe(fix.op)}" for impact in impacts)
+    return lines
 
 
 def apply_fixes(lh: Lakehouse, batch_date: str, run: JobRun) -> list[str]:
     """Apply every fix file of ``batch_date`` in name order; re-running applies them again,
-    which changes nothing (updates and deletes are by condition, erasures by key)."""
+    which changes nothing (updates and deletes are by condition, erasures by key).
+
+    All files are parsed and their tables checked fixable first; each condition is then checked
+    against its table just before it is applied (one that matches every row needs ``all_rows``)."""
     from neurolake_spark import bulk
+    from neurolake_spark.conditions import to_spark_sql
 
     applied = []
-    folder = fixes_folder(lh, batch_date)
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        fix = load_fix(path)
-        ref = lh.resolve(fix["table"])
-        if fix["op"] == "erase":
-            values = ",".join(str(v) for v in fix["values"])
-            erase_everywhere(lh, fix["table"], fix["key"], values, run)
+    for fix in load_fixes(lh, batch_date):
+        if fix.op == "erase":
+            erase_everywhere(lh, fix.table, fix.key, ",".join(str(v) for v in fix.values), run)
         else:
-            if fix["op"] == "update":
-                version = bulk.update(lh.spark, ref, fix["where"], fix["set"], run_id=run.run_id)
+            where, assignments = _bound_fix(lh, fix)
+            _fix_impact(lh, fix, where)
+            ref = lh.resolve(fix.table)
+            # bulk.update/delete take SQL text today: to_spark_sql generates it from the checked trees.
+            if fix.op == "update":
+                sets = {column: to_spark_sql(node) for column, node in assignments.items()}
+                version = bulk.update(lh.spark, ref, to_spark_sql(where), sets, run_id=run.run_id)
             else:
-                version = bulk.delete(lh.spark, ref, fix["where"], run_id=run.run_id)
+                version = bulk.delete(lh.spark, ref, to_spark_sql(where), run_id=run.run_id)
             run.add_output(ref.name, format=ref.format, path=ref.uri, version=version.version)
-        applied.append(f"{path.name}: {fix['op']} {fix['table']}")
+        applied.append(f"{fix.file}: {fix.op} {fix.table}")
     return applied
 
 
@@ -394,7 +582,12 @@ def _fixes(args: argparse.Namespace) -> int:
 
     lh = open_lakehouse(args)
     batch_date = parse_date(args.date).isoformat()
-    with lh.run("bulk_fixes", run_date=batch_date) as run:
+    if args.dry_run:
+        for line in preview_fixes(lh, batch_date):
+            print(line)
+        return 0
+    run = lh.run("bulk_fixes", run_date=batch_date)
+    with run_lock(lh.settings, f"bulk fixes for {batch_date}", run.run_id, dates=[batch_date]), run:
         applied = apply_fixes(lh, batch_date, run)
     for line in applied:
         print(f"applied {line}")

@@ -57,6 +57,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from neurolake_spark import bulk
+from neurolake_spark.atomic_files import write_atomic
 from neurolake_spark.concurrency import run_concurrently
 from neurolake_spark.demo_data import parse_date
 from neurolake_spark.errors import ConfigError, PipelineError
@@ -124,6 +125,14 @@ class GateReport:
     blocked_by: list[str] = field(default_factory=list)
     results: list[dict] = field(default_factory=list)
     pii_masked: dict[str, str] = field(default_factory=dict)
+
+    def write(self, directory: Path) -> Path:
+        """Write the report as ``<directory>/<table>.json``, atomically: a reader sees the previous
+        report or this one, never a part of it. Returns the path."""
+        path = Path(directory) / f"{self.table}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(asdict(self), indent=2, default=str) + "\n")
+        return path
 
     def summary(self) -> str:
         """A readable multi-line report (no row values, so no PII)."""
@@ -327,15 +336,9 @@ class QualityGates:
                     )
         return reasons
 
-    def _write_report(self, report: GateReport) -> Path:
-        path = self.reports_dir / f"{report.table}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(report), indent=2, default=str) + "\n", encoding="utf-8")
-        return path
-
     def _file(self, report: GateReport) -> Path:
         """Write ``report`` and log its summary; return where it is."""
-        path = self._write_report(report)
+        path = report.write(self.reports_dir)
         log.log(logging.ERROR if report.blocked_by else logging.INFO, "%s", report.summary())
         return path
 
