@@ -32,6 +32,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Scope
 
 from neurolake_spark import __version__
+from neurolake_spark.catalog.errors import UnknownAssetError
 from neurolake_spark.config import Settings, load_settings
 from neurolake_spark.errors import NeuroLakeError
 from neurolake_spark.service.audit import AuditLog
@@ -42,13 +43,14 @@ from neurolake_spark.service.middleware import BodyTooLarge, EdgeMiddleware, rou
 from neurolake_spark.service.observability import HttpMetrics, current_trace_id, tracer_provider
 from neurolake_spark.service.problems import Problem, problem_response, problem_schema
 from neurolake_spark.service.ratelimit import RateLimiter
-from neurolake_spark.service.routers import access, intake, probes
+from neurolake_spark.service.routers import access, catalog, intake, lineage, probes, runs
 from neurolake_spark.service.tenants import TenantScope
 
 log = logging.getLogger("neurolake.service")
 OPENAPI_URL = "/api/v1/openapi.json"
 SETTINGS_ENV = "NEUROLAKE_SERVE_SETTINGS"
-ROUTERS = [probes.router, intake.router, access.router]
+# lineage before catalog: its /assets/{name}/lineage routes must match before /assets/{name}
+ROUTERS = [probes.router, lineage.router, catalog.router, runs.router, intake.router, access.router]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -201,7 +203,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NeuroLakeError)
     async def on_library_error(request: Request, exc: NeuroLakeError):
-        return answer(request, Problem("invalid-parameter", " ".join(str(exc).split())))
+        slug = "not-found" if isinstance(exc, UnknownAssetError) else "invalid-parameter"
+        return answer(request, Problem(slug, " ".join(str(exc).split())))
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception):

@@ -8,7 +8,8 @@
       partner: {namespaces: ["s3://partner-bucket"]}
 
 A dataset is visible when its namespace is one of the tenant's ``namespaces`` or its name
-matches one of its ``tables`` patterns (``*`` any run of characters, ``?`` one character).
+matches one of its ``tables`` patterns (``*`` any run of characters, ``?`` one character;
+regardless of case).
 Anything else does not exist for that tenant: the service answers 404, never 403.
 """
 
@@ -43,7 +44,7 @@ class TenantScope:
     def _pattern(self) -> re.Pattern | None:
         if not self.tables:
             return None
-        return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.tables))
+        return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.tables), re.IGNORECASE)
 
     def sees(self, name: str, namespace: str | None = None) -> bool:
         """True if the dataset ``name`` (in ``namespace``) is visible to this tenant."""

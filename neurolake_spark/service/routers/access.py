@@ -6,7 +6,7 @@ keys``; a created key's token is in the response once and nowhere else.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,6 +18,7 @@ from neurolake_spark.service.deps import Admin, Auditor, Viewer, audit_note, con
 from neurolake_spark.service.keys import ROLES, KeyStore, ServiceError
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
 from neurolake_spark.service.problems import Problem
+from neurolake_spark.service.resolve import naive_utc
 
 router = APIRouter(prefix="/api/v1")
 Role = Literal["viewer", "auditor", "engineer", "admin"]
@@ -192,8 +193,7 @@ async def audit_list(
     size = page_size(max_results, ctx.settings.service.max_page_size)
     before = decode_token(page_token, "b")
     scope = ctx.scope(principal)
-    if since is not None and since.tzinfo is not None:
-        since = since.astimezone(UTC).replace(tzinfo=None)
+    since = naive_utc(since)
     records = await ctx.gate.run(
         "audit.list",
         lambda store: AuditLog(store).list(
