@@ -197,3 +197,25 @@ def test_postgres_catalog_urls_get_timeouts_and_others_stay():
     url = catalog_url_with_timeouts("postgresql+psycopg://u:p@127.0.0.1:5432/db", 2.5)
     assert "connect_timeout=3" in url and "statement_timeout%3D2500" in url and "u:p@" in url
     assert catalog_url_with_timeouts("sqlite:////tmp/c.db", 2.5) == "sqlite:////tmp/c.db"
+
+
+def test_service_settings_of_both_environments_and_bad_ones(tmp_path):
+    from neurolake_spark.config import load_settings
+    from neurolake_spark.errors import ConfigError
+
+    local = load_settings(ROOT / "conf" / "local.yaml", env={}).service
+    assert local.host == "127.0.0.1" and local.workers == 1 and set(local.tenants) == {"default"}
+    cluster = load_settings(ROOT / "conf" / "cluster.yaml", env={}).service
+    assert cluster.host == "0.0.0.0" and cluster.workers == 2 and cluster.behind_tls
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("service:\n  tenants:\n    'a b': {tables: ['*']}\n")
+    with pytest.raises(ConfigError, match="setting 'service.tenants'.*tenant name 'a b'"):
+        load_settings(bad, env={})
+    with pytest.raises(ConfigError, match="unknown setting 'service.tenants.x.patterns'"):
+        bad.write_text("service:\n  tenants:\n    x: {patterns: ['*']}\n")
+        load_settings(bad, env={})
+    env = {"NEUROLAKE__SERVICE__TRUSTED_HOSTS": '["service", "localhost"]'}
+    assert load_settings(ROOT / "conf" / "local.yaml", env=env).service.trusted_hosts == [
+        "service",
+        "localhost",
+    ]
