@@ -50,7 +50,7 @@ def route_of(scope: Scope) -> str:
             if candidate.matches(scope)[0] == Match.FULL:
                 route = candidate
                 break
-    return getattr(route, "path", None) or "unmatched"
+    return getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
 
 
 def host_allowed(host_header: str, allowed: list[str]) -> bool:
@@ -150,9 +150,10 @@ class EdgeMiddleware:
                         }
                     },
                 )
-        if path.startswith("/api/") and (
-            scope["method"] not in ("GET", "HEAD", "OPTIONS") or "audit" in state
-        ):
+        # Refused at the edge (host, size, address bucket): nothing reached the app, nothing to audit,
+        # and a flood of refused writes must not become a flood of audit rows.
+        audited = scope["method"] not in ("GET", "HEAD", "OPTIONS") or "audit" in state
+        if problem is None and status["code"] != 413 and path.startswith("/api/") and audited:
             await self.audit(scope, status["code"], client)
 
     def _refusal(self, headers: dict[str, str], path: str, client: str, state: dict) -> Problem | None:

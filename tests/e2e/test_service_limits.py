@@ -1,0 +1,104 @@
+"""Rate limits (burst, 429, recovery) and graceful shutdown on SIGTERM, each on its own small
+``neurolake serve`` over the session's catalog copy (the shared server has limits too high to hit)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+import httpx
+import pytest
+
+from .service import serve, write_service_conf
+from .test_service_api import assert_problem
+
+
+@pytest.fixture(scope="module")
+def limited(service_site):
+    conf = write_service_conf(
+        service_site.folder / "limited.yaml",
+        service_site.settings.warehouse,
+        service_site.settings.catalog_url,
+        {
+            "tenants": {"default": {"tables": ["*"]}, "finance": {"tables": ["gold.*"]}},
+            "state_dir": str(service_site.folder / "state"),
+            "rate_limit_per_key": {"burst": 5, "per_second": 2},
+            "rate_limit_per_address": {"burst": 40, "per_second": 10},
+        },
+    )
+    with serve(conf, service_site.folder) as app:
+        yield app
+
+
+def test_key_bucket_allows_a_burst_then_429_then_recovers(limited, service_site):
+    viewer = service_site.headers("viewer")
+    url = f"{limited.url}/api/v1/catalog/tags"
+    answers = [httpx.get(url, headers=viewer) for _ in range(8)]
+    statuses = [a.status_code for a in answers]
+    assert statuses[:3] == [200, 200, 200] and 429 in statuses, statuses
+    ok = answers[0].headers
+    assert ok["x-ratelimit-limit"] == "5" and int(ok["x-ratelimit-remaining"]) <= 4
+    refused = next(a for a in answers if a.status_code == 429)
+    body = assert_problem(refused, 429, "rate-limited")
+    assert "credential" in body["detail"]
+    retry = int(refused.headers["retry-after"])
+    assert (
+        retry >= 1
+        and refused.headers["x-ratelimit-remaining"] == "0"
+        and int(refused.headers["x-ratelimit-reset"]) >= 1
+    )
+    other_key = httpx.get(url, headers=service_site.headers("auditor"))
+    assert other_key.status_code == 200  # each key has its own bucket
+    for _ in range(20):
+        assert httpx.get(f"{limited.url}/health").status_code == 200  # probes are exempt
+    time.sleep(retry + 0.5)
+    assert httpx.get(url, headers=viewer).status_code == 200
+
+
+def test_address_bucket_limits_requests_without_a_key(limited):
+    url = f"{limited.url}/api/v1/catalog/assets"
+    statuses = [httpx.get(url).status_code for _ in range(60)]
+    assert statuses[0] == 401 and 429 in statuses
+    refused = httpx.get(url)
+    if refused.status_code == 429:
+        assert "address" in refused.json()["detail"]
+        time.sleep(int(refused.headers["retry-after"]) + 0.5)
+    assert httpx.get(url).status_code == 401
+
+
+def test_sigterm_lets_the_request_in_flight_finish(service_site):
+    conf = write_service_conf(
+        service_site.folder / "shutdown.yaml",
+        service_site.settings.warehouse,
+        service_site.settings.catalog_url,
+        {"state_dir": str(service_site.folder / "state"), "shutdown_grace_seconds": 20},
+    )
+    with serve(conf, service_site.folder) as app:
+        body = b'{"text": "orders"}'
+        host, port = "127.0.0.1", int(app.url.rsplit(":", 1)[1])
+        key = service_site.keys[("viewer", "default")]
+        with socket.create_connection((host, port), timeout=30) as conn:
+            conn.sendall(
+                (
+                    f"POST /api/v1/catalog/search HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                + body[:5]
+            )
+            time.sleep(1.0)  # the request is in flight: headers read, body half sent
+            app.process.send_signal(signal.SIGTERM)
+            time.sleep(1.5)
+            assert app.process.poll() is None, "the server stopped before the request in flight finished"
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"{app.url}/health", timeout=5)  # no new connections once shutting down
+            conn.sendall(body[5:])
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert b'"assets"' in answer
+        assert app.process.wait(timeout=30) == 0
