@@ -16,6 +16,7 @@ import argparse
 import getpass
 import json
 import os
+import signal
 
 from neurolake_spark.cli.common import add_environment_options
 
@@ -115,11 +116,17 @@ def _serve(args: argparse.Namespace) -> int:
         "proxy_headers": bool(service.trusted_proxies),
         "forwarded_allow_ips": ",".join(service.trusted_proxies) or None,
     }
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: end with status 0 then.
+    signal.signal(signal.SIGTERM, _stopped)
     if service.workers > 1:
         uvicorn.run("neurolake_spark.service.app:app_from_environment", factory=True, **options)
     else:
         uvicorn.run(app_from_environment(), **options)
     return 0
+
+
+def _stopped(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def _create(args: argparse.Namespace) -> int:

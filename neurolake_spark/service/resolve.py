@@ -1,10 +1,8 @@
-"""Finding a dataset for a caller (visible in their tenant, or a 404 with close names they may see),
-and request times as the catalog compares them."""
+"""Finding a dataset for a caller: visible in their tenant, or a 404 with close names they may see."""
 
 from __future__ import annotations
 
 import difflib
-from datetime import UTC, datetime
 
 from neurolake_spark.catalog import pages
 from neurolake_spark.service.auth import Principal
@@ -38,10 +36,3 @@ async def resolve_asset(
             namespaces=found,
         )
     return found[0]
-
-
-def naive_utc(moment: datetime | None) -> datetime | None:
-    """A request time as the catalog stores times: naive UTC (a time without offset is UTC)."""
-    if moment is None or moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)

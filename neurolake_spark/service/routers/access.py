@@ -18,7 +18,7 @@ from neurolake_spark.service.deps import Admin, Auditor, Viewer, audit_note, con
 from neurolake_spark.service.keys import ROLES, KeyStore, ServiceError
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
 from neurolake_spark.service.problems import Problem
-from neurolake_spark.service.resolve import naive_utc
+from neurolake_spark.service.times import UtcTime, naive_utc
 
 router = APIRouter(prefix="/api/v1")
 Role = Literal["viewer", "auditor", "engineer", "admin"]
@@ -30,11 +30,11 @@ class KeyOut(BaseModel):
     name: str
     role: Role
     tenant: str
-    created_at: datetime
+    created_at: UtcTime
     created_by: str | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    expires_at: UtcTime | None
+    revoked_at: UtcTime | None
+    last_used_at: UtcTime | None
     active: bool
 
 
@@ -63,7 +63,7 @@ class SessionOpened(BaseModel):
 
 class AuditOut(BaseModel):
     id: int
-    recorded_at: datetime
+    recorded_at: UtcTime
     action: str
     actor: str
     key_id: str | None

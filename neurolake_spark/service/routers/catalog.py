@@ -18,7 +18,8 @@ from neurolake_spark.catalog import pages
 from neurolake_spark.service.deps import Engineer, Viewer, audit_note, context
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
 from neurolake_spark.service.problems import Problem
-from neurolake_spark.service.resolve import naive_utc, resolve_asset
+from neurolake_spark.service.resolve import resolve_asset
+from neurolake_spark.service.times import UtcTime, naive_utc, with_utc
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 AssetName = Annotated[
@@ -36,7 +37,7 @@ class Asset(BaseModel):
     format: str | None
     owner: str | None
     description: str | None
-    updated_at: datetime | None
+    updated_at: UtcTime | None
     tags: list[str]
 
 
@@ -56,7 +57,7 @@ class SearchRequest(BaseModel):
 
 class AssetDetail(Asset):
     versions_count: int
-    last_updated: datetime | None
+    last_updated: UtcTime | None
     quality_checks: int
     quality_passed: int
     rows: int | None = Field(description="rows of the latest version")
@@ -206,9 +207,9 @@ async def get_asset(
         size_bytes=latest.get("bytes"),
         files=latest.get("files"),
         columns=detail.columns,
-        schema_versions=detail.schema_versions,
-        versions=detail.versions,
-        quality=detail.quality,
+        schema_versions=with_utc(detail.schema_versions),
+        versions=with_utc(detail.versions),
+        quality=with_utc(detail.quality),
         column_lineage=column_lineage,
         writers=detail.writers,
         readers=detail.readers,

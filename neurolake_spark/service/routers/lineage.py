@@ -22,8 +22,9 @@ from neurolake_spark.catalog import pages
 from neurolake_spark.catalog.graph import Graph
 from neurolake_spark.service.deps import Auditor, context
 from neurolake_spark.service.problems import Problem
-from neurolake_spark.service.resolve import naive_utc, resolve_asset
+from neurolake_spark.service.resolve import resolve_asset
 from neurolake_spark.service.routers.catalog import AssetName, Namespace
+from neurolake_spark.service.times import UtcTime, naive_utc, with_utc
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["lineage"])
 DIRECTIONS = {"up": "upstream", "down": "downstream", "both": "both"}
@@ -34,7 +35,7 @@ class Edge(BaseModel):
     origin: str
     destination: str
     run: str | None = None
-    completed: datetime | None = None
+    completed: UtcTime | None = None
     transformation: str | None = None
 
 
@@ -48,7 +49,7 @@ class Node(BaseModel):
 
 class LineageGraphOut(BaseModel):
     root: str
-    as_of: datetime | None
+    as_of: UtcTime | None
     direction: Literal["up", "down", "both"]
     depth: int
     truncated: bool = Field(description="true when nodes beyond the node limit were left out")
@@ -56,8 +57,8 @@ class LineageGraphOut(BaseModel):
 
 
 class LineageDiff(BaseModel):
-    before: datetime
-    after: datetime
+    before: UtcTime
+    after: UtcTime
     added_edges: list[tuple[str, str]]
     removed_edges: list[tuple[str, str]]
     new_versions: list[dict[str, Any]]
@@ -177,7 +178,7 @@ async def lineage_diff(
         after=diff.after,
         added_edges=[e for e in diff.added_edges if all(visible(x) for x in e)],
         removed_edges=[e for e in diff.removed_edges if all(visible(x) for x in e)],
-        new_versions=[v for v in diff.new_versions if scope.sees(v["dataset"])],
+        new_versions=with_utc([v for v in diff.new_versions if scope.sees(v["dataset"])]),
     )
 
 

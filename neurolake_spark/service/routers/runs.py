@@ -17,7 +17,8 @@ from neurolake_spark.catalog import pages
 from neurolake_spark.service.deps import Auditor, context
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
 from neurolake_spark.service.problems import Problem
-from neurolake_spark.service.resolve import naive_utc, resolve_asset
+from neurolake_spark.service.resolve import resolve_asset
+from neurolake_spark.service.times import UtcTime, naive_utc, with_utc
 
 router = APIRouter(prefix="/api/v1")
 RunState = Literal["running", "completed", "failed", "aborted", "unknown"]
@@ -28,8 +29,8 @@ class Run(BaseModel):
     job: str
     state: str
     run_date: str | None
-    started: datetime | None
-    ended: datetime | None
+    started: UtcTime | None
+    ended: UtcTime | None
     duration_seconds: float | None
     parent: str | None
     error: str | None
@@ -60,7 +61,7 @@ class QualityResult(BaseModel):
     expected_value: str | None
     unexpected_count: int | None
     run_date: str | None
-    recorded: datetime
+    recorded: UtcTime
     run: str
     job: str
 
@@ -120,7 +121,7 @@ async def get_run(
         inputs=inputs,
         outputs=outputs,
         metrics=metrics,
-        quality=quality,
+        quality=with_utc(quality),
         children=[Run(**{k: c[k] for k in Run.model_fields}) for c in children],
     )
 
