@@ -94,7 +94,6 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from neurolake_spark.service.app import SETTINGS_ENV, app_from_environment
-    from neurolake_spark.service.keys import ServiceError
 
     overrides = list(args.overrides)
     for name in ("host", "port", "workers"):
@@ -103,8 +102,8 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ[SETTINGS_ENV] = json.dumps({"conf_file": args.conf_file, "overrides": overrides})
     settings = _settings(argparse.Namespace(conf_file=args.conf_file, overrides=overrides))
     service = settings.service
-    if service.oidc.issuer and not (service.oidc.jwks_file or service.oidc.jwks_url):
-        raise ServiceError("service.oidc.issuer is set: give service.oidc.jwks_file or service.oidc.jwks_url")
+    # Built here even for several workers, so a wrong setting is one line, not each worker's traceback.
+    app = app_from_environment()
     options = {
         "host": service.host,
         "port": service.port,
@@ -121,7 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
     if service.workers > 1:
         uvicorn.run("neurolake_spark.service.app:app_from_environment", factory=True, **options)
     else:
-        uvicorn.run(app_from_environment(), **options)
+        uvicorn.run(app, **options)
     return 0
 
 

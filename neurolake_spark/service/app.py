@@ -56,7 +56,8 @@ ROUTERS = [probes.router, lineage.router, catalog.router, runs.router, intake.ro
 def create_app(settings: Settings) -> FastAPI:
     """The service app for one environment's settings."""
     service = settings.service
-    gate = CatalogGate(settings)
+    provider = tracer_provider(settings)
+    gate = CatalogGate(settings, provider)
     ctx = ServiceContext(
         settings=settings,
         gate=gate,
@@ -64,7 +65,6 @@ def create_app(settings: Settings) -> FastAPI:
         key_limiter=RateLimiter(service.rate_limit_per_key) if service.rate_limit_enabled else None,
         scopes={name: TenantScope.from_settings(name, tenant) for name, tenant in service.tenants.items()},
     )
-    provider = tracer_provider(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 
 from neurolake_spark.catalog import schema as s
 from neurolake_spark.config import OidcSettings, ServiceSettings
-from neurolake_spark.service.keys import ROLES, KeyStore, role_rank, utc_now
+from neurolake_spark.service.keys import ROLES, KeyStore, ServiceError, role_rank, utc_now
 from neurolake_spark.service.problems import Problem
 
 SESSION_COOKIE = "neurolake_session"
@@ -60,12 +60,14 @@ class OidcVerifier:
             try:
                 self._keys = jwt.PyJWKSet.from_json(oidc.jwks_file.read_text(encoding="utf-8"))
             except (OSError, jwt.PyJWTError, ValueError) as exc:
-                raise ValueError(f"service.oidc.jwks_file {oidc.jwks_file}: {exc}") from None
+                raise ServiceError(
+                    f"service.oidc.jwks_file {oidc.jwks_file}: not a readable JWKS ({exc})"
+                ) from None
             self._client = None
         elif oidc.jwks_url:
             self._client = jwt.PyJWKClient(oidc.jwks_url, cache_keys=True, lifespan=300, timeout=5)
         else:
-            raise ValueError("service.oidc.issuer is set: give service.oidc.jwks_file or jwks_url")
+            raise ServiceError("service.oidc.issuer is set: give service.oidc.jwks_file or jwks_url")
 
     def _signing_key(self, token: str):
         if self._client is not None:

@@ -58,7 +58,7 @@ def catalog_url_with_timeouts(url: str, timeout_seconds: float) -> str:
 class CatalogGate:
     """Lazy, guarded access to the catalog; see the module docstring."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, tracer_provider=None):
         self.settings = settings
         self.timeout = settings.service.catalog_timeout_seconds
         self.url = settings.catalog_url
@@ -75,7 +75,7 @@ class CatalogGate:
         self._store: CatalogStore | None = None
         self._open_lock = threading.Lock()
         self.write_lock = threading.Lock()  # the store's id caches are not shared safely by two writers
-        self.tracer = trace.get_tracer("neurolake.catalog")
+        self.tracer = trace.get_tracer("neurolake.catalog", tracer_provider=tracer_provider)
 
     def store(self) -> CatalogStore:
         """The store, opened (and migrated) on first use; raises CatalogUnavailable."""

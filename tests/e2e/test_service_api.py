@@ -472,6 +472,11 @@ def test_keys_from_the_cli_and_the_api(api, service_site):
         service_site.conf, "keys", "create", "--name", "x", "--role", "viewer", "--tenant", "nope"
     )
     assert bad.returncode == 2 and bad.stderr.startswith("neurolake: error: unknown tenant 'nope'")
+    broken = service_site.folder / "broken-oidc.yaml"
+    broken.write_text(service_site.conf.read_text().replace("jwks.json", "missing-jwks.json"))
+    refused = neurolake(broken, "serve", "--port", "1")
+    assert refused.returncode == 2 and refused.stderr.startswith("neurolake: error: service.oidc.jwks_file")
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     audit = neurolake(service_site.conf, "audit", "list", "--action", "key.revoke")
     assert audit.returncode == 0 and "key.revoke" in audit.stdout and "cli:" in audit.stdout
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import socket
 import time
@@ -74,7 +76,11 @@ def test_sigterm_lets_the_request_in_flight_finish(service_site):
         service_site.folder / "shutdown.yaml",
         service_site.settings.warehouse,
         service_site.settings.catalog_url,
-        {"state_dir": str(service_site.folder / "state"), "shutdown_grace_seconds": 20},
+        {
+            "state_dir": str(service_site.folder / "state"),
+            "shutdown_grace_seconds": 20,
+            "tracing_exporter": "console",
+        },
     )
     with serve(conf, service_site.folder) as app:
         body = b'{"text": "orders"}'
@@ -104,3 +110,10 @@ def test_sigterm_lets_the_request_in_flight_finish(service_site):
         assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
         assert b'"assets"' in answer
         assert app.process.wait(timeout=30) == 0
+    # The console exporter wrote the spans at shutdown: the request's and its catalog calls', one trace.
+    log = app.log.read_text()
+    access = [json.loads(line) for line in log.splitlines() if '"neurolake.access"' in line]
+    trace_id = next(e["trace_id"] for e in access if e["path"] == "/api/v1/catalog/search")
+    spans = [json.loads(block) for block in re.findall(r"^\{\n.*?^\}$", log, re.M | re.S)]
+    names = {s["name"] for s in spans if s["context"]["trace_id"] == f"0x{trace_id}"}
+    assert {"POST /api/v1/catalog/search", "catalog.assets.page", "catalog.auth"} <= names, names
