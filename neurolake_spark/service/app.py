@@ -244,9 +244,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if path not in ("/health", "/live"):
                 codes += ["401", "403", "404", "503"]
             for code in codes:
-                if code in responses and "content" in responses[code] and code == "503":
-                    responses[code]["content"].update(problem)
-                    continue
-                responses.setdefault(code, {"description": "a problem (RFC 9457)", "content": problem})
+                entry = responses.setdefault(code, {"description": "a problem (RFC 9457)"})
+                entry.setdefault("content", {}).update(problem)
     app.openapi_schema = schema
     return schema

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from opentelemetry import trace
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -91,6 +92,7 @@ class EdgeMiddleware:
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        trace.get_current_span().set_attribute("neurolake.request_id", request_id)
         path = scope["path"]
         client = scope.get("client")[0] if scope.get("client") else "unknown"
         status = {"code": 0, "started": False}

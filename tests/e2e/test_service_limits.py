@@ -113,7 +113,10 @@ def test_sigterm_lets_the_request_in_flight_finish(service_site):
     # The console exporter wrote the spans at shutdown: the request's and its catalog calls', one trace.
     log = app.log.read_text()
     access = [json.loads(line) for line in log.splitlines() if '"neurolake.access"' in line]
-    trace_id = next(e["trace_id"] for e in access if e["path"] == "/api/v1/catalog/search")
+    search = next(e for e in access if e["path"] == "/api/v1/catalog/search")
     spans = [json.loads(block) for block in re.findall(r"^\{\n.*?^\}$", log, re.M | re.S)]
-    names = {s["name"] for s in spans if s["context"]["trace_id"] == f"0x{trace_id}"}
+    mine = [s for s in spans if s["context"]["trace_id"] == f"0x{search['trace_id']}"]
+    names = {s["name"] for s in mine}
     assert {"POST /api/v1/catalog/search", "catalog.assets.page", "catalog.auth"} <= names, names
+    request = next(s for s in mine if s["name"] == "POST /api/v1/catalog/search")
+    assert request["attributes"]["neurolake.request_id"] == search["request_id"]

@@ -111,9 +111,7 @@ async def _timed(name: str, call, timeout: float, results: dict[str, Check]) -> 
 
 def _reason(name: str, exc: Exception) -> str:
     if name == "catalog":
-        return "the catalog database does not answer" + (
-            " (circuit breaker open)" if "breaker" in str(getattr(exc, "detail", "")) else ""
-        )
+        return "the catalog database does not answer"
     if name == "warehouse":
         return f"the warehouse is not readable and writable ({type(exc).__name__})"
     return str(exc)
