@@ -7,7 +7,6 @@ One server serves the whole session (the ``served`` fixture); tests that change 
 
 from __future__ import annotations
 
-import gzip
 import json
 import uuid
 from datetime import UTC, datetime
@@ -252,6 +251,14 @@ def test_route_role_table_is_enforced_on_every_route(api, service_site):
                     role,
                     answer.text,
                 )
+    refused = api.get(
+        "/api/v1/audit",
+        params={"action": "auth.forbidden", "max_results": 500},
+        headers=service_site.headers("admin"),
+    )
+    needed = {(r["actor"], r["route"], r["parameters"]["required_role"]) for r in refused.json()["records"]}
+    assert ("viewer-default", "/api/v1/keys", "admin") in needed
+    assert ("engineer-default", "/api/v1/catalog/assets/{name}/tags/{tag}", "engineer") not in needed
 
 
 def test_tenants_see_only_their_tables(api, service_site):
@@ -277,7 +284,7 @@ def test_tenants_see_only_their_tables(api, service_site):
         )
     graph = api.get("/api/v1/catalog/assets/gold.daily_revenue/lineage", headers=finance).json()["graph"]
     datasets = {n["data"]["name"] for n in graph if n["type"] == "DATASET"}
-    assert datasets == {"gold.daily_revenue"} or datasets <= {"gold.daily_revenue", "gold.customer_ltv"}
+    assert "gold.daily_revenue" in datasets and datasets <= {"gold.daily_revenue", "gold.customer_ltv"}
     assert not any("silver" in json.dumps(n) for n in graph if n["type"] == "DATASET")
     found = api.post("/api/v1/catalog/search", json={"text": "orders"}, headers=finance).json()["assets"]
     assert all(a["name"].startswith("gold.") for a in found)
@@ -327,9 +334,7 @@ def test_security_headers_request_ids_hosts_cors_and_gzip(api, service_site):
     other = api.get("/api/v1/catalog/assets", headers={**viewer, "Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in other.headers
     big = httpx.get(f"{api.base_url}/api/v1/openapi.json", headers={"Accept-Encoding": "gzip"})
-    assert big.headers["content-encoding"] == "gzip"
-    raw = httpx.get(f"{api.base_url}/api/v1/openapi.json", headers={"Accept-Encoding": "gzip"}).read()
-    assert json.loads(raw) if not raw.startswith(b"\x1f\x8b") else json.loads(gzip.decompress(raw))
+    assert big.headers["content-encoding"] == "gzip" and big.json()["openapi"].startswith("3.")
 
 
 def test_docs_are_self_hosted(api):
