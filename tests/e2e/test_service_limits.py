@@ -29,7 +29,9 @@ def limited(service_site):
             "state_dir": str(service_site.folder / "state"),
             "rate_limit_per_key": {"burst": 5, "per_second": 2},
             "rate_limit_per_address": {"burst": ADDRESS_BURST, "per_second": ADDRESS_RATE},
+            "ready_max_spooled_events": 2,
         },
+        lineage={"transports": [{"type": "catalog"}], "spool_dir": str(service_site.folder / "spool")},
     )
     with serve(conf, service_site.folder) as app:
         yield app
@@ -120,3 +122,22 @@ def test_sigterm_lets_the_request_in_flight_finish(service_site):
     assert {"POST /api/v1/catalog/search", "catalog.assets.page", "catalog.auth"} <= names, names
     request = next(s for s in mine if s["name"] == "POST /api/v1/catalog/search")
     assert request["attributes"]["neurolake.request_id"] == search["request_id"]
+
+
+def test_ready_fails_while_too_many_lineage_events_wait(limited, service_site):
+    queue = service_site.folder / "spool" / "http-0123456789"
+    queue.mkdir(parents=True)
+    assert httpx.get(f"{limited.url}/ready").status_code == 200
+    for number in range(1, 4):
+        (queue / f"{number:012d}.event.json").write_text("{}")
+    ready = httpx.get(f"{limited.url}/ready")
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert (
+        checks["lineage_spool"]["status"] == "failed"
+        and "neurolake lineage replay" in checks["lineage_spool"]["detail"]
+    )
+    assert checks["catalog"]["status"] == "ok" and checks["warehouse"]["status"] == "ok"
+    for path in queue.iterdir():
+        path.unlink()
+    assert httpx.get(f"{limited.url}/ready").status_code == 200
