@@ -136,12 +136,9 @@ class CatalogGate:
             headers={"Retry-After": str(max(retry, 1))},
         )
 
-    def breaker_state(self) -> str:
-        if self.breaker is None:
-            return "none"
-        return (
-            "open" if not self.breaker.allows() else ("closed" if self.breaker.failures == 0 else "half-open")
-        )
+    def breaker_open(self) -> bool:
+        """True while the circuit breaker refuses calls (never for SQLite)."""
+        return self.breaker is not None and not self.breaker.allows()
 
     def _failed(self) -> None:
         if self.breaker is not None:

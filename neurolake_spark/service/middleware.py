@@ -110,7 +110,7 @@ class EdgeMiddleware:
             if problem is not None:
                 await self._answer(problem, scope, receive, send_wrapper, request_id)
             else:
-                await self.app(scope, self._limited(receive, headers), send_wrapper)
+                await self.app(scope, self._limited(receive), send_wrapper)
         except BodyTooLarge:
             if not status["started"]:
                 await self._answer(self._too_large(), scope, receive, send_wrapper, request_id)
@@ -181,7 +181,7 @@ class EdgeMiddleware:
     def _too_large(self) -> Problem:
         return Problem("payload-too-large", f"the request body exceeds {self.service.max_body_bytes} bytes")
 
-    def _limited(self, receive: Receive, headers: dict[str, str]) -> Receive:
+    def _limited(self, receive: Receive) -> Receive:
         limit, seen = self.service.max_body_bytes, 0
 
         async def limited() -> Message:

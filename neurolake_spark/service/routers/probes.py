@@ -130,7 +130,7 @@ async def ready(request: Request) -> JSONResponse:
     results: dict[str, Check] = {}
 
     async def catalog():
-        if ctx.gate.breaker_state() == "open":
+        if ctx.gate.breaker_open():
             raise RuntimeError("circuit breaker open")
         await ctx.gate.run("ready", _catalog_check)
 
@@ -150,7 +150,7 @@ async def ready(request: Request) -> JSONResponse:
             timeout,
             results,
         )
-    if results["catalog"].status == "failed" and ctx.gate.breaker_state() == "open":
+    if results["catalog"].status == "failed" and ctx.gate.breaker_open():
         results["catalog"].detail = "the catalog database does not answer (circuit breaker open)"
     healthy = all(check.status == "ok" for check in results.values())
     body = Readiness(status="ready" if healthy else "not ready", checks=dict(sorted(results.items())))
