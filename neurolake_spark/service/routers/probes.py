@@ -2,7 +2,7 @@
 
 ``/health`` and ``/live`` answer as long as the process serves requests (no dependency is
 checked). ``/ready`` checks what requests need: the catalog database answers a query, the
-warehouse is readable and writable, the lineage spool is below
+warehouse is readable and writable (a probe file is created and removed), the lineage spool is below
 ``service.ready_max_spooled_events``; each check reports its status and latency, and any
 failure makes the answer 503. ``/ready`` and ``/metrics`` need no credential unless
 ``service.anonymous_ready`` / ``service.anonymous_metrics`` are off.
@@ -23,7 +23,6 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from neurolake_spark.lineage.spool import EVENT_SUFFIX
-from neurolake_spark.service.catalog_gate import service_state_dir
 from neurolake_spark.service.deps import Bearer, SessionCookie, context, require
 
 router = APIRouter(tags=["probes"])
@@ -69,11 +68,10 @@ def _catalog_check(store) -> None:
 
 
 def _warehouse_check(settings) -> None:
+    """List the warehouse, then create and remove a hidden probe file in it (nothing is left behind)."""
     warehouse = settings.warehouse
     os.listdir(warehouse)
-    folder = service_state_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / f".ready-{uuid.uuid4().hex}"
+    probe = warehouse / f".neurolake-ready-{uuid.uuid4().hex}"
     probe.write_bytes(b"ok")
     probe.unlink()
 
