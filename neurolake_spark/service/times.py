@@ -1,19 +1,32 @@
-"""Times at the service's edge: requests may give any offset, the catalog stores naive UTC,
-and answers always carry an explicit UTC offset (RFC 3339, as the OpenAPI ``date-time`` format needs)."""
+"""Times at the service's edge: requests give a date or a time with any offset (read as the CLI
+reads them), the catalog stores naive UTC, and answers always carry an explicit UTC offset
+(RFC 3339, as the OpenAPI ``date-time`` format needs)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import AfterValidator
 
+from neurolake_spark.catalog.errors import CatalogError
+from neurolake_spark.catalog.events import parse_time
+from neurolake_spark.service.problems import Problem
 
-def naive_utc(moment: datetime | None) -> datetime | None:
-    """A request time as the catalog compares times: naive UTC (a time without offset is UTC)."""
-    if moment is None or moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+TIME_HELP = "YYYY-MM-DD or an ISO 8601 time; UTC unless it has an offset"
+TimeQuery = Annotated[str | None, Query(max_length=64, description=TIME_HELP)]
+
+
+def request_time(value: str | None, name: str, end_of_day: bool = True) -> datetime | None:
+    """A time parameter as the catalog compares times (naive UTC), read the way the CLI reads
+    ``--as-of``: a date alone is the end of that day (the start with ``end_of_day=False``)."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value, name, end_of_day=end_of_day)
+    except CatalogError as exc:
+        raise Problem("invalid-parameter", str(exc)) from None
 
 
 def aware_utc(moment: datetime) -> datetime:

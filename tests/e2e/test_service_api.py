@@ -405,6 +405,19 @@ def test_bad_input_gets_a_problem_never_a_crash(api, service_site):
     assert_problem(
         api.get("/api/v1/runs/not-a-run", headers=service_site.headers("auditor")), 404, "not-found"
     )
+    auditor = service_site.headers("auditor")
+    late = api.get("/api/v1/runs", params={"since": "2999-01-01"}, headers=auditor)
+    assert late.status_code == 200 and late.json()["runs"] == []
+    for params in ({"as_of": "yesterday"}, {"as_of": "2026-13-45"}):
+        bad_time = api.get("/api/v1/catalog/assets/silver.orders/lineage", params=params, headers=auditor)
+        assert "as_of" in assert_problem(bad_time, 422, "invalid-parameter")["detail"]
+    lineage = "/api/v1/catalog/assets/silver.orders/lineage"
+    before_any = api.get(lineage, params={"as_of": "2000-01-01"}, headers=auditor).json()
+    assert [n["id"] for n in before_any["graph"]] == [before_any["root"]]
+    (_, results) = service_site.nightly
+    day = results[-1].run.ended_at.astimezone(UTC).date().isoformat()
+    that_day = api.get(lineage, params={"as_of": day}, headers=auditor).json()
+    assert len(that_day["graph"]) > 1  # a date alone means the end of that day, as in the CLI
     assert_problem(
         api.get(
             "/api/v1/catalog/assets/silver.orders/lineage",

@@ -6,7 +6,6 @@ keys``; a created key's token is in the response once and nowhere else.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,7 +17,7 @@ from neurolake_spark.service.deps import Admin, Auditor, Viewer, audit_note, con
 from neurolake_spark.service.keys import ROLES, KeyStore, ServiceError
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
 from neurolake_spark.service.problems import Problem
-from neurolake_spark.service.times import UtcTime, naive_utc
+from neurolake_spark.service.times import TimeQuery, UtcTime, request_time
 
 router = APIRouter(prefix="/api/v1")
 Role = Literal["viewer", "auditor", "engineer", "admin"]
@@ -185,7 +184,7 @@ async def audit_list(
     principal: Auditor,
     action: Annotated[str | None, Query(max_length=100)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601 time (UTC when no offset)")] = None,
+    since: TimeQuery = None,
     max_results: MaxResults = None,
     page_token: PageToken = None,
 ) -> AuditPage:
@@ -193,14 +192,14 @@ async def audit_list(
     size = page_size(max_results, ctx.settings.service.max_page_size)
     before = decode_token(page_token, "b")
     scope = ctx.scope(principal)
-    since = naive_utc(since)
+    start = request_time(since, "since", end_of_day=False)
     records = await ctx.gate.run(
         "audit.list",
         lambda store: AuditLog(store).list(
             tenant=None if scope.unrestricted else principal.tenant,
             action=action,
             actor=actor,
-            since=since,
+            since=start,
             before_id=before,
             max_results=size + 1,
         ),

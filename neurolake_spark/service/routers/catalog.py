@@ -8,7 +8,6 @@ the catalog holds.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -19,7 +18,7 @@ from neurolake_spark.service.deps import Engineer, Viewer, audit_note, context
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
 from neurolake_spark.service.problems import Problem
 from neurolake_spark.service.resolve import resolve_asset
-from neurolake_spark.service.times import UtcTime, naive_utc, with_utc
+from neurolake_spark.service.times import TimeQuery, UtcTime, request_time, with_utc
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 AssetName = Annotated[
@@ -175,11 +174,11 @@ async def get_asset(
     principal: Viewer,
     name: AssetName,
     namespace: Namespace = None,
-    as_of: Annotated[datetime | None, Query(description="the asset as it was then (ISO 8601, UTC)")] = None,
+    as_of: TimeQuery = None,
 ) -> AssetDetail:
     ctx = context(request)
     resolved = await resolve_asset(ctx, principal, name, namespace)
-    when = naive_utc(as_of)
+    when = request_time(as_of, "as_of")
     detail = await ctx.gate.run("assets.get", lambda store: store.get_dataset(name, resolved, as_of=when))
     scope = ctx.scope(principal)
     summary = detail.summary

@@ -12,7 +12,6 @@ Auditor role.
 from __future__ import annotations
 
 from collections import deque
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -24,7 +23,7 @@ from neurolake_spark.service.deps import Auditor, context
 from neurolake_spark.service.problems import Problem
 from neurolake_spark.service.resolve import resolve_asset
 from neurolake_spark.service.routers.catalog import AssetName, Namespace
-from neurolake_spark.service.times import UtcTime, naive_utc, with_utc
+from neurolake_spark.service.times import TIME_HELP, TimeQuery, UtcTime, request_time, with_utc
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["lineage"])
 DIRECTIONS = {"up": "upstream", "down": "downstream", "both": "both"}
@@ -152,14 +151,14 @@ async def lineage_diff(
     request: Request,
     principal: Auditor,
     name: AssetName,
-    from_: Annotated[datetime, Query(alias="from", description="the earlier time (ISO 8601, UTC)")],
-    to: Annotated[datetime, Query(description="the later time")],
+    from_: Annotated[str, Query(alias="from", max_length=64, description="the earlier time: " + TIME_HELP)],
+    to: Annotated[str, Query(max_length=64, description="the later time")],
     namespace: Namespace = None,
     depth: Depth = 10,
 ) -> LineageDiff:
     ctx = context(request)
     await resolve_asset(ctx, principal, name, namespace)
-    before, after = naive_utc(from_), naive_utc(to)
+    before, after = request_time(from_, "from"), request_time(to, "to")
     if after < before:
         raise Problem("invalid-parameter", "'to' must not be earlier than 'from'")
     diff = await ctx.gate.run(
@@ -194,7 +193,7 @@ async def lineage(
     namespace: Namespace = None,
     direction: Literal["up", "down", "both"] = "both",
     depth: Depth = 10,
-    as_of: Annotated[datetime | None, Query(description="the graph as it stood then (ISO 8601, UTC)")] = None,
+    as_of: TimeQuery = None,
     columns: Annotated[bool, Query(description="column-level lineage of every column of the asset")] = False,
     column: Annotated[
         str | None, Query(max_length=500, description="column-level lineage of one column")
@@ -205,7 +204,7 @@ async def lineage(
 ) -> LineageGraphOut:
     ctx = context(request)
     resolved = await resolve_asset(ctx, principal, name, namespace)
-    when = naive_utc(as_of)
+    when = request_time(as_of, "as_of")
     limit = min(max_nodes or ctx.settings.service.graph_node_limit, ctx.settings.service.graph_node_limit)
     way = DIRECTIONS[direction]
 

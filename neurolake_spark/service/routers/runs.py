@@ -7,7 +7,7 @@ tables sees the runs that read or wrote one of them, and only those tables in a 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -18,7 +18,7 @@ from neurolake_spark.service.deps import Auditor, context
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
 from neurolake_spark.service.problems import Problem
 from neurolake_spark.service.resolve import resolve_asset
-from neurolake_spark.service.times import UtcTime, naive_utc, with_utc
+from neurolake_spark.service.times import TimeQuery, UtcTime, request_time, with_utc
 
 router = APIRouter(prefix="/api/v1")
 RunState = Literal["running", "completed", "failed", "aborted", "unknown"]
@@ -77,7 +77,7 @@ async def list_runs(
     principal: Auditor,
     job: Annotated[str | None, Query(max_length=1000)] = None,
     status: RunState | None = None,
-    since: Annotated[datetime | None, Query(description="started at or after (ISO 8601, UTC)")] = None,
+    since: TimeQuery = None,
     max_results: MaxResults = None,
     page_token: PageToken = None,
 ) -> RunPage:
@@ -85,7 +85,14 @@ async def list_runs(
     size = page_size(max_results, ctx.settings.service.max_page_size)
     offset = decode_token(page_token, "o") or 0
     found = await ctx.gate.run(
-        "runs.page", pages.run_page, job, status, naive_utc(since), ctx.scope(principal), offset, size
+        "runs.page",
+        pages.run_page,
+        job,
+        status,
+        request_time(since, "since", end_of_day=False),
+        ctx.scope(principal),
+        offset,
+        size,
     )
     return RunPage(
         runs=[Run(**vars(r)) for r in found.items],
