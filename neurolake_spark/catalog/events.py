@@ -10,42 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
-from neurolake_spark.catalog.errors import CatalogError, InvalidEventError
+from neurolake_spark.catalog.errors import InvalidEventError, InvalidTimeError
+from neurolake_spark.catalog.times import parse_time
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
-TERMINAL_STATES = ("COMPLETE", "ABORT", "FAIL")
+Role = Literal["input", "output"]
+ROLES: tuple[Role, ...] = ("input", "output")
 CODE_FACETS = ("neurolake_code", "neurolakeCode", "code_version", "codeVersion", "sourceCodeLocation")
-
-
-def to_utc(moment: datetime) -> datetime:
-    """A naive UTC datetime (how the catalog stores every time)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
-def parse_time(text: str, what: str = "time", end_of_day: bool = True) -> datetime:
-    """Parse an ISO 8601 time or date into naive UTC; a date alone means the end of that day.
-
-    A time without a zone is UTC. ``parse_time("2026-11-24")`` is ``2026-11-24 23:59:59.999999``
-    (the graph as it stood on that day); ``parse_time("2026-11-24T08:00+01:00")`` is 07:00 UTC.
-    """
-    if isinstance(text, datetime):
-        return to_utc(text)
-    value = str(text).strip()
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime.combine(day, time.max if end_of_day else time.min)
-        return to_utc(datetime.fromisoformat(value.replace(" ", "T", 1)))
-    except ValueError:
-        raise CatalogError(
-            f"{what} {value!r} is not a time: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (UTC unless a zone is given)"
-        ) from None
 
 
 @dataclass
@@ -80,7 +56,7 @@ class DatasetRecord:
 
     namespace: str
     name: str
-    role: str
+    role: Role
     version: str | None = None
     format: str | None = None
     fields: list[dict[str, Any]] | None = None
@@ -150,7 +126,7 @@ def _shown(value: Any) -> str | None:
 def _event_time(value: Any, where: str) -> datetime:
     try:
         return parse_time(_text(value, where), where)
-    except CatalogError as exc:
+    except InvalidTimeError as exc:
         raise InvalidEventError(f"malformed lineage event: {exc}") from None
 
 
@@ -159,7 +135,9 @@ def _assertions(facet: dict) -> list[Assertion]:
     for item in facet.get("assertions") or []:
         if not isinstance(item, dict) or "assertion" not in item:
             continue
-        params = item.get("params") if isinstance(item.get("params"), dict) else {}
+        params = item.get("params")
+        if not isinstance(params, dict):
+            params = {}
         found.append(
             Assertion(
                 expectation=str(item.get("name") or item["assertion"]),
@@ -202,7 +180,7 @@ def _column_lineage(facet: dict) -> tuple[list[FieldLineage], list[tuple[str, st
     return lineage, dependencies
 
 
-def _dataset(raw: Any, role: str, index: int) -> DatasetRecord:
+def _dataset(raw: Any, role: Role, index: int) -> DatasetRecord:
     where = f"{role}s[{index}]"
     raw = _mapping(raw, where)
     record = DatasetRecord(
@@ -266,12 +244,14 @@ def parse_run_event(event: Any) -> RunEventRecord:
     job = _mapping(event.get("job"), "job")
     if not run or not job:
         raise InvalidEventError(
-            "malformed lineage event: a RunEvent needs 'run' and 'job' (dataset and job events are not stored)"
+            "malformed lineage event: a RunEvent needs 'run' and 'job' "
+            "(dataset and job events are not stored)"
         )
     event_type = event.get("eventType") or "OTHER"
     if event_type not in EVENT_TYPES:
         raise InvalidEventError(
-            f"malformed lineage event: unknown eventType {event_type!r} (expected one of {', '.join(EVENT_TYPES)})"
+            f"malformed lineage event: unknown eventType {event_type!r} "
+            f"(expected one of {', '.join(EVENT_TYPES)})"
         )
     record = RunEventRecord(
         identity="",
@@ -304,7 +284,7 @@ def parse_run_event(event: Any) -> RunEventRecord:
     error = run_facets.get("errorMessage") or {}
     record.error_message = error.get("message") if isinstance(error, dict) else None
     record.job_description = (job_facets.get("documentation") or {}).get("description")
-    for role in ("input", "output"):
+    for role in ROLES:
         items = event.get(f"{role}s") or []
         if not isinstance(items, list):
             raise InvalidEventError(f"malformed lineage event: '{role}s' must be a list")
@@ -315,3 +295,12 @@ def parse_run_event(event: Any) -> RunEventRecord:
 def fingerprint(value: Any) -> str:
     """A stable hash of a JSON-able value (schemas and column lineage are stored once per hash)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def flatten_fields(fields: list[dict[str, Any]], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(dotted name, field)`` of every field of a schema facet, nested struct fields included."""
+    for spec in fields or []:
+        name = f"{prefix}{spec['name']}"
+        yield name, spec
+        if isinstance(spec.get("fields"), list):
+            yield from flatten_fields(spec["fields"], name + ".")

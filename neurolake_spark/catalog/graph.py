@@ -19,20 +19,22 @@ and output, the latest run that completed at or before that time (see
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, select
+from sqlalchemy import Connection, Select, Table, and_, select
 
 from neurolake_spark.catalog import schema as s
-from neurolake_spark.catalog.errors import CatalogError, UnknownAssetError
-from neurolake_spark.catalog.events import parse_time
-from neurolake_spark.catalog.store import CatalogStore, active_edges
+from neurolake_spark.catalog.db import AnyRow
+from neurolake_spark.catalog.errors import CatalogError, UnknownAssetError, UnknownColumnError
+from neurolake_spark.catalog.queries import CatalogQueries, active_edges
+from neurolake_spark.catalog.times import optional_time, parse_time
 
 Direction = Literal["upstream", "downstream", "both"]
-DIRECTIONS = ("upstream", "downstream", "both")
+DIRECTIONS: tuple[Direction, ...] = ("upstream", "downstream", "both")
+NodeKind = Literal["dataset", "job", "column"]
 CHUNK = 500
 
 
@@ -41,7 +43,7 @@ class GraphNode:
     """A dataset, a job producing a dataset, or a dataset's column."""
 
     id: str
-    kind: str  # dataset | job | column
+    kind: NodeKind
     name: str
     namespace: str = ""
     dataset_id: int | None = None
@@ -50,6 +52,23 @@ class GraphNode:
     column: str | None = None
     version: str | None = None
     depth: int = 0
+
+    @property
+    def label(self) -> str:
+        """The node in words, the same in diffs, tooltips and headings.
+
+        ``silver.orders``, ``job gold (writing gold.daily_revenue)``,
+        ``job audit (reading only)``, ``column revenue of gold.daily_revenue``.
+        """
+        if self.kind == "job":
+            return (
+                f"job {self.name} (writing {self.output})"
+                if self.output
+                else f"job {self.name} (reading only)"
+            )
+        if self.kind == "column":
+            return f"column {self.column} of {self.name}"
+        return self.name
 
 
 @dataclass
@@ -71,7 +90,7 @@ class Graph:
     """The answer of a graph query; ``root`` is the id of the node the query started from."""
 
     root: str
-    direction: str
+    direction: Direction
     depth: int
     as_of: datetime | None
     nodes: dict[str, GraphNode] = field(default_factory=dict)
@@ -83,7 +102,7 @@ class Graph:
 
     def edge_keys(self) -> set[tuple[str, str]]:
         """Edges by node labels, so graphs of two times compare."""
-        return {(_label(self.nodes[e.source]), _label(self.nodes[e.target])) for e in self.edges}
+        return {(self.nodes[e.source].label, self.nodes[e.target].label) for e in self.edges}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,31 +127,18 @@ class GraphDiff:
     new_versions: list[dict[str, Any]]
 
 
-def _label(node: GraphNode) -> str:
-    if node.kind == "job":
-        return (
-            f"job {node.name} (writing {node.output})" if node.output else f"job {node.name} (reading only)"
-        )
-    if node.kind == "column":
-        return f"{node.name}.{node.column}"
-    return node.name
-
-
-def _chunks(ids: Iterable, size: int = CHUNK) -> Iterable[list]:
+def _chunks(ids: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
     items = list(ids)
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _as_of(value: datetime | str | None) -> datetime | None:
-    return None if value is None else parse_time(value, "--as-of")
-
-
 class LineageGraph:
-    """Graph queries over one :class:`CatalogStore`; see the module docstring."""
+    """Graph queries over one catalog's :class:`~.queries.CatalogQueries`; see the module docstring."""
 
-    def __init__(self, store: CatalogStore):
-        self.store = store
+    def __init__(self, queries: CatalogQueries):
+        self.queries = queries
+        self.db = queries.db
 
     def lineage(
         self,
@@ -144,15 +150,15 @@ class LineageGraph:
     ) -> Graph:
         """The graph around dataset ``name``: its upstream, downstream or both, ``depth`` jobs deep."""
         _check(direction, depth)
-        as_of = _as_of(as_of)
-        root_id = self.store.dataset_id(name, namespace)
-        graph = Graph(root=f"dataset:{root_id}", direction=direction, depth=depth, as_of=as_of)
+        moment = optional_time(as_of, "as_of")
+        root_id = self.queries.dataset_id(name, namespace)
+        graph = Graph(root=f"dataset:{root_id}", direction=direction, depth=depth, as_of=moment)
         raw_edges = []
-        with self.store.read() as conn:
+        with self.db.read() as conn:
             if direction in ("upstream", "both"):
-                raw_edges += self._walk(conn, {root_id}, "upstream", depth, as_of)
+                raw_edges += self._walk(conn, {root_id}, "upstream", depth, moment)
             if direction in ("downstream", "both"):
-                raw_edges += self._walk(conn, {root_id}, "downstream", depth, as_of)
+                raw_edges += self._walk(conn, {root_id}, "downstream", depth, moment)
             self._build(conn, graph, raw_edges, {root_id})
         return graph
 
@@ -169,29 +175,31 @@ class LineageGraph:
     ) -> Graph:
         """The graph around a job: what it read (and their upstream), what it wrote (and their downstream)."""
         _check(direction, depth)
-        as_of = _as_of(as_of)
-        job_id = self.store.job_id(job)
+        moment = optional_time(as_of, "as_of")
+        job_id = self.queries.job_id(job)
         e = s.lineage_edges.c
-        with self.store.read() as conn:
-            own = conn.execute(_edge_query().where(e.job_id == job_id, active_edges(as_of))).all()
+        with self.db.read() as conn:
+            own = conn.execute(_edge_query().where(e.job_id == job_id, active_edges(moment))).all()
             raw_edges = list(own)
             if direction in ("upstream", "both") and depth > 1:
                 inputs = {r.input_dataset_id for r in own if r.input_dataset_id is not None}
-                raw_edges += self._walk(conn, inputs, "upstream", depth - 1, as_of)
+                raw_edges += self._walk(conn, inputs, "upstream", depth - 1, moment)
             if direction in ("downstream", "both") and depth > 1:
                 outputs = {r.output_dataset_id for r in own if r.output_dataset_id is not None}
-                raw_edges += self._walk(conn, outputs, "downstream", depth - 1, as_of)
-            graph = Graph(root="", direction=direction, depth=depth, as_of=as_of)
+                raw_edges += self._walk(conn, outputs, "downstream", depth - 1, moment)
+            graph = Graph(root="", direction=direction, depth=depth, as_of=moment)
             self._build(conn, graph, raw_edges, set())
         roots = [n.id for n in graph.nodes.values() if n.kind == "job" and n.job_id == job_id]
         if not roots:
             raise UnknownAssetError(
-                f"job '{job}' has no completed run with inputs or outputs{' at that time' if as_of else ''}"
+                f"job '{job}' has no completed run with inputs or outputs{' at that time' if moment else ''}"
             )
         graph.root = roots[0]
         return graph
 
-    def _walk(self, conn, start: set[int], direction: str, depth: int, as_of: datetime | None) -> list:
+    def _walk(
+        self, conn: Connection, start: set[int], direction: str, depth: int, as_of: datetime | None
+    ) -> list[AnyRow]:
         """Breadth-first over lineage_edges, one query per level (and per 500 datasets)."""
         e = s.lineage_edges.c
         near, far = (
@@ -214,10 +222,10 @@ class LineageGraph:
             frontier = next_frontier
         return found
 
-    def _build(self, conn, graph: Graph, raw_edges: list, roots: set[int]) -> None:
+    def _build(self, conn: Connection, graph: Graph, raw_edges: list[AnyRow], roots: set[int]) -> None:
         """Turn edge rows into dataset and job nodes with names, versions and run ids."""
         dataset_ids = set(roots)
-        job_ids = set()
+        job_ids: set[int] = set()
         for row in raw_edges:
             dataset_ids.update(d for d in (row.input_dataset_id, row.output_dataset_id) if d is not None)
             job_ids.add(row.job_id)
@@ -236,7 +244,7 @@ class LineageGraph:
         seen_edges: set[tuple[str, str]] = set()
         latest_version: dict[int, tuple[datetime, str | None]] = {}
 
-        def add(source: str, target: str, row) -> None:
+        def add(source: str, target: str, row: AnyRow) -> None:
             if (source, target) in seen_edges:
                 return
             seen_edges.add((source, target))
@@ -275,9 +283,9 @@ class LineageGraph:
             graph.nodes[f"dataset:{dataset_id}"].version = version
         _assign_depths(graph)
 
-    def _dataset_names(self, conn, ids: set[int]) -> dict[int, tuple[str, str]]:
+    def _dataset_names(self, conn: Connection, ids: set[int]) -> dict[int, tuple[str, str]]:
         d, n = s.datasets.c, s.namespaces.c
-        found = {}
+        found: dict[int, tuple[str, str]] = {}
         for chunk in _chunks(ids):
             for row in conn.execute(
                 select(d.id, d.name, n.name.label("namespace"))
@@ -287,17 +295,22 @@ class LineageGraph:
                 found[row.id] = (row.name, row.namespace)
         return found
 
-    def _names(self, conn, table, ids: set[int]) -> dict[int, str]:
-        found = {}
-        for chunk in _chunks(ids):
-            found.update(conn.execute(select(table.c.id, table.c.name).where(table.c.id.in_(chunk))).all())
-        return found
-
-    def _run_uuids(self, conn, ids: set[int]) -> dict[int, str]:
-        found = {}
+    def _names(self, conn: Connection, table: Table, ids: set[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
         for chunk in _chunks(ids):
             found.update(
-                conn.execute(select(s.runs.c.id, s.runs.c.run_uuid).where(s.runs.c.id.in_(chunk))).all()
+                (row.id, row.name)
+                for row in conn.execute(select(table.c.id, table.c.name).where(table.c.id.in_(chunk)))
+            )
+        return found
+
+    def _run_uuids(self, conn: Connection, ids: set[int]) -> dict[int, str]:
+        r = s.runs.c
+        found: dict[int, str] = {}
+        for chunk in _chunks(ids):
+            found.update(
+                (row.id, row.run_uuid)
+                for row in conn.execute(select(r.id, r.run_uuid).where(r.id.in_(chunk)))
             )
         return found
 
@@ -312,20 +325,20 @@ class LineageGraph:
     ) -> Graph:
         """Where one column comes from (``upstream``) or what it feeds (``downstream``), column by column."""
         _check(direction, depth)
-        as_of = _as_of(as_of)
-        root_id = self.store.dataset_id(name, namespace)
-        with self.store.read() as conn:
+        moment = optional_time(as_of, "as_of")
+        root_id = self.queries.dataset_id(name, namespace)
+        with self.db.read() as conn:
             self._check_column(conn, root_id, name, column)
-            raw = []
+            raw: list[tuple[Any, ...]] = []
             if direction in ("upstream", "both"):
-                raw += self._walk_columns(conn, (root_id, column), "upstream", depth, as_of)
+                raw += self._walk_columns(conn, (root_id, column), "upstream", depth, moment)
             if direction in ("downstream", "both"):
-                raw += self._walk_columns(conn, (root_id, column), "downstream", depth, as_of)
+                raw += self._walk_columns(conn, (root_id, column), "downstream", depth, moment)
             graph = Graph(
                 root=f"column:{root_id}:{column}",
                 direction=direction,
                 depth=depth,
-                as_of=as_of,
+                as_of=moment,
                 column=column,
             )
             dataset_ids = {root_id} | {r[0] for r in raw} | {r[2] for r in raw}
@@ -347,7 +360,7 @@ class LineageGraph:
             return node_id
 
         node(root_id, column)
-        seen = set()
+        seen: set[tuple[Any, ...]] = set()
         for in_ds, in_field, out_ds, out_field, run_id, job_id, kind, subtype, completed in raw:
             key = (in_ds, in_field, out_ds, out_field, job_id)
             if key in seen:
@@ -366,7 +379,7 @@ class LineageGraph:
         _assign_depths(graph)
         return graph
 
-    def _check_column(self, conn, dataset_id: int, name: str, column: str) -> None:
+    def _check_column(self, conn: Connection, dataset_id: int, name: str, column: str) -> None:
         c, f = s.dataset_columns.c, s.column_lineage_fields.c
         columns = set(conn.scalars(select(c.name).where(c.dataset_id == dataset_id)))
         if column in columns:
@@ -375,12 +388,11 @@ class LineageGraph:
             select(f.input_field).where(f.input_dataset_id == dataset_id, f.input_field == column).limit(1)
         ):
             return
-        shown = ", ".join(sorted(columns)[:30]) or "none recorded"
-        raise UnknownAssetError(f"table {name} has no column '{column}' (its columns: {shown})")
+        raise UnknownColumnError(name, column, sorted(columns)[:30])
 
     def _walk_columns(
-        self, conn, start: tuple[int, str], direction: str, depth: int, as_of: datetime | None
-    ) -> list[tuple]:
+        self, conn: Connection, start: tuple[int, str], direction: str, depth: int, as_of: datetime | None
+    ) -> list[tuple[Any, ...]]:
         """Column edges ``(in_ds, in_field, out_ds, out_field, run_id, job_id, type, subtype, completed)``."""
         e, rd, f = s.lineage_edges.c, s.run_datasets.c, s.column_lineage_fields.c
         seen, frontier, found = {start}, {start}, []
@@ -388,13 +400,13 @@ class LineageGraph:
             by_dataset: dict[int, set[str]] = {}
             for dataset_id, field_name in frontier:
                 by_dataset.setdefault(dataset_id, set()).add(field_name)
-            writes = (
+            active_writes = (
                 select(e.run_id, e.job_id, e.output_dataset_id, e.completed_at)
                 .where(active_edges(as_of))
                 .distinct()
             )
             if direction == "upstream":
-                writes = writes.where(e.output_dataset_id.in_(list(by_dataset))).subquery()
+                writes = active_writes.where(e.output_dataset_id.in_(list(by_dataset))).subquery()
                 query = (
                     select(
                         f.input_dataset_id,
@@ -420,7 +432,7 @@ class LineageGraph:
                     .where(f.output_field != "")
                 )
             else:
-                writes = writes.subquery()
+                writes = active_writes.subquery()
                 query = (
                     select(
                         f.input_dataset_id,
@@ -441,9 +453,9 @@ class LineageGraph:
                     )
                     .where(f.input_dataset_id.in_(list(by_dataset)), f.output_field != "")
                 )
-            next_frontier = set()
-            for row in conn.execute(query):
-                row = tuple(row)
+            next_frontier: set[tuple[int, str]] = set()
+            for result in conn.execute(query):
+                row = tuple(result)
                 near = (row[2], row[3]) if direction == "upstream" else (row[0], row[1])
                 if near[1] not in by_dataset.get(near[0], ()):
                     continue
@@ -461,12 +473,12 @@ class LineageGraph:
         self, source: str, target: str, as_of: datetime | str | None = None, max_depth: int = 50
     ) -> Graph | None:
         """The shortest chain of jobs from dataset ``source`` to dataset ``target``, or None."""
-        as_of = _as_of(as_of)
-        start, goal = self.store.dataset_id(source), self.store.dataset_id(target)
+        moment = optional_time(as_of, "as_of")
+        start, goal = self.queries.dataset_id(source), self.queries.dataset_id(target)
         e = s.lineage_edges.c
         came_from: dict[int, Any] = {start: None}
         frontier = deque([start])
-        with self.store.read() as conn:
+        with self.db.read() as conn:
             for _ in range(max_depth):
                 if goal in came_from or not frontier:
                     break
@@ -474,7 +486,7 @@ class LineageGraph:
                 frontier.clear()
                 for chunk in _chunks(level):
                     for row in conn.execute(
-                        _edge_query().where(e.input_dataset_id.in_(chunk), active_edges(as_of))
+                        _edge_query().where(e.input_dataset_id.in_(chunk), active_edges(moment))
                     ):
                         reached = row.output_dataset_id
                         if reached is not None and reached not in came_from:
@@ -486,7 +498,7 @@ class LineageGraph:
             while came_from[current] is not None:
                 chain.append(came_from[current])
                 current = came_from[current].input_dataset_id
-            graph = Graph(root=f"dataset:{start}", direction="downstream", depth=len(chain), as_of=as_of)
+            graph = Graph(root=f"dataset:{start}", direction="downstream", depth=len(chain), as_of=moment)
             self._build(conn, graph, chain[::-1], {start, goal})
         return graph
 
@@ -499,14 +511,14 @@ class LineageGraph:
         depth: int = 10,
     ) -> GraphDiff:
         """Edges added and removed around ``name`` between two times, and the versions written in between."""
-        before, after = parse_time(before, "--before"), parse_time(after, "--after")
+        before, after = parse_time(before, "before"), parse_time(after, "after")
         if after < before:
             raise CatalogError("the second time must not be earlier than the first")
         old, new = self.lineage(name, direction, depth, before), self.lineage(name, direction, depth, after)
         ids = {n.dataset_id for g in (old, new) for n in g.nodes.values() if n.kind == "dataset"}
         rd, r, d, j = s.run_datasets.c, s.runs.c, s.datasets.c, s.jobs.c
         versions = []
-        with self.store.read() as conn:
+        with self.db.read() as conn:
             for chunk in _chunks(ids):
                 versions += [
                     {
@@ -535,7 +547,7 @@ class LineageGraph:
         return GraphDiff(before, after, sorted(new_keys - old_keys), sorted(old_keys - new_keys), versions)
 
 
-def _edge_query():
+def _edge_query() -> Select[Any]:
     e = s.lineage_edges.c
     return select(
         e.run_id,

@@ -22,10 +22,9 @@ from sqlalchemy import and_, exists, false, func, or_, select
 
 from neurolake_spark.catalog import schema as s
 from neurolake_spark.catalog.errors import CatalogError
-from neurolake_spark.catalog.store import SEARCH_FIELDS, STATE_WORDS, utc_now
-
-RUN_STATES = {word: state for state, word in STATE_WORDS.items() if state != "RUNNING"}
-RUN_STATES["running"] = "START"
+from neurolake_spark.catalog.queries import SEARCH_FIELDS, states_of, tags_of
+from neurolake_spark.catalog.times import utc_now
+from neurolake_spark.run_status import RunStatus
 
 
 @dataclass
@@ -137,13 +136,7 @@ def asset_page(store, query: AssetQuery, scope=None, offset: int = 0, limit: int
     with store.read() as conn:
         rows = conn.execute(statement).all()
         more, rows = len(rows) > limit, rows[:limit]
-        tags: dict[int, list[str]] = {row.id: [] for row in rows}
-        if rows:
-            t = s.dataset_tags.c
-            for dataset_id, tag in conn.execute(
-                select(t.dataset_id, t.tag).where(t.dataset_id.in_(list(tags))).order_by(t.tag)
-            ):
-                tags[dataset_id].append(tag)
+        tags = tags_of(conn, [row.id for row in rows]) if rows else {}
     items = [
         AssetRow(
             id=row.id,
@@ -243,7 +236,7 @@ class RunRow:
 
     run: str
     job: str
-    state: str
+    state: RunStatus
     run_date: str | None
     started: datetime | None
     ended: datetime | None
@@ -268,23 +261,20 @@ def _run_visible(scope):
 def run_page(
     store,
     job: str | None = None,
-    state: str | None = None,
+    state: RunStatus | None = None,
     since: datetime | None = None,
     scope=None,
     offset: int = 0,
     limit: int = 50,
 ) -> Page:
-    """Runs newest first; ``state`` is running, completed, failed, aborted or unknown. A scoped
-    caller sees the runs that read or wrote at least one visible dataset."""
+    """Runs newest first, optionally of one job, in one state, started at or after ``since``.
+    A scoped caller sees the runs that read or wrote at least one visible dataset."""
     r, j = s.runs.c, s.jobs.c
     conditions = []
     if job:
         conditions.append(j.name == job)
-    if state:
-        if state not in RUN_STATES:
-            raise CatalogError(f"unknown run state {state!r} (choose one of {', '.join(sorted(RUN_STATES))})")
-        wanted = [RUN_STATES[state]] + (["RUNNING"] if state == "running" else [])
-        conditions.append(r.state.in_(wanted))
+    if state is not None:
+        conditions.append(r.state.in_(states_of(state)))
     if since is not None:
         conditions.append(r.started_at >= since)
     visible = _run_visible(scope)
@@ -313,7 +303,7 @@ def run_page(
         RunRow(
             run=row.run_uuid,
             job=row.job,
-            state=STATE_WORDS.get(row.state, row.state.lower()),
+            state=RunStatus.from_openlineage(row.state),
             run_date=row.nominal_time.date().isoformat() if row.nominal_time else None,
             started=row.started_at,
             ended=row.ended_at,

@@ -7,48 +7,45 @@ Example::
     Path("lineage.html").write_text(html)
 
 The layout is computed here: nodes sit in columns by their depth (sources left), and
-each column is ordered to keep edges short (a few barycenter sweeps). The HTML embeds
-the SVG drawing, the details of every node as JSON, and a little script: clicking a box
-shows its versions, runs, schema, column lineage, quality results and code version.
-When the script has run, ``<body data-ready="true">`` is set.
+each column is ordered to keep edges short (a few barycenter sweeps). The markup is in
+Jinja2 templates shipped with the package (``catalog/templates``: ``lineage.svg.j2``, the
+page ``lineage.html.j2`` with its ``lineage.css`` and ``lineage.js``), autoescaped. The
+page embeds the SVG drawing, the details of every node as JSON, and the script: clicking
+a box shows its versions, runs, schema, column lineage, quality results and code version.
+Nothing is loaded from the network. When the script has run, ``<body data-ready="true">``
+is set.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from html import escape
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from neurolake_spark.catalog.errors import CatalogError
 from neurolake_spark.catalog.graph import Graph, GraphNode
-from neurolake_spark.catalog.store import CatalogStore, format_time
+from neurolake_spark.catalog.queries import CatalogQueries
+from neurolake_spark.catalog.times import utc_now
+from neurolake_spark.catalog.words import describe_source, describe_transformation, format_time, in_words
 
 FORMATS = ("html", "svg", "dot", "mermaid", "json")
 COLUMN_GAP = 260
 ROW_GAP = 74
 MARGIN = 30
 SIZES = {"dataset": (200, 48), "job": (150, 36), "column": (210, 48)}
-TRANSFORMATION_WORDS = {
-    "DIRECT IDENTITY": "copied as is",
-    "DIRECT TRANSFORMATION": "computed from",
-    "DIRECT AGGREGATION": "aggregated from",
-    "DIRECT MASKED": "masked copy of",
-    "INDIRECT FILTER": "filters the rows (indirect)",
-    "INDIRECT JOIN": "used to join (indirect)",
-    "INDIRECT GROUP_BY": "groups the rows (indirect)",
-    "INDIRECT SORT": "orders the rows (indirect)",
-    "INDIRECT WINDOW": "window over the rows (indirect)",
-    "INDIRECT CONDITIONAL": "decides a condition (indirect)",
-}
 
-
-def describe_transformation(text: str | None) -> str:
-    """``"DIRECT AGGREGATION"`` -> ``"aggregated from"`` (plain words for auditors)."""
-    if not text:
-        return "derived from"
-    return TRANSFORMATION_WORDS.get(text, text.lower().replace("_", " "))
+# The page and the drawing (package data in ``catalog/templates``; the web console reuses them).
+TEMPLATES = Environment(
+    loader=PackageLoader("neurolake_spark.catalog", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
 
 
 def short_name(name: str, limit: int = 28) -> str:
@@ -140,28 +137,17 @@ def layout(graph: Graph) -> tuple[dict[str, Placed], int, int]:
     return placed, int(width), int(height)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return format_time(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def collect_details(graph: Graph, store: CatalogStore) -> dict[str, dict[str, Any]]:
+def collect_details(graph: Graph, store: CatalogQueries) -> dict[str, dict[str, Any]]:
     """What a click on each node shows, as JSON-able dicts with times in UTC words."""
-    dataset_ids = {n.dataset_id for n in graph.nodes.values() if n.kind in ("dataset", "column")}
+    dataset_ids = {n.dataset_id for n in graph.nodes.values() if n.dataset_id is not None and n.kind != "job"}
     datasets = store.dataset_details(sorted(dataset_ids), as_of=graph.as_of)
-    job_runs = {
-        job_id: store.job_runs(job_id, graph.as_of)
-        for job_id in {n.job_id for n in graph.nodes.values() if n.kind == "job"}
-    }
+    job_ids = {n.job_id for n in graph.nodes.values() if n.job_id is not None}
+    job_runs = {job_id: store.job_runs(job_id, graph.as_of) for job_id in job_ids}
     details: dict[str, dict[str, Any]] = {}
     for node in graph.nodes.values():
         if node.kind == "job":
-            details[node.id] = _plain(
+            assert node.job_id is not None  # every job node has one
+            details[node.id] = in_words(
                 {
                     "kind": "job",
                     "title": f"Job {node.name}",
@@ -173,10 +159,11 @@ def collect_details(graph: Graph, store: CatalogStore) -> dict[str, dict[str, An
                 }
             )
             continue
+        assert node.dataset_id is not None  # every dataset and column node has one
         detail = datasets[node.dataset_id]
         summary = detail.summary
         latest_checks = [q for q in detail.quality if detail.quality and q["run"] == detail.quality[0]["run"]]
-        details[node.id] = _plain(
+        details[node.id] = in_words(
             {
                 "kind": node.kind,
                 "title": node.name if node.kind == "dataset" else f"{node.name}.{node.column}",
@@ -198,15 +185,7 @@ def collect_details(graph: Graph, store: CatalogStore) -> dict[str, dict[str, An
                 "versions": detail.versions,
                 "columns": detail.columns,
                 "column_lineage": {
-                    column: [
-                        {
-                            **source,
-                            "how": describe_transformation(
-                                " ".join(t for t in (source["type"], source["subtype"]) if t)
-                            ),
-                        }
-                        for source in sources
-                    ]
+                    column: [{**source, "how": describe_source(source)} for source in sources]
                     for column, sources in detail.column_lineage.items()
                 },
                 "quality_results": detail.quality,
@@ -239,23 +218,10 @@ def _node_caption(node: GraphNode, detail: dict[str, Any] | None) -> tuple[str, 
     return title, " · ".join(parts), state
 
 
-def to_svg(graph: Graph, details: dict[str, dict[str, Any]] | None = None) -> str:
-    """The drawing alone, as a standalone SVG document."""
+def _drawing(graph: Graph, details: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """What ``lineage.svg.j2`` draws: the size, each edge's path and tooltip, each box's place and words."""
     placed, width, height = layout(graph)
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="lineage" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="lineage graph" font-family="Helvetica, Arial, sans-serif">',
-        "<style>"
-        ".edge{fill:none;stroke:#64748b;stroke-width:1.4}"
-        ".node rect{stroke:#334155;stroke-width:1.2}.node text{font-size:13px;fill:#0f172a}"
-        ".node .sub{font-size:11px;fill:#475569}.dataset rect{fill:#dbeafe}.column rect{fill:#ede9fe}"
-        ".job rect{fill:#f1f5f9}.root rect{stroke:#1d4ed8;stroke-width:3}.warn rect{fill:#fee2e2}"
-        ".failed rect{fill:#fecaca}.node{cursor:pointer}.node.selected rect{stroke:#f59e0b;stroke-width:3}"
-        ".edge-label{font-size:10px;fill:#475569}"
-        "</style>",
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#64748b"/></marker></defs>',
-    ]
+    edges = []
     for edge in graph.edges:
         a, b = placed[edge.source], placed[edge.target]
         x1, y1 = a.x + a.width, a.y + a.height / 2
@@ -264,63 +230,64 @@ def to_svg(graph: Graph, details: dict[str, dict[str, Any]] | None = None) -> st
             x1, x2 = a.x + a.width / 2, b.x + b.width / 2
             y1, y2 = a.y + a.height, b.y + b.height
             bend = max(y1, y2) + ROW_GAP / 2
-            d = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{bend:.1f} {x2:.1f},{bend:.1f} {x2:.1f},{y2:.1f}"
+            path = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{bend:.1f} {x2:.1f},{bend:.1f} {x2:.1f},{y2:.1f}"
         else:
             middle = (x1 + x2) / 2
-            d = f"M{x1:.1f},{y1:.1f} C{middle:.1f},{y1:.1f} {middle:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-        tip = [f"{_label(a.node)} → {_label(b.node)}"]
+            path = f"M{x1:.1f},{y1:.1f} C{middle:.1f},{y1:.1f} {middle:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
+        tip = [f"{a.node.label} → {b.node.label}"]
         if edge.transformation:
             tip.append(describe_transformation(edge.transformation))
         if edge.job and graph.column:
             tip.append(f"by job {edge.job}")
         if edge.run:
             tip.append(f"run {edge.run}, completed {format_time(edge.completed)}")
-        out.append(
-            f'<path class="edge" d="{d}" marker-end="url(#arrow)" data-source="{escape(edge.source)}" '
-            f'data-target="{escape(edge.target)}"><title>{escape("; ".join(tip))}</title></path>'
+        edges.append(
+            {
+                "path": path,
+                "source": edge.source,
+                "target": edge.target,
+                "tip": "; ".join(tip),
+                "label": describe_transformation(edge.transformation)
+                if graph.column and edge.transformation
+                else None,
+                "label_x": f"{(x1 + x2) / 2:.1f}",
+                "label_y": f"{(y1 + y2) / 2 - 4:.1f}",
+            }
         )
-        if graph.column and edge.transformation:
-            out.append(
-                f'<text class="edge-label" x="{(x1 + x2) / 2:.1f}" y="{(y1 + y2) / 2 - 4:.1f}" '
-                f'text-anchor="middle">{escape(describe_transformation(edge.transformation))}</text>'
-            )
+    boxes = []
     for node_id, place in placed.items():
         node = place.node
         title, subtitle, state = _node_caption(node, (details or {}).get(node_id))
-        classes = " ".join(
-            c for c in ("node", node.kind, state, "root" if node_id == graph.root else "") if c
+        boxes.append(
+            {
+                "id": node_id,
+                "classes": " ".join(
+                    c for c in ("node", node.kind, state, "root" if node_id == graph.root else "") if c
+                ),
+                "label": node.label,
+                "x": f"{place.x:.1f}",
+                "y": f"{place.y:.1f}",
+                "width": place.width,
+                "height": place.height,
+                "radius": 18 if node.kind == "job" else 8,
+                "center_x": f"{place.x + place.width / 2:.1f}",
+                "title_y": f"{place.y + (17 if subtitle else place.height / 2 + 4.5):.1f}",
+                "title": title,
+                "subtitle": subtitle,
+                "subtitle_y": f"{place.y + place.height - 9:.1f}",
+            }
         )
-        radius = 18 if node.kind == "job" else 8
-        cx = place.x + place.width / 2
-        out.append(
-            f'<g class="{classes}" data-id="{escape(node_id)}" tabindex="0">'
-            f"<title>{escape(_label(node))}</title>"
-            f'<rect x="{place.x:.1f}" y="{place.y:.1f}" width="{place.width}" height="{place.height}" rx="{radius}"/>'
-            f'<text x="{cx:.1f}" y="{place.y + (17 if subtitle else place.height / 2 + 4.5):.1f}" '
-            f'text-anchor="middle">{escape(title)}</text>'
-            + (
-                f'<text class="sub" x="{cx:.1f}" y="{place.y + place.height - 9:.1f}" text-anchor="middle">'
-                f"{escape(subtitle)}</text>"
-                if subtitle
-                else ""
-            )
-            + "</g>"
-        )
-    out.append("</svg>")
-    return "\n".join(out)
+    return {"width": width, "height": height, "edges": edges, "boxes": boxes}
 
 
-def _label(node: GraphNode) -> str:
-    if node.kind == "job":
-        return f"job {node.name}" + (f" (writes {node.output})" if node.output else " (reads only)")
-    if node.kind == "column":
-        return f"column {node.column} of {node.name}"
-    return f"table {node.name}" if "/" not in node.name else f"files {node.name}"
+def to_svg(graph: Graph, details: dict[str, dict[str, Any]] | None = None) -> str:
+    """The drawing alone, as a standalone SVG document."""
+    return TEMPLATES.get_template("lineage.svg.j2").render(_drawing(graph, details))
 
 
 def _heading(graph: Graph) -> str:
     root = graph.nodes.get(graph.root)
-    subject = _label(root) if root else "lineage"
+    subject = root.label if root else "lineage"
     when = f"as of {format_time(graph.as_of)}" if graph.as_of else "now (latest runs)"
     what = {
         "upstream": "where it comes from",
@@ -332,145 +299,16 @@ def _heading(graph: Graph) -> str:
 
 def to_html(graph: Graph, details: dict[str, dict[str, Any]]) -> str:
     """One self-contained page: the drawing, a legend and a details panel; no network needed."""
+    # JSON inside a <script> element: escaping "<" means no "</script>" in a name can end it.
     data = json.dumps({"root": graph.root, "details": details}, default=str).replace("<", "\\u003c")
-    generated = format_time(datetime.now(UTC).replace(tzinfo=None))
-    heading = _heading(graph)
-    datasets = sum(1 for n in graph.nodes.values() if n.kind != "job")
-    jobs = sum(1 for n in graph.nodes.values() if n.kind == "job")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{escape(heading)}</title>
-<style>
-body{{margin:0;font-family:Helvetica,Arial,sans-serif;color:#0f172a;background:#fff}}
-header{{padding:14px 20px;border-bottom:1px solid #cbd5e1;background:#f8fafc}}
-header h1{{font-size:19px;margin:0 0 4px}} header p{{margin:2px 0;font-size:13px;color:#334155}}
-.legend span{{display:inline-block;padding:2px 8px;margin-right:8px;border:1px solid #334155;border-radius:6px;font-size:12px}}
-main{{display:flex;height:calc(100vh - 96px)}}
-#graph{{flex:1 1 62%;overflow:auto;padding:8px}}
-#details{{flex:1 1 38%;overflow:auto;border-left:1px solid #cbd5e1;padding:12px 18px;font-size:13px;background:#fcfcfd}}
-#details h2{{font-size:17px;margin:4px 0 8px}} #details h3{{font-size:14px;margin:16px 0 6px}}
-table{{border-collapse:collapse;width:100%;margin-bottom:6px}} th,td{{border:1px solid #e2e8f0;padding:3px 6px;text-align:left;vertical-align:top}}
-th{{background:#f1f5f9}} .pass{{color:#166534}} .fail{{color:#b91c1c;font-weight:bold}} .muted{{color:#64748b}}
-</style>
-</head>
-<body>
-<header>
-<h1>{escape(heading)}</h1>
-<p>{datasets} table(s) and {jobs} job step(s). Arrows show data flowing left to right. Jobs that only rewrote a table (maintenance) are not drawn; their versions are listed in the table's details. Times are UTC. Page made {generated}.</p>
-<p class="legend"><span style="background:#dbeafe">table</span><span style="background:#f1f5f9;border-radius:14px">⚙ job</span><span style="background:#fee2e2">a quality check failed</span><span style="border-width:3px;border-color:#1d4ed8">the table you asked about</span>Click a box for its versions, runs, schema, column lineage and quality results.</p>
-</header>
-<main>
-<div id="graph">
-{to_svg(graph, details)}
-</div>
-<aside id="details"><p class="muted">Click a box in the drawing to see its details here.</p></aside>
-</main>
-<script type="application/json" id="lineage-data">{data}</script>
-<script>
-{_SCRIPT}
-</script>
-</body>
-</html>
-"""
-
-
-_SCRIPT = r"""
-(function () {
-  var data = JSON.parse(document.getElementById('lineage-data').textContent);
-  var panel = document.getElementById('details');
-  function el(tag, text, cls) {
-    var node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (cls) node.className = cls;
-    return node;
-  }
-  function show(value) { return value === null || value === undefined || value === '' ? '—' : value; }
-  function table(headers, rows) {
-    var t = el('table');
-    if (headers) {
-      var head = el('tr');
-      headers.forEach(function (h) { head.appendChild(el('th', h)); });
-      t.appendChild(head);
-    }
-    rows.forEach(function (row) {
-      var tr = el('tr');
-      row.forEach(function (cell) {
-        if (cell instanceof Node) { var td = el('td'); td.appendChild(cell); tr.appendChild(td); }
-        else tr.appendChild(el('td', show(cell)));
-      });
-      t.appendChild(tr);
-    });
-    return t;
-  }
-  function section(title, content) {
-    panel.appendChild(el('h3', title));
-    panel.appendChild(content);
-  }
-  function outcome(success) { return el('span', success ? 'passed' : 'FAILED', success ? 'pass' : 'fail'); }
-  function renderDataset(d) {
-    var facts = [['Namespace', d.namespace], ['Format', d.format], ['Owner', d.owner], ['Description', d.description],
-                 ['Tags', (d.tags || []).join(', ')], ['Current version', d.version], ['Last written', d.last_updated],
-                 ['Written by jobs', (d.written_by || []).join(', ')], ['Read by jobs', (d.read_by || []).join(', ')],
-                 ['Quality checks (latest run)', d.quality.checks ? d.quality.passed + ' of ' + d.quality.checks +
-                   ' passed (run date ' + show(d.quality.run_date) + ')' : 'none recorded']];
-    section('About', table(null, facts));
-    section('Versions (newest first)', d.versions.length ? table(
-      ['Version', 'Written by', 'Run date', 'Completed', 'Rows', 'From inputs', 'Code version', 'Run id'],
-      d.versions.map(function (v) {
-        return [v.version, v.job, v.run_date, v.completed, v.rows,
-                v.inputs.map(function (i) { return i.dataset + (i.version !== null ? ' v' + i.version : ''); }).join(', '),
-                v.code_version, v.run];
-      })) : el('p', 'No version written yet.', 'muted'));
-    var lineage = Object.keys(d.column_lineage || {});
-    if (lineage.length) {
-      var rows = [];
-      lineage.forEach(function (column) {
-        d.column_lineage[column].forEach(function (s) { rows.push([column, s.how, s.dataset + '.' + s.column]); });
-      });
-      section('Column lineage (latest version)', table(['Column', 'How', 'From'], rows));
-    }
-    section('Schema', d.columns.length ? table(['Column', 'Type'], d.columns.map(function (c) { return [c.name, c.type]; }))
-                                       : el('p', 'No schema recorded.', 'muted'));
-    section('Quality results', d.quality_results.length ? table(
-      ['Check', 'Column', 'Result', 'Observed', 'Unexpected rows', 'Severity', 'Version', 'Run date', 'Run id'],
-      d.quality_results.map(function (q) {
-        return [q.expectation, q.column, outcome(q.success), q.observed_value, q.unexpected_count, q.severity,
-                q.version, q.run_date, q.run];
-      })) : el('p', 'No quality results recorded for this table.', 'muted'));
-  }
-  function renderJob(d) {
-    section('About', table(null, [['Writes', show(d.produces || 'nothing (reads only)')],
-                                      ['Reads', d.inputs.join(', ')]]));
-    section('Latest runs', d.runs.length ? table(
-      ['Run id', 'State', 'Run date', 'Started', 'Ended', 'Seconds', 'Code version', 'Error'],
-      d.runs.map(function (r) {
-        return [r.run, r.state, r.run_date, r.started, r.ended,
-                r.duration_seconds === null ? null : Math.round(r.duration_seconds * 10) / 10, r.code_version, r.error];
-      })) : el('p', 'No runs.', 'muted'));
-  }
-  function select(id) {
-    var d = data.details[id];
-    if (!d) return;
-    document.querySelectorAll('.node.selected').forEach(function (n) { n.classList.remove('selected'); });
-    var g = document.querySelector('.node[data-id="' + id + '"]');
-    if (g) g.classList.add('selected');
-    panel.textContent = '';
-    panel.appendChild(el('h2', d.title));
-    if (d.kind === 'job') renderJob(d); else renderDataset(d);
-  }
-  document.querySelectorAll('.node').forEach(function (g) {
-    g.addEventListener('click', function () { select(g.getAttribute('data-id')); });
-    g.addEventListener('keydown', function (e) { if (e.key === 'Enter') select(g.getAttribute('data-id')); });
-  });
-  select(data.root);
-  var root = document.querySelector('.node[data-id="' + data.root + '"]');
-  if (root && root.scrollIntoView) root.scrollIntoView({block: 'center', inline: 'center'});
-  document.body.setAttribute('data-nodes', String(document.querySelectorAll('.node').length));
-  document.body.setAttribute('data-ready', 'true');
-})();
-"""
+    return TEMPLATES.get_template("lineage.html.j2").render(
+        _drawing(graph, details),
+        heading=_heading(graph),
+        datasets=sum(1 for n in graph.nodes.values() if n.kind != "job"),
+        jobs=sum(1 for n in graph.nodes.values() if n.kind == "job"),
+        generated=format_time(utc_now()),
+        data=Markup(data),
+    )
 
 
 def _quote(text: str) -> str:
@@ -522,8 +360,8 @@ def to_mermaid(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(graph: Graph, fmt: str, store: CatalogStore | None = None) -> str:
-    """``graph`` in one of :data:`FORMATS`; ``html``, ``svg`` and ``json`` include node details from ``store``.
+def render(graph: Graph, fmt: str, store: CatalogQueries | None = None) -> str:
+    """``graph`` in one of :data:`FORMATS`; ``html``, ``svg`` and ``json`` show node details from ``store``.
 
     The drawings (all but ``json``) leave out jobs that only rewrote tables (see :func:`drawable`).
     """
@@ -537,16 +375,7 @@ def render(graph: Graph, fmt: str, store: CatalogStore | None = None) -> str:
         return to_mermaid(graph)
     details = collect_details(graph, store) if store is not None else {}
     if fmt == "svg":
-        return to_svg(graph, details) + "\n"
+        return to_svg(graph, details)
     if fmt == "json":
-        return json.dumps({**_plain(graph.to_dict()), "details": details}, indent=2, default=str) + "\n"
+        return json.dumps({**in_words(graph.to_dict()), "details": details}, indent=2, default=str) + "\n"
     return to_html(graph, details)
-
-
-def text_table(headers: list[str], rows: list[list[Any]]) -> str:
-    """Rows as aligned plain-text columns (times in UTC words, empty cells as ``-``)."""
-    cells = [[("-" if v is None or v == "" else str(_plain(v))) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
-    return "\n".join(lines)

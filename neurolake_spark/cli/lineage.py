@@ -18,21 +18,34 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from neurolake_spark.catalog.errors import CatalogError
+from neurolake_spark.catalog.graph import DIRECTIONS
+from neurolake_spark.catalog.queries import SEARCH_FIELDS
+from neurolake_spark.catalog.render import FORMATS, render
+from neurolake_spark.catalog.store import CatalogStore
+from neurolake_spark.catalog.words import STATE_WORDS, describe_source, format_time
 from neurolake_spark.cli.common import add_environment_options
+from neurolake_spark.cli.display import (
+    QUALITY_HEADERS,
+    SUMMARY_HEADERS,
+    in_cli_words,
+    quality_rows,
+    summary_rows,
+    text_table,
+    to_json,
+)
 from neurolake_spark.cli.lineage_events import add_replay_command
+from neurolake_spark.config import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from neurolake_spark.catalog.graph import DIRECTIONS
-    from neurolake_spark.catalog.render import FORMATS
-    from neurolake_spark.catalog.store import SEARCH_FIELDS
-
     lineage = subparsers.add_parser("lineage", help="lineage graphs of tables, as of any time")
     lineage_commands = lineage.add_subparsers(dest="lineage_command", metavar="COMMAND", required=True)
     show = lineage_commands.add_parser(
         "show",
         help="draw where a table (or one column) comes from and what it feeds",
-        description="Draw the lineage graph of a table: HTML (one self-contained page), SVG, DOT, Mermaid or JSON.",
+        description="Draw the lineage graph of a table: "
+        "HTML (one self-contained page), SVG, DOT, Mermaid or JSON.",
     )
     add_environment_options(show)
     show.add_argument("table", help="logical table name, e.g. gold.daily_revenue")
@@ -50,14 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     show.add_argument("--format", choices=FORMATS, default="html", help="output format (default html)")
     show.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    show.set_defaults(handler=_show)
+    show.set_defaults(handler=in_cli_words(_show))
 
     path = lineage_commands.add_parser("path", help="the chain of jobs from one table to another")
     add_environment_options(path)
     path.add_argument("source")
     path.add_argument("target")
     path.add_argument("--as-of", metavar="TIME")
-    path.set_defaults(handler=_path)
+    path.set_defaults(handler=in_cli_words(_path))
 
     diff = lineage_commands.add_parser("diff", help="what changed in a table's lineage between two times")
     add_environment_options(diff)
@@ -66,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     diff.add_argument("--to", dest="after", required=True, metavar="TIME")
     diff.add_argument("--depth", type=int, default=10)
     diff.add_argument("--format", choices=("text", "json"), default="text")
-    diff.set_defaults(handler=_diff)
+    diff.set_defaults(handler=in_cli_words(_diff))
     add_replay_command(lineage_commands)
 
     catalog = subparsers.add_parser("catalog", help="search and describe the tables the catalog knows")
@@ -88,13 +101,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for command, handler in ((listing, _list), (search, _search), (describe, _describe), (stats, _stats)):
         add_environment_options(command)
         command.add_argument("--format", choices=("text", "json"), default="text")
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=in_cli_words(handler))
     for name, handler, verb in (("tag", _tag, "add"), ("untag", _untag, "remove")):
         command = catalog_commands.add_parser(name, help=f"{verb} tags of a table")
         add_environment_options(command)
         command.add_argument("table")
         command.add_argument("tags", nargs="+", metavar="TAG")
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=in_cli_words(handler))
 
     runs = subparsers.add_parser("runs", help="pipeline runs recorded in the catalog")
     runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
@@ -108,14 +121,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for command, handler in ((run_list, _runs), (run_show, _run)):
         add_environment_options(command)
         command.add_argument("--format", choices=("text", "json"), default="text")
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=in_cli_words(handler))
 
 
-def open_store(args: argparse.Namespace):
+def open_store(args: argparse.Namespace) -> CatalogStore:
     """The catalog of the command's environment, with owners and tags synced from the pipeline definition."""
-    from neurolake_spark.catalog.store import CatalogStore
-    from neurolake_spark.config import load_settings
-
     store = CatalogStore.from_settings(load_settings(args.conf_file, args.overrides), create=False)
     store.sync_definitions()
     return store
@@ -126,8 +136,6 @@ def emit(text: str, output: str | None = None) -> None:
     if output is None:
         print(text, end="" if text.endswith("\n") else "\n")
         return
-    from neurolake_spark.catalog.errors import CatalogError
-
     try:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -135,15 +143,7 @@ def emit(text: str, output: str | None = None) -> None:
     print(f"wrote {output}")
 
 
-def _json(value) -> str:
-    from neurolake_spark.catalog.store import to_json
-
-    return to_json(value)
-
-
 def _show(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.render import render
-
     store = open_store(args)
     graph = store.graph()
     if args.column:
@@ -157,8 +157,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _path(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.store import format_time
-
     result = open_store(args).graph().path(args.source, args.target, args.as_of)
     if result is None:
         print(f"no lineage path from {args.source} to {args.target}")
@@ -179,12 +177,9 @@ def _path(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.render import text_table
-    from neurolake_spark.catalog.store import format_time
-
     result = open_store(args).graph().diff(args.table, args.before, args.after, depth=args.depth)
     if args.format == "json":
-        emit(_json(result))
+        emit(to_json(result))
         return 0
     print(f"lineage of {args.table} from {format_time(result.before)} to {format_time(result.after)}")
     for title, edges in (("added", result.added_edges), ("removed", result.removed_edges)):
@@ -205,56 +200,32 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary_rows(datasets) -> list[list]:
-    return [
-        [
-            d.name,
-            d.format,
-            d.owner,
-            ", ".join(d.tags),
-            d.versions,
-            d.last_updated,
-            "" if d.quality_pass_rate is None else f"{d.quality_pass_rate:.0%} of {d.quality_checks}",
-        ]
-        for d in datasets
-    ]
-
-
-SUMMARY_HEADERS = ["table", "format", "owner", "tags", "versions", "last written", "quality passed"]
-
-
 def _list(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.render import text_table
-
     datasets = open_store(args).list_datasets()
-    emit(_json(datasets) if args.format == "json" else text_table(SUMMARY_HEADERS, _summary_rows(datasets)))
+    emit(to_json(datasets) if args.format == "json" else text_table(SUMMARY_HEADERS, summary_rows(datasets)))
     return 0
 
 
 def _search(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.render import text_table
-
     found = open_store(args).search(args.text, args.by)
     if args.format == "json":
-        emit(_json(found))
+        emit(to_json(found))
     elif not found:
         print(f"no table matches {args.text!r}" + ("" if args.by == "any" else f" by {args.by}"))
     else:
         emit(
             text_table(
                 SUMMARY_HEADERS + ["description"],
-                [row + [d.description] for row, d in zip(_summary_rows(found), found)],
+                [row + [d.description] for row, d in zip(summary_rows(found), found)],
             )
         )
     return 0
 
 
 def _describe(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.render import describe_transformation, text_table
-
     detail = open_store(args).get_dataset(args.table, as_of=args.as_of)
     if args.format == "json":
-        emit(_json(detail))
+        emit(to_json(detail))
         return 0
     d = detail.summary
     print(f"{d.name}  ({d.format or 'format unknown'}, namespace {d.namespace})")
@@ -275,7 +246,7 @@ def _describe(args: argparse.Namespace) -> int:
                     c["name"],
                     c["type"],
                     "; ".join(
-                        f"{describe_transformation(' '.join(t for t in (s['type'], s['subtype']) if t))} {s['dataset']}.{s['column']}"
+                        f"{describe_source(s)} {s['dataset']}.{s['column']}"
                         for s in detail.column_lineage.get(c["name"], [])
                     ),
                 ]
@@ -310,51 +281,20 @@ def _describe(args: argparse.Namespace) -> int:
     return 0
 
 
-QUALITY_HEADERS = [
-    "dataset",
-    "expectation",
-    "column",
-    "success",
-    "observed value",
-    "unexpected",
-    "severity",
-    "run date",
-    "run",
-]
-
-
-def quality_rows(results: list[dict]) -> list[list]:
-    """Quality results as :data:`QUALITY_HEADERS` rows (``quality report`` and ``catalog show``)."""
-    return [
-        [
-            q["dataset"],
-            q["expectation"],
-            q["column"],
-            "passed" if q["success"] else "FAILED",
-            q["observed_value"],
-            q["unexpected_count"],
-            q["severity"],
-            q["run_date"],
-            q["run"],
-        ]
-        for q in results
-    ]
+STATS_COUNTS = ("namespaces", "datasets", "jobs", "runs", "events", "quality_results", "dataset_versions")
 
 
 def _stats(args: argparse.Namespace) -> int:
     stats = open_store(args).stats()
+    by_state = dict(sorted((STATE_WORDS[state], count) for state, count in stats["runs_by_state"].items()))
     if args.format == "json":
-        emit(_json(stats))
+        emit(to_json({**stats, "runs_by_state": by_state}))
         return 0
-    from neurolake_spark.catalog.store import format_time
-
-    rate = stats.pop("quality_pass_rate")
-    by_state = stats.pop("runs_by_state")
-    last = stats.pop("last_event")
-    for name, count in stats.items():
-        print(f"{name.replace('_', ' '):<18}{count:,}")
+    for name in STATS_COUNTS:
+        print(f"{name.replace('_', ' '):<18}{stats[name]:,}")  # type: ignore[literal-required]
     print(f"{'runs by state':<18}{', '.join(f'{k} {v:,}' for k, v in by_state.items()) or '-'}")
-    print(f"{'last event':<18}{format_time(last) or '-'}")
+    print(f"{'last event':<18}{format_time(stats['last_event']) or '-'}")
+    rate = stats["quality_pass_rate"]
     print(f"{'quality passed':<18}{'-' if rate is None else f'{rate:.1%}'}")
     return 0
 
@@ -372,11 +312,9 @@ def _untag(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.render import text_table
-
     runs = open_store(args).list_runs(args.job, args.limit)
     if args.format == "json":
-        emit(_json(runs))
+        emit(to_json(runs))
         return 0
     emit(
         text_table(
@@ -400,14 +338,11 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.render import text_table
-    from neurolake_spark.catalog.store import format_time
-
     run = open_store(args).get_run(args.run_id)
     if args.format == "json":
-        emit(_json(run))
+        emit(to_json(run))
         return 0
-    print(f"run {run['run']}: job {run['job']}, {run['state']}")
+    print(f"run {run['run']}: job {run['job']}, {STATE_WORDS[run['state']]}")
     for label, value in (
         ("run date", run["run_date"]),
         ("started", format_time(run["started"])),

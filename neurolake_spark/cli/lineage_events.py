@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from neurolake_spark.cli.common import add_environment_options
+from neurolake_spark.config import load_settings
 
 
 def add_replay_command(lineage_subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +26,7 @@ def add_replay_command(lineage_subparsers: argparse._SubParsersAction) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from neurolake_spark.config import load_settings
-    from neurolake_spark.lineage.delivery import replay
+    from neurolake_spark.lineage.delivery import replay  # heavy (the OpenLineage client): this command only
 
     settings = load_settings(args.conf_file, args.overrides)
     report = replay(settings, force=True)
@@ -39,9 +39,8 @@ def _replay(args: argparse.Namespace) -> int:
         if result.error and result.pending:
             line += f" ({result.error})"
         print(line)
-    print(
-        f"replayed {report.delivered} event(s); {report.pending} still waiting in {settings.lineage_spool_dir}"
-    )
+    waiting = f"{report.pending} still waiting in {settings.lineage_spool_dir}"
+    print(f"replayed {report.delivered} event(s); {waiting}")
     if report.pending:
         print(
             "neurolake: error: some lineage events could not be delivered yet; run replay again later",

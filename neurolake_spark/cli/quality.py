@@ -13,6 +13,8 @@ import argparse
 from collections.abc import Callable
 
 from neurolake_spark.cli.common import add_environment_options
+from neurolake_spark.cli.display import QUALITY_HEADERS, in_cli_words, quality_rows, text_table, to_json
+from neurolake_spark.cli.lineage import emit, open_store
 
 
 def add_report_command(quality_commands: argparse._SubParsersAction) -> None:
@@ -25,7 +27,7 @@ def add_report_command(quality_commands: argparse._SubParsersAction) -> None:
     report.add_argument("--table", help="only checks on this table")
     report.add_argument("--failed", action="store_true", help="only failed checks")
     report.add_argument("--format", choices=("text", "json"), default="text")
-    report.set_defaults(handler=_report)
+    report.set_defaults(handler=in_cli_words(_report))
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_report_command]
@@ -39,10 +41,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.render import text_table
-    from neurolake_spark.catalog.store import to_json
-    from neurolake_spark.cli.lineage import QUALITY_HEADERS, emit, open_store, quality_rows
-
     results = open_store(args).quality_report(args.date, args.table, args.failed)
     if args.format == "json":
         emit(to_json(results))

@@ -145,8 +145,8 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.render import text_table
-    from neurolake_spark.catalog.store import format_time, to_json
+    from neurolake_spark.catalog.words import format_time
+    from neurolake_spark.cli.display import text_table, to_json
     from neurolake_spark.service.keys import KeyStore
 
     settings = _settings(args)
@@ -186,8 +186,8 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from neurolake_spark.catalog.render import text_table
-    from neurolake_spark.catalog.store import format_time, to_json
+    from neurolake_spark.catalog.words import format_time
+    from neurolake_spark.cli.display import text_table, to_json
     from neurolake_spark.service.audit import AuditLog
 
     records = AuditLog(_store(_settings(args))).list(

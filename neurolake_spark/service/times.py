@@ -11,7 +11,7 @@ from fastapi import Query
 from pydantic import AfterValidator
 
 from neurolake_spark.catalog.errors import CatalogError
-from neurolake_spark.catalog.events import parse_time
+from neurolake_spark.catalog.times import parse_time
 from neurolake_spark.service.problems import Problem
 
 TIME_HELP = "YYYY-MM-DD or an ISO 8601 time; UTC unless it has an offset"

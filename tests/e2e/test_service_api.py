@@ -183,7 +183,7 @@ def test_tags_stats_runs_quality_and_audit(api, service_site):
     assert set(stats["quarantined_rows_per_night"]) == {"2026-11-23", "2026-11-24"}
 
     runs = api.get("/api/v1/runs", params={"job": "silver"}, headers=auditor).json()["runs"]
-    assert len(runs) == 2 and all(r["job"] == "silver" and r["state"] == "completed" for r in runs)
+    assert len(runs) == 2 and all(r["job"] == "silver" and r["state"] == "success" for r in runs)
     detail = api.get(f"/api/v1/runs/{runs[0]['run']}", headers=auditor).json()
     assert detail["inputs"] and detail["outputs"] and detail["parent"] and detail["metrics"]["rows_out"] > 0
     nightly = api.get(f"/api/v1/runs/{detail['parent']}", headers=auditor).json()

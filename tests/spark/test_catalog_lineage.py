@@ -7,6 +7,7 @@ import pytest
 from neurolake_spark.catalog.render import drawable, render
 from neurolake_spark.catalog.store import CatalogStore
 from neurolake_spark.curate import GOLD_LINEAGE
+from neurolake_spark.run_status import RunStatus
 
 GOLD = "gold.daily_revenue"
 
@@ -70,7 +71,7 @@ def test_runs_have_parents_states_and_code_version(catalog):
     store, _, results = catalog
     for result in results:
         nightly = store.get_run(result.run.run_id)
-        assert nightly["state"] == "completed" and nightly["run_date"] == result.run.run_date
+        assert nightly["state"] is RunStatus.SUCCESS and nightly["run_date"] == result.run.run_date
         assert [c["run"] for c in nightly["children"]] == [s.run_id for s in result.steps]
         assert all(c["code_version"] for c in nightly["children"])
 

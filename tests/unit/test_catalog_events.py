@@ -31,7 +31,8 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 from neurolake_spark.catalog.errors import CatalogError, InvalidEventError
-from neurolake_spark.catalog.events import parse_run_event, parse_time
+from neurolake_spark.catalog.events import parse_run_event
+from neurolake_spark.catalog.times import parse_time
 from tests.openlineage_schema import validate_event
 
 NAMESPACE = "file:///warehouse"

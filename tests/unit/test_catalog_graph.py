@@ -1,4 +1,7 @@
-"""Graph queries on a catalog built from test events: directions, depth, as-of, supersession, columns, paths, diffs."""
+"""Graph queries on a catalog built from test events.
+
+Directions, depth, as-of, supersession, columns, paths and diffs.
+"""
 
 from __future__ import annotations
 

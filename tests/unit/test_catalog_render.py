@@ -10,16 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from neurolake_spark.catalog.errors import CatalogError
-from neurolake_spark.catalog.render import (
-    describe_transformation,
-    drawable,
-    layout,
-    render,
-    short_name,
-    text_table,
-)
+from neurolake_spark.catalog.render import drawable, layout, render, short_name
 from neurolake_spark.catalog.store import CatalogStore
+from neurolake_spark.catalog.words import describe_transformation
 from neurolake_spark.cli import main
+from neurolake_spark.cli.display import text_table
 
 from .test_catalog_events import ds, nightly_events, run_events
 
@@ -95,6 +90,21 @@ def test_svg_is_well_formed_xml_with_one_group_per_node(store):
     )
 
 
+def test_a_node_is_described_alike_in_diffs_tooltips_and_headings(store):
+    graph = drawable(store.graph().upstream("gold.daily_revenue"))
+    svg = ET.fromstring(render(graph, "svg", store))
+    ns = "{http://www.w3.org/2000/svg}"
+    tips = {
+        p.find(f"{ns}title").text.split(";")[0] for p in svg.iter(f"{ns}path") if p.get("class") == "edge"
+    }
+    assert tips == {f"{source} → {target}" for source, target in graph.edge_keys()}
+    assert "silver.products → job gold (writing gold.daily_revenue)" in tips
+    boxes = {g.get("data-id"): g.find(f"{ns}title").text for g in svg.iter(f"{ns}g") if g.get("data-id")}
+    assert boxes == {node_id: node.label for node_id, node in graph.nodes.items()}
+    heading = re.search(r"<h1>(.*?)</h1>", render(graph, "html", store)).group(1)
+    assert heading.startswith("Lineage of gold.daily_revenue: where it comes from")
+
+
 def test_layout_keeps_boxes_apart_and_flows_left_to_right(store):
     graph = store.graph().lineage("gold.daily_revenue")
     placed, width, height = layout(graph)
@@ -117,7 +127,7 @@ def test_drawings_leave_out_jobs_that_only_rewrite_tables(store):
         ("maintenance", "silver.orders")
     }
     assert {n.name for n in drawn.nodes.values() if n.kind == "dataset"} == graph.dataset_names()
-    assert 'data-id="%s"' % hidden.pop() not in render(graph, "html", store)
+    assert f'data-id="{hidden.pop()}"' not in render(graph, "html", store)
     assert len(json.loads(render(graph, "json", store))["nodes"]) == len(graph.nodes)
 
 
@@ -196,6 +206,20 @@ def test_cli_lineage_show_to_file_and_stdout(warehouse, capsys, tmp_path):
         (("runs", "show", "0000"), "unknown run '0000'"),
         (("catalog", "untag", "gold.daily_revenue", "absent"), "has no tag absent"),
         (("quality", "report", "--date", "yesterday"), "--date 'yesterday' is not a time"),
+        (
+            ("lineage", "diff", "gold.daily_revenue", "--from", "monday", "--to", "2026-11-24"),
+            "--from 'monday' is not a time",
+        ),
+        (
+            ("lineage", "diff", "gold.daily_revenue", "--from", "2026-11-23", "--to", "friday"),
+            "--to 'friday' is not a time",
+        ),
+        (
+            ("catalog", "show", "nothing.close"),
+            r"^neurolake: error: unknown table 'nothing.close': the catalog has no table of that name "
+            r"\(see `neurolake catalog list`\)$",
+        ),
+        (("runs", "show", "0000"), r"^neurolake: error: unknown run '0000' \(see `neurolake runs list`\)$"),
     ],
 )
 def test_cli_bad_input_is_one_line(warehouse, capsys, argv, message):
@@ -244,3 +268,21 @@ def test_cli_catalog_runs_and_quality(warehouse, capsys):
     assert code == 0 and "silver.products -> job gold (writing gold.daily_revenue)" in out
     code, out, _ = cli(warehouse, capsys, "lineage", "path", "raw.customers", "bronze.orders")
     assert code == 1 and out.strip() == "no lineage path from raw.customers to bronze.orders"
+
+
+def test_cli_tells_how_to_choose_among_namespaces(tmp_path, capsys):
+    catalog = CatalogStore(f"sqlite:///{tmp_path / 'catalog.db'}")
+    for namespace in ("s3://a", "s3://b"):
+        for event in run_events("copy", start=DAY1, outputs=[ds("x.shared", namespace=namespace)]):
+            catalog.ingest(event)
+    catalog.close()
+    code, out, err = cli((tmp_path,), capsys, "catalog", "show", "x.shared")
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "neurolake: error: 'x.shared' exists in several namespaces (s3://a, s3://b); "
+        "choose one with --set lineage.namespace=NAMESPACE"
+    )
+    code, out, _ = cli(
+        (tmp_path,), capsys, "catalog", "show", "x.shared", "--set", "lineage.namespace=s3://b"
+    )
+    assert code == 0 and "namespace s3://b" in out.splitlines()[0]

@@ -10,8 +10,17 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from neurolake_spark.catalog import schema
-from neurolake_spark.catalog.errors import CatalogError, InvalidEventError, UnknownAssetError
+from neurolake_spark.catalog.errors import (
+    AmbiguousDatasetError,
+    CatalogError,
+    InvalidEventError,
+    InvalidTimeError,
+    UnknownAssetError,
+    UnknownDatasetError,
+    UnknownRunError,
+)
 from neurolake_spark.catalog.store import CatalogStore
+from neurolake_spark.run_status import RunStatus
 
 from ..conftest import settings_for
 from .test_catalog_events import T0, ds, nightly_events, run_events
@@ -295,3 +304,82 @@ def test_missing_catalog_is_an_error_for_readers(tmp_path):
 def test_bad_catalog_url_is_one_line_error():
     with pytest.raises(CatalogError, match="cannot"):
         CatalogStore("nosuchdb://x/y")
+
+
+def test_runs_by_state_in_run_statuses_counting_every_event_type_of_a_state(store):
+    started_only = run_events("ingest", start=T0)[0]
+    running = run_events("silver", start=T0, state="RUNNING")
+    for event in [started_only, *running, *run_events("gold", start=T0)]:
+        store.ingest(event)
+    assert store.stats()["runs_by_state"] == {RunStatus.RUNNING: 2, RunStatus.SUCCESS: 1}
+    assert {r["job"]: r["state"] for r in store.list_runs()} == {
+        "ingest": RunStatus.RUNNING,
+        "silver": RunStatus.RUNNING,
+        "gold": RunStatus.SUCCESS,
+    }
+
+
+def test_list_runs_by_status_and_start(store):
+    first, ids1 = nightly_events("2026-11-23", DAY1, fail_gold=True)
+    second, ids2 = nightly_events("2026-11-24", DAY2, versions=2)
+    for event in first + second:
+        store.ingest(event)
+    failed = store.list_runs(status=RunStatus.FAILED)
+    assert [(r["run"], r["state"]) for r in failed] == [(ids1["gold"], RunStatus.FAILED)]
+    assert {r["run"] for r in store.list_runs(since="2026-11-24", limit=50)} == set(ids2.values())
+    assert [r["run"] for r in store.list_runs("gold", status=RunStatus.SUCCESS)] == [ids2["gold"]]
+    with pytest.raises(InvalidTimeError):
+        store.list_runs(since="yesterday")
+
+
+def test_list_datasets_by_layer_tag_and_text_one_page_at_a_time(store):
+    for event in two_nights()[0]:
+        store.ingest(event)
+    store.tag("gold.daily_revenue", ["finance"])
+    everything = [d.name for d in store.list_datasets()]
+    assert [d.name for d in store.list_datasets(layer="silver")] == [
+        n for n in everything if n.startswith("silver.")
+    ]
+    assert [d.name for d in store.list_datasets(tag="finance")] == ["gold.daily_revenue"]
+    assert store.list_datasets(tag="fin") == []  # a tag filter is exact; search finds parts
+    assert [d.name for d in store.list_datasets(text="category")] == [
+        d.name for d in store.search("category")
+    ]
+    pages, after = [], None
+    while page := store.list_datasets(after=after, limit=4):
+        pages.append([d.name for d in page])
+        after = (page[-1].name, page[-1].namespace)
+    assert [n for p in pages for n in p] == everything and max(len(p) for p in pages) == 4
+
+
+def test_list_datasets_by_owner(tmp_path):
+    catalog = CatalogStore.from_settings(settings_for(tmp_path / "warehouse"))
+    for event in two_nights()[0]:
+        catalog.ingest(event)
+    assert [d.name for d in catalog.list_datasets(owner="ANALYTICS")] == ["gold.daily_revenue"]
+
+
+def test_errors_carry_the_facts_and_name_no_command_or_option(store):
+    for event in two_nights()[0]:
+        store.ingest(event)
+    with pytest.raises(InvalidTimeError) as bad_time:
+        store.graph().diff("gold.daily_revenue", "2026-11-23", "tomorrow")
+    assert (bad_time.value.field, bad_time.value.value) == ("after", "tomorrow")
+    with pytest.raises(UnknownDatasetError) as unknown:
+        store.get_dataset("gold.daily_revenu")
+    assert (unknown.value.name, unknown.value.suggestions) == ("gold.daily_revenu", ["gold.daily_revenue"])
+    with pytest.raises(UnknownRunError) as run:
+        store.get_run("no-such-run")
+    assert run.value.run == "no-such-run"
+    for error in (bad_time.value, unknown.value, run.value):
+        assert "--" not in str(error) and "neurolake" not in str(error)
+
+
+def test_a_name_in_several_namespaces_needs_a_choice(store):
+    for namespace in ("s3://a", "s3://b"):
+        for event in run_events("copy", start=T0, outputs=[ds("x.shared", namespace=namespace)]):
+            store.ingest(event)
+    with pytest.raises(AmbiguousDatasetError) as ambiguous:
+        store.get_dataset("x.shared")
+    assert ambiguous.value.namespaces == ["s3://a", "s3://b"]
+    assert store.get_dataset("x.shared", namespace="s3://b").summary.namespace == "s3://b"

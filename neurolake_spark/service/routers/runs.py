@@ -8,12 +8,13 @@ tables sees the runs that read or wrote one of them, and only those tables in a 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from neurolake_spark.catalog import pages
+from neurolake_spark.run_status import RunStatus
 from neurolake_spark.service.deps import Auditor, context
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
 from neurolake_spark.service.problems import Problem
@@ -21,13 +22,12 @@ from neurolake_spark.service.resolve import resolve_asset
 from neurolake_spark.service.times import TimeQuery, UtcTime, request_time, with_utc
 
 router = APIRouter(prefix="/api/v1")
-RunState = Literal["running", "completed", "failed", "aborted", "unknown"]
 
 
 class Run(BaseModel):
     run: str
     job: str
-    state: str
+    state: RunStatus
     run_date: str | None
     started: UtcTime | None
     ended: UtcTime | None
@@ -76,7 +76,7 @@ async def list_runs(
     request: Request,
     principal: Auditor,
     job: Annotated[str | None, Query(max_length=1000)] = None,
-    status: RunState | None = None,
+    status: Annotated[RunStatus | None, Query(description="the run's state")] = None,
     since: TimeQuery = None,
     max_results: MaxResults = None,
     page_token: PageToken = None,
