@@ -14,17 +14,28 @@ sees everything. Text filters are case-insensitive substrings in which ``%``, ``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
 
 from neurolake_spark.catalog import schema as s
 from neurolake_spark.catalog.errors import CatalogError
-from neurolake_spark.catalog.queries import SEARCH_FIELDS, states_of, tags_of
+from neurolake_spark.catalog.queries import SEARCH_FIELDS, CatalogQueries, states_of, tags_of
 from neurolake_spark.catalog.times import utc_now
 from neurolake_spark.run_status import RunStatus
+
+
+class Scope(Protocol):
+    """What a caller may see: whole ``namespaces`` and table name patterns (``tables``)."""
+
+    @property
+    def namespaces(self) -> Sequence[str]: ...
+
+    @property
+    def tables(self) -> Sequence[str]: ...
 
 
 @dataclass
@@ -71,7 +82,7 @@ def _glob_to_like(pattern: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-def scope_condition(scope):
+def scope_condition(scope: Scope | None) -> ColumnElement[bool] | None:
     """The datasets ``scope`` sees, as a condition on ``datasets`` joined with ``namespaces`` (None: all).
 
     Name patterns match regardless of case, on SQLite and PostgreSQL alike.
@@ -85,13 +96,13 @@ def scope_condition(scope):
     return or_(*parts) if parts else false()
 
 
-def _contains(column, text: str):
+def _contains(column: Any, text: str) -> ColumnElement[bool]:
     return func.lower(column).like(like_pattern(text), escape="\\")
 
 
-def _asset_conditions(query: AssetQuery, scope) -> list:
+def _asset_conditions(query: AssetQuery, scope: Scope | None) -> list[ColumnElement[bool]]:
     d, n = s.datasets.c, s.namespaces.c
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     visible = scope_condition(scope)
     if visible is not None:
         conditions.append(visible)
@@ -122,7 +133,9 @@ def _asset_conditions(query: AssetQuery, scope) -> list:
     return conditions
 
 
-def asset_page(store, query: AssetQuery, scope=None, offset: int = 0, limit: int = 50) -> Page:
+def asset_page(
+    store: CatalogQueries, query: AssetQuery, scope: Scope | None = None, offset: int = 0, limit: int = 50
+) -> Page:
     """One page of datasets matching ``query`` within ``scope``, by name."""
     d, n = s.datasets.c, s.namespaces.c
     statement = (
@@ -133,7 +146,7 @@ def asset_page(store, query: AssetQuery, scope=None, offset: int = 0, limit: int
         .offset(offset)
         .limit(limit + 1)
     )
-    with store.read() as conn:
+    with store.db.read() as conn:
         rows = conn.execute(statement).all()
         more, rows = len(rows) > limit, rows[:limit]
         tags = tags_of(conn, [row.id for row in rows]) if rows else {}
@@ -154,18 +167,18 @@ def asset_page(store, query: AssetQuery, scope=None, offset: int = 0, limit: int
     return Page(items, more)
 
 
-def visible_names(store, scope=None, limit: int = 100_000) -> list[str]:
+def visible_names(store: CatalogQueries, scope: Scope | None = None, limit: int = 100_000) -> list[str]:
     """Names of the datasets ``scope`` sees (for did-you-mean suggestions)."""
     d, n = s.datasets.c, s.namespaces.c
     statement = select(d.name).join(s.namespaces, n.id == d.namespace_id).distinct().limit(limit)
     visible = scope_condition(scope)
     if visible is not None:
         statement = statement.where(visible)
-    with store.read() as conn:
+    with store.db.read() as conn:
         return list(conn.scalars(statement))
 
 
-def tag_counts(store, scope=None) -> list[tuple[str, int]]:
+def tag_counts(store: CatalogQueries, scope: Scope | None = None) -> list[tuple[str, int]]:
     """Every tag with the number of visible datasets carrying it, by tag."""
     t, d, n = s.dataset_tags.c, s.datasets.c, s.namespaces.c
     statement = (
@@ -178,11 +191,11 @@ def tag_counts(store, scope=None) -> list[tuple[str, int]]:
     visible = scope_condition(scope)
     if visible is not None:
         statement = statement.where(visible)
-    with store.read() as conn:
+    with store.db.read() as conn:
         return [(tag, count) for tag, count in conn.execute(statement)]
 
 
-def assets_per_layer(store, scope=None) -> dict[str, int]:
+def assets_per_layer(store: CatalogQueries, scope: Scope | None = None) -> dict[str, int]:
     """Visible datasets per layer (the part of the name before the first dot)."""
     d, n = s.datasets.c, s.namespaces.c
     statement = select(d.name).join(s.namespaces, n.id == d.namespace_id)
@@ -190,19 +203,21 @@ def assets_per_layer(store, scope=None) -> dict[str, int]:
     if visible is not None:
         statement = statement.where(visible)
     counts: dict[str, int] = {}
-    with store.read() as conn:
+    with store.db.read() as conn:
         for (name,) in conn.execute(statement.execution_options(yield_per=5000)):
             layer = name.split(".", 1)[0] if "." in name else ""
             counts[layer] = counts.get(layer, 0) + 1
     return dict(sorted(counts.items()))
 
 
-def activity_per_day(store, days: int = 30, now: datetime | None = None) -> dict[str, dict[str, int]]:
+def activity_per_day(
+    store: CatalogQueries, days: int = 30, now: datetime | None = None
+) -> dict[str, dict[str, int]]:
     """Runs started, events received and rows written to ``quarantine.*`` per day, the last ``days`` days."""
     since = (now or utc_now()) - timedelta(days=days)
     r, e, rd, d = s.runs.c, s.events.c, s.run_datasets.c, s.datasets.c
     out: dict[str, dict[str, int]] = {"runs": {}, "events": {}, "quarantined_rows": {}}
-    with store.read() as conn:
+    with store.db.read() as conn:
         for day, count in conn.execute(
             select(func.date(r.started_at), func.count())
             .where(r.started_at >= since)
@@ -245,7 +260,7 @@ class RunRow:
     error: str | None
 
 
-def _run_visible(scope):
+def _run_visible(scope: Scope | None) -> ColumnElement[bool] | None:
     visible = scope_condition(scope)
     if visible is None:
         return None
@@ -259,18 +274,18 @@ def _run_visible(scope):
 
 
 def run_page(
-    store,
+    store: CatalogQueries,
     job: str | None = None,
     state: RunStatus | None = None,
     since: datetime | None = None,
-    scope=None,
+    scope: Scope | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> Page:
     """Runs newest first, optionally of one job, in one state, started at or after ``since``.
     A scoped caller sees the runs that read or wrote at least one visible dataset."""
     r, j = s.runs.c, s.jobs.c
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if job:
         conditions.append(j.name == job)
     if state is not None:
@@ -297,7 +312,7 @@ def run_page(
         .offset(offset)
         .limit(limit + 1)
     )
-    with store.read() as conn:
+    with store.db.read() as conn:
         rows = conn.execute(statement).all()
     items = [
         RunRow(
@@ -318,23 +333,23 @@ def run_page(
     return Page(items, len(rows) > limit)
 
 
-def run_visible(store, run_uuid: str, scope=None) -> bool:
+def run_visible(store: CatalogQueries, run_uuid: str, scope: Scope | None = None) -> bool:
     """True when the run exists and ``scope`` sees it (see :func:`run_page`)."""
     statement = select(s.runs.c.id).where(s.runs.c.run_uuid == run_uuid)
     visible = _run_visible(scope)
     if visible is not None:
         statement = statement.where(visible)
-    with store.read() as conn:
+    with store.db.read() as conn:
         return conn.scalar(statement) is not None
 
 
-def job_namespaces(store, names: set[str]) -> dict[str, str]:
+def job_namespaces(store: CatalogQueries, names: set[str]) -> dict[str, str]:
     """The namespace of each job name (the first one when a name exists in several)."""
     if not names:
         return {}
     j, n = s.jobs.c, s.namespaces.c
     found: dict[str, str] = {}
-    with store.read() as conn:
+    with store.db.read() as conn:
         for name, namespace in conn.execute(
             select(j.name, n.name)
             .join(s.namespaces, n.id == j.namespace_id)
@@ -345,7 +360,9 @@ def job_namespaces(store, names: set[str]) -> dict[str, str]:
     return found
 
 
-def find_visible(store, name: str, namespace: str | None = None, scope=None) -> list[str]:
+def find_visible(
+    store: CatalogQueries, name: str, namespace: str | None = None, scope: Scope | None = None
+) -> list[str]:
     """The namespaces in which a dataset called ``name`` exists and ``scope`` sees it."""
     d, n = s.datasets.c, s.namespaces.c
     statement = select(n.name).join(s.datasets, d.namespace_id == n.id).where(d.name == name).order_by(n.name)
@@ -354,5 +371,5 @@ def find_visible(store, name: str, namespace: str | None = None, scope=None) -> 
     visible = scope_condition(scope)
     if visible is not None:
         statement = statement.where(visible)
-    with store.read() as conn:
+    with store.db.read() as conn:
         return list(conn.scalars(statement))
