@@ -177,6 +177,79 @@ class GeneratorSettings(_Section):
     scale: float = Field(default=1.0, gt=0)
 
 
+class RateLimitSettings(_Section):
+    """A token bucket: ``burst`` requests at once, refilled at ``per_second``."""
+
+    burst: int = Field(default=60, ge=1)
+    per_second: float = Field(default=20.0, gt=0)
+
+
+class OidcSettings(_Section):
+    """OIDC bearer tokens (JWTs): on when ``issuer`` is set; keys from ``jwks_file`` or ``jwks_url``."""
+
+    issuer: str | None = None
+    audience: str | None = None
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    role_claim: str = "neurolake_role"
+    tenant_claim: str = "neurolake_tenant"
+    leeway_seconds: int = Field(default=30, ge=0)
+
+
+class TenantSettings(_Section):
+    """What one tenant sees: whole namespaces and/or table name patterns (``silver.*``, ``*``)."""
+
+    namespaces: list[str] = Field(default_factory=list)
+    tables: list[str] = Field(default_factory=list)
+
+
+class ServiceSettings(_Section):
+    """``neurolake serve``: bind, auth, tenants, limits, tracing; see ``docs/service.md``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    anonymous_ready: bool = True
+    anonymous_metrics: bool = True
+    tenants: dict[str, TenantSettings] = Field(
+        default_factory=lambda: {"default": TenantSettings(tables=["*"])}
+    )
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    rate_limit_enabled: bool = True
+    rate_limit_per_key: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    rate_limit_per_address: RateLimitSettings = Field(
+        default_factory=lambda: RateLimitSettings(burst=120, per_second=40.0)
+    )
+    cors_origins: list[str] = Field(default_factory=list)
+    trusted_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "::1"])
+    trusted_proxies: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    behind_tls: bool = False
+    session_hours: float = Field(default=8.0, gt=0)
+    tracing_exporter: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str | None = None
+    access_log: bool = True
+    catalog_timeout_seconds: float = Field(default=5.0, gt=0)
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_cooldown_seconds: float = Field(default=15.0, ge=0)
+    state_dir: Path | None = None
+    ready_max_spooled_events: int = Field(default=1000, ge=0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    graph_node_limit: int = Field(default=500, ge=2)
+    max_page_size: int = Field(default=500, ge=1)
+
+    @field_validator("tenants")
+    @classmethod
+    def _check_tenants(cls, tenants: dict[str, TenantSettings]) -> dict[str, TenantSettings]:
+        if not tenants:
+            raise ValueError("declare at least one tenant")
+        for name in tenants:
+            if not name or len(name) > 100 or not name.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"tenant name {name!r}: use letters, digits, '-' and '_' (at most 100)")
+        return tenants
+
+
 class Settings(_Section):
     """All settings of one environment; built by :func:`load_settings`."""
 
@@ -190,6 +263,7 @@ class Settings(_Section):
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     locks: LockSettings = Field(default_factory=LockSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
     pipeline: Path = Path("pipeline.yaml")
     source_file: Path | None = None
 

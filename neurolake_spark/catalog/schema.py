@@ -231,8 +231,71 @@ def _initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t is not schema_migrations])
 
 
+# The service's tables (``neurolake serve``): API keys stored as salted hashes, console
+# sessions, and the audit log. Their own MetaData, so migration 1 keeps creating exactly the
+# tables it always created.
+service_metadata = MetaData()
+
+api_keys = Table(
+    "api_keys",
+    service_metadata,
+    Column("id", Id, primary_key=True),
+    Column("key_id", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("tenant", String(100), nullable=False),
+    Column("salt", String(64), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(200)),
+    Column("expires_at", DateTime),
+    Column("revoked_at", DateTime),
+    Column("last_used_at", DateTime),
+)
+
+service_sessions = Table(
+    "service_sessions",
+    service_metadata,
+    Column("id", Id, primary_key=True),
+    Column("session_hash", String(64), nullable=False, unique=True),
+    Column("csrf_hash", String(64), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("key_id", String(32)),
+    Column("role", String(20), nullable=False),
+    Column("tenant", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+)
+
+audit_log = Table(
+    "audit_log",
+    service_metadata,
+    Column("id", Id, primary_key=True),
+    Column("recorded_at", DateTime, nullable=False, index=True),
+    Column("action", String(100), nullable=False, index=True),
+    Column("actor", String(200), nullable=False),
+    Column("key_id", String(32)),
+    Column("role", String(20)),
+    Column("tenant", String(100), index=True),
+    Column("method", String(10)),
+    Column("route", String(300)),
+    Column("target", String(1000)),
+    Column("parameters", Text),
+    Column("status", Integer),
+    Column("client", String(100)),
+    Column("request_id", String(64)),
+    Column("trace_id", String(32)),
+)
+
+
+def _service_tables(conn: Connection) -> None:
+    service_metadata.create_all(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, assets, runs, column lineage, quality results and the lineage edge table", _initial),
+    (2, "service: API keys, console sessions and the audit log", _service_tables),
 ]
 """Ordered ``(version, description, function)``; append new ones, never edit applied ones."""
 

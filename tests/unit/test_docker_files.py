@@ -63,6 +63,7 @@ def test_compose_runs_master_two_workers_airflow_catalog_pushgateway_and_prometh
         "spark-worker-2",
         "airflow",
         "catalog-db",
+        "service",
         "pushgateway",
         "prometheus",
     }
@@ -88,11 +89,16 @@ def test_compose_runs_master_two_workers_airflow_catalog_pushgateway_and_prometh
     assert "spark-master" in airflow_env["AIRFLOW_CONN_NEUROLAKE_SPARK"]
 
 
-def test_prometheus_scrapes_the_pushgateway(compose):
+def test_prometheus_scrapes_the_pushgateway_and_the_service(compose):
     config = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
     targets = [t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]]
     port = compose["services"]["pushgateway"]["ports"][0].split(":")[-1]
     assert f"pushgateway:{port}" in targets
+    service = compose["services"]["service"]
+    command = service["command"]
+    assert command[:2] == ["neurolake", "serve"] and command[command.index("--host") + 1] == "0.0.0.0"
+    assert f"service:{command[command.index('--port') + 1]}" in targets
+    assert "catalog-db" in service["depends_on"]
 
 
 def test_compose_has_no_secret_values_only_files_and_required_env(compose):

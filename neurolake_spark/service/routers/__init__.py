@@ -1,0 +1,1 @@
+"""One router module per area; each holds no business logic, only calls into the library."""
