@@ -26,11 +26,19 @@ from .errors import (
 )
 from .filters import Expr, bind_filter
 from .index import LearnedIndex, is_bytes_type
-from .layout import HEADER, KNOWN_FEATURES, MAGIC, TRAILER, VERSION_MAJOR, crc32c, parse_footer
+from .layout import (
+    HEADER,
+    KNOWN_FEATURES,
+    MAGIC,
+    TRAILER,
+    VERSION_MAJOR,
+    crc32c,
+    footer_limit,
+    parse_footer,
+)
 from .stats import physical
 from .types import column_tags_of, schema_from_json
 
-MAX_FOOTER_BYTES = 1 << 30
 PAGE_CACHE_SIZE = 64
 INDEX_READ_FRACTION = 0.25  # beyond this share of the rows, whole row groups decode faster than pages
 _DECODE_ERRORS = (
@@ -159,7 +167,8 @@ class NCFFile:
             )
         if major > VERSION_MAJOR:
             raise NCFVersionError(
-                f"{self.path}: NCF format version {major}.{minor} is newer than this reader ({VERSION_MAJOR}.x)"
+                f"{self.path}: NCF format version {major}.{minor} is newer than this reader "
+                f"({VERSION_MAJOR}.x)"
             )
         if major != VERSION_MAJOR:
             raise NCFVersionError(
@@ -174,7 +183,7 @@ class NCFFile:
         if crc32c(payload) != footer_crc:
             raise self._corrupt("footer checksum mismatch")
         try:
-            footer = parse_footer(payload, codec, MAX_FOOTER_BYTES)
+            footer = parse_footer(payload, codec, footer_limit(size))
             self._load_footer(footer, minor)
         except NCFVersionError as exc:
             raise NCFVersionError(f"{self.path}: {exc}") from None

@@ -142,7 +142,8 @@ class NCFWriter:
                 raise NCFWriterError(f"sort_key {sort_key!r} is not a column")
             if not indexable(self.schema.field(sort_key).type):
                 raise NCFWriterError(
-                    f"sort_key {sort_key!r} has type {self.schema.field(sort_key).type}, which cannot be indexed"
+                    f"sort_key {sort_key!r} has type {self.schema.field(sort_key).type}, "
+                    "which cannot be indexed"
                 )
             self._trackers = [_KeyTracker(sort_key)]
         elif learned_index:
@@ -158,7 +159,7 @@ class NCFWriter:
         directory = os.path.dirname(os.path.abspath(self.path))
         self._tmp = os.path.join(directory, f".{os.path.basename(self.path)}.{uuid.uuid4().hex}.tmp")
         try:
-            self._file = open(self._tmp, "xb")
+            self._file = open(self._tmp, "xb")  # noqa: SIM115 (open until close() or abort())
         except OSError as exc:
             raise NCFWriterError(f"{self.path}: cannot create the file: {exc.strerror}") from None
         self._file.write(header())
@@ -186,7 +187,8 @@ class NCFWriter:
             raise NCFWriterError(f"{self.path}: write after close")
         if table.schema.names != self.schema.names or table.schema.types != self.schema.types:
             raise NCFSchemaError(
-                f"{self.path}: batch schema {table.schema.types} does not match the writer schema {self.schema.types}"
+                f"{self.path}: batch schema {table.schema.types} does not match "
+                f"the writer schema {self.schema.types}"
             )
         try:
             self._pending.append(table)
@@ -223,7 +225,7 @@ class NCFWriter:
                 "indexes": indexes,
                 "notes": self._notes,
             }
-            payload, trailer = footer_bytes(footer, self._level)
+            payload, trailer = footer_bytes(footer, self._level, self._pos)
             self._file.write(payload)
             self._file.write(trailer)
             self._file.flush()

@@ -80,7 +80,7 @@ def test_bit_flips_are_detected(tmp_path, original, data):
 @FUZZ
 @given(cut=st.integers(0, 10**9))
 def test_truncations_are_detected(tmp_path, original, cut):
-    table, blob = original
+    _, blob = original
     path = tmp_path / "cut.ncf"
     path.write_bytes(blob[: cut % len(blob)])
     with pytest.raises(ncf.NCFCorruptFileError):
@@ -152,12 +152,12 @@ def _rewrite_footer(blob: bytes, change) -> bytes:
     start = len(blob) - layout.TRAILER.size - footer_len
     footer = layout.parse_footer(blob[start : start + footer_len], codec, 1 << 30)
     change(footer)
-    payload, trailer = layout.footer_bytes(footer, 3)
+    payload, trailer = layout.footer_bytes(footer, 3, start)
     return _set_version(blob[:start] + payload + trailer, major, minor)
 
 
 def test_newer_major_version_is_refused(tmp_path, original):
-    table, blob = original
+    _, blob = original
     path = tmp_path / "v2.ncf"
     path.write_bytes(_set_version(blob, 2, 0))
     with pytest.raises(ncf.NCFVersionError, match="version 2.0"):
@@ -239,3 +239,58 @@ def test_error_messages_name_the_column_for_damaged_pages(tmp_path, original):
     with pytest.raises(ncf.NCFCorruptFileError, match="column 'txt', row group 1: .*checksum"):
         ncf.read_table(path)
     assert ncf.read_table(path, columns=["id"]).num_rows == 600
+
+
+def _footer_bomb(path, inflated: int) -> None:
+    """A small NCF file whose zstd footer inflates to ``inflated`` bytes of valid JSON made of
+    tiny lists (each costs a Python object when parsed), with a correct footer checksum."""
+    import io
+
+    import zstandard
+
+    head = b'{"format":"NCF","notes":['
+    tail = b"[]]}"
+    unit = b"[]," * (1 << 18)
+    count = (inflated - len(head) - len(tail)) // len(unit)
+    sink = io.BytesIO()
+    size = len(head) + count * len(unit) + len(tail)
+    compressor = zstandard.ZstdCompressor(level=3, write_content_size=True)
+    with compressor.stream_writer(sink, size=size, closefd=False) as writer:
+        writer.write(head)
+        for _ in range(count):
+            writer.write(unit)
+        writer.write(tail)
+    payload = sink.getvalue()
+    trailer = layout.TRAILER.pack(len(payload), layout.crc32c(payload), 1, 0, 1, layout.MAGIC)
+    path.write_bytes(layout.header() + b"\0" * 64 + payload + trailer)
+
+
+def test_footer_bomb_fails_fast_with_little_memory(tmp_path):
+    import time
+    import tracemalloc
+
+    path = tmp_path / "bomb.ncf"
+    _footer_bomb(path, 256 << 20)
+    assert path.stat().st_size < 64 << 10
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ncf.NCFCorruptFileError, match="bomb.ncf: invalid footer: zstd footer declares"):
+            ncf.inspect(path)
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 1.0, elapsed
+    assert peak < 100 << 20, peak
+
+
+def test_large_footers_of_small_files_are_written_raw_and_read_back(tmp_path):
+    metadata = {f"key{i}": "v" * 4000 for i in range(400)}  # 1.6 MB of JSON that zstd shrinks 100x
+    table = pa.table({"x": [1, 2, 3]})
+    ncf.write_table(table, tmp_path / "meta.ncf", metadata=metadata)
+    blob = (tmp_path / "meta.ncf").read_bytes()
+    assert blob[-8] == layout.CODEC_RAW  # the trailer's footer codec byte
+    with ncf.NCFFile(tmp_path / "meta.ncf") as f:
+        assert f.metadata == metadata
+        assert_identical(f.read(), table.replace_schema_metadata(metadata))
