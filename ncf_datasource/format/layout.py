@@ -22,7 +22,7 @@ from .encodings import CODEC_RAW, compress, decompress
 
 MAGIC = b"NCF1"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 HEADER = struct.Struct("<4sHH")
 TRAILER = struct.Struct("<QIHHB3x4s")
 KNOWN_FEATURES: frozenset[str] = frozenset()

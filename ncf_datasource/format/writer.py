@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import columns as colmod
-from .encodings import Encoding
+from .encodings import Encoding, Plan, parse_plan
 from .errors import NCFSchemaError, NCFWriterError
 from .index import LearnedIndex, indexable, key_floats
-from .layout import crc32c, footer_bytes, header
+from .layout import VERSION_MAJOR, VERSION_MINOR, crc32c, footer_bytes, header
 from .stats import chunk_stats
 from .types import apply_tags, schema_to_json
 
@@ -26,8 +26,6 @@ DEFAULT_EPSILON = 32
 DEFAULT_MAX_DECODE_COST = 3.0
 MAX_AUTO_INDEXES = 4
 CREATED_BY = "ncf_datasource 0.1 (NeuroLake on Spark)"
-_ENCODING_NAMES = {e.name.lower(): e for e in Encoding if e not in (Encoding.NONE, Encoding.BITMAP)}
-_ENCODING_NAMES["bitmap"] = Encoding.BITMAP
 
 
 class _KeyTracker:
@@ -85,9 +83,12 @@ class NCFWriter:
       of 8, default 32 768): the read units of row groups and of partial reads;
     * ``zstd_level`` (default 3) applied after every encoding;
     * ``max_decode_cost`` (default 3.0): encodings whose relative decode cost exceeds it are
-      not tried (PLAIN=1, FOR=1.2, DELTA/RLE/SPLIT=1.5, DICT=2, SCALED=2.5, BITPACK=3);
-    * ``encodings``: ``{column: "plain"|"dict"|"rle"|"for"|"delta"|"bitpack"|"split"|"scaled"|"strings"}``
-      forces a top-level column's value encoding where it applies;
+      not tried (PLAIN=1, FOR=1.2, DELTA/RLE/SPLIT/PATCHED=1.5, CODES=2, ALP/TOKENS=2.5,
+      BITPACK=3);
+    * ``encodings``: ``{column: "plain"|"for"|"bitpack"|"delta"|"rle"|"patched"|"codes"|"split"|
+      "alp"|"strings"|"tokens"|"bitmap"}`` forces a top-level column's value encoding where it
+      applies ("dict" and "scaled", the v1.0 names, mean "codes" and "alp"); nested streams
+      are still chosen from the data;
     * ``sort_key``: column declared sorted, indexed by a learned index when it really is;
       ``learned_index`` (default True) also indexes up to 4 columns detected as sorted;
       ``index_epsilon`` (default 32) is the model's error bound in rows;
@@ -165,14 +166,15 @@ class NCFWriter:
         self._file.write(header())
         self._pos = len(header())
 
-    def _parse_overrides(self, encodings: dict[str, str]) -> dict[str, Encoding]:
+    def _parse_overrides(self, encodings: dict[str, str]) -> dict[str, Plan]:
         out = {}
         for column, name in encodings.items():
             if column not in self.schema.names:
                 raise NCFWriterError(f"encodings names unknown column {column!r}")
-            if name.lower() not in _ENCODING_NAMES:
-                raise NCFWriterError(f"unknown encoding {name!r}; choose from {sorted(_ENCODING_NAMES)}")
-            out[column] = _ENCODING_NAMES[name.lower()]
+            try:
+                out[column] = parse_plan(name)
+            except ValueError as exc:
+                raise NCFWriterError(f"encoding {name!r} for column {column!r}: {exc}") from None
         return out
 
     # ------------------------------------------------------------ public
@@ -209,7 +211,7 @@ class NCFWriter:
             indexes = self._write_indexes()
             footer = {
                 "format": "NCF",
-                "version": [1, 0],
+                "version": [VERSION_MAJOR, VERSION_MINOR],
                 "required_features": [],
                 "created_by": CREATED_BY,
                 "num_rows": self._rows,
@@ -290,7 +292,7 @@ class NCFWriter:
         )
         self._rows += rows
 
-    def _encode_chunk(self, arr: pa.Array, override: Encoding | None) -> tuple[bytes, dict[str, Any]]:
+    def _encode_chunk(self, arr: pa.Array, override: Plan | None) -> tuple[bytes, dict[str, Any]]:
         samples = colmod.sample_slices(arr)
         plan = colmod.choose(arr, samples, self._level, self._max_cost, override)
         parts: list[bytes] = []
@@ -316,7 +318,9 @@ class NCFWriter:
             "dictionary": dictionary_meta,
             "pages": pages,
             "stats": chunk_stats(
-                arr, pa.concat_arrays(samples), values.dictionary if dictionary_meta else None
+                arr,
+                pa.concat_arrays(samples),
+                values.dictionary if values is not None and values.encoding == Encoding.CODES else None,
             ),
             "uncompressed_bytes": arr.nbytes,
             "compressed_bytes": len(blob),

@@ -32,15 +32,31 @@ def _table() -> pa.Table:
             "f": rng.random(n),
             "l": pa.array([[i, None] if i % 5 else None for i in range(n)]),
             "txt": pa.array([f"row number {i}" for i in range(n)]),
+            "words": pa.array(
+                [None if i % 11 == 0 else f"quickly final {WORDS[i % 5]} {i % 7} ideas" for i in range(n)]
+            ),
+            "price": pa.array([float("nan") if i % 97 == 0 else round(i * 0.37, 2) for i in range(n)]),
+            "skew": pa.array([i * 1000 if i % 29 == 0 else i % 4 for i in range(n)], pa.int32()),
+            "day": pa.array(np.datetime64("1995-01-01") + np.arange(n) // 3 + rng.integers(0, 9, n)),
         }
     )
+
+
+WORDS = ["pinto", "beans", "deposits", "sleep", "accounts"]
+ENCODINGS = {
+    "s": "codes[rle[bitpack-aligned,patched]]",
+    "words": "tokens[patched,patched-zigzag]",
+    "price": "alp[patched-zigzag,delta,plain]",
+    "skew": "patched[bitpack]",
+    "day": "delta[patched-zigzag[for]]",
+}
 
 
 @pytest.fixture(scope="module")
 def original(tmp_path_factory):
     path = tmp_path_factory.mktemp("orig") / "good.ncf"
     table = _table()
-    ncf.write_table(table, path, row_group_size=250, page_size=64, sort_key="id")
+    ncf.write_table(table, path, row_group_size=250, page_size=64, sort_key="id", encodings=ENCODINGS)
     return table, path.read_bytes()
 
 
@@ -261,7 +277,9 @@ def _footer_bomb(path, inflated: int) -> None:
             writer.write(unit)
         writer.write(tail)
     payload = sink.getvalue()
-    trailer = layout.TRAILER.pack(len(payload), layout.crc32c(payload), 1, 0, 1, layout.MAGIC)
+    trailer = layout.TRAILER.pack(
+        len(payload), layout.crc32c(payload), layout.VERSION_MAJOR, layout.VERSION_MINOR, 1, layout.MAGIC
+    )
     path.write_bytes(layout.header() + b"\0" * 64 + payload + trailer)
 
 
