@@ -603,16 +603,17 @@ def decode_ints(
         if flags & ~_ZIGZAG:
             raise CorruptData(f"bad PATCHED flags {flags}")
         low = np.frombuffer(stream.data(1, n), dtype=np.uint8)
-        unsigned = low.astype(np.uint64)
-        escaped = low == 255
-        m = int(np.count_nonzero(escaped))
-        if len(stream) != (3 if m else 2):
+        out = low.astype(np.int64)
+        if len(stream) == 3:
+            escaped = np.flatnonzero(low == 255)
+            out[escaped] += decode_ints(stream.nested(2), len(escaped)).astype(np.int64, copy=False)
+        elif len(stream) != 2 or (n and low.max() == 255):
             raise CorruptData("PATCHED escapes do not match its buffers")
-        if m:
-            unsigned[escaped] += decode_ints(stream.nested(2), m).astype(np.int64, copy=False).view(np.uint64)
         if flags & _ZIGZAG:
-            unsigned = _unzigzag(unsigned)
-        return _unfor(unsigned, base).astype(dt, copy=False)
+            out = _unzigzag(out.view(np.uint64)).view(np.int64)
+        if base:
+            out += np.int64(base)
+        return out.astype(dt, copy=False)
     if enc == Encoding.SPLIT:
         size, n = _read_params(stream, "<BQ")
         check(n)
@@ -734,16 +735,20 @@ def encode_tokens(
 
 
 def decode_tokens(stream: Stream, count: int, entries: int) -> tuple[np.ndarray, np.ndarray, Stream, int]:
-    """``(token counts per string, token codes, literal STRINGS stream, literal count)`` of a
-    TOKENS stream of ``count`` strings over a dictionary of ``entries`` tokens."""
+    """``(token counts per string, token indices, literal STRINGS stream, literal count)`` of
+    a TOKENS stream of ``count`` strings over a dictionary of ``entries`` tokens: index
+    ``entries + j`` is the page's literal j. Indices are not range-checked here: the caller's
+    Arrow ``take`` refuses any outside the dictionary and the literals."""
     n, t, m = _read_params(stream, "<QQQ")
     _check_count(n, count)
     counts = decode_ints(stream.nested(1), n).astype(np.int64, copy=False)
     if n and (counts.min() < 0 or int(counts.sum()) != t):
         raise CorruptData("token counts do not add up")
     codes = decode_ints(stream.nested(2), t).astype(np.int64, copy=False)
-    if t and (codes.min() < 0 or codes.max() > entries):
-        raise CorruptData("token code out of range")
-    if int(np.count_nonzero(codes == entries)) != m:
+    literals = np.flatnonzero(codes == entries)
+    if len(literals) != m:
         raise CorruptData("literal tokens do not match the codes")
+    if m:
+        codes = codes.copy()
+        codes[literals] = entries + np.arange(m)
     return counts, codes, stream.nested(3, frozenset({Encoding.STRINGS})), m

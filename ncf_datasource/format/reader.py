@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -334,9 +335,9 @@ class NCFFile:
         self._dictionaries[key] = dictionary
         return dictionary
 
-    def _decode_chunk(self, rg: RowGroup, column: str) -> list[pa.Array]:
-        """All pages of one column chunk, decoded (one Arrow array per page)."""
-        try:
+    def _chunk_pages(self, rg: RowGroup, column: str) -> list[tuple]:
+        """One column chunk read and checked, as jobs for :meth:`_decode_page_job` (one per page)."""
+        with self._context(rg, column):
             chunk = rg.columns[column]
             data = self._read(chunk.offset, chunk.length)
             if self.verify_checksums and crc32c(data) != chunk.crc32c:
@@ -344,11 +345,28 @@ class NCFFile:
             t = self.schema.field(column).type
             dictionary = self._dictionary(rg, column, data)
             view = memoryview(data)
-            out = []
-            for i, (off, length, _) in enumerate(chunk.pages):
-                n = min(rg.page_rows, rg.num_rows - i * rg.page_rows)
-                out.append(decode_page(t, view[off : off + length], n, dictionary))
-            return out
+            return [
+                (
+                    rg,
+                    column,
+                    t,
+                    view[off : off + length],
+                    min(rg.page_rows, rg.num_rows - i * rg.page_rows),
+                    dictionary,
+                )
+                for i, (off, length, _) in enumerate(chunk.pages)
+            ]
+
+    def _decode_page_job(self, job: tuple) -> pa.Array:
+        rg, column, t, view, n, dictionary = job
+        with self._context(rg, column):
+            return decode_page(t, view, n, dictionary)
+
+    @contextlib.contextmanager
+    def _context(self, rg: RowGroup, column: str):
+        """Re-raise decoding errors as one-line errors naming the file, column and row group."""
+        try:
+            yield
         except NCFVersionError as exc:
             raise NCFVersionError(f"{self._where(rg.index, column)}: {exc}") from None
         except (CorruptData, *_DECODE_ERRORS) as exc:
@@ -362,7 +380,7 @@ class NCFFile:
             if cached is not None:
                 self._pages.move_to_end(key)
                 return cached
-        try:
+        with self._context(rg, column):
             chunk = rg.columns[column]
             off, length, crc = chunk.pages[i]
             data = self._read(chunk.offset + off, length)
@@ -372,10 +390,6 @@ class NCFFile:
             arr = decode_page(
                 self.schema.field(column).type, memoryview(data), n, self._dictionary(rg, column)
             )
-        except NCFVersionError as exc:
-            raise NCFVersionError(f"{self._where(rg.index, column)}: {exc}") from None
-        except (CorruptData, *_DECODE_ERRORS) as exc:
-            raise NCFCorruptFileError(f"{self._where(rg.index, column)}: {exc}") from None
         with self._lock:
             self._pages[key] = arr
             while len(self._pages) > PAGE_CACHE_SIZE:
@@ -389,9 +403,11 @@ class NCFFile:
 
     def _table(self, groups: list[RowGroup], columns: list[str]) -> pa.Table:
         tasks = [(rg, c) for c in columns for rg in groups]
-        decoded = iter(self._map(lambda task: self._decode_chunk(*task), tasks))
+        jobs = [job for chunk in self._map(lambda task: self._chunk_pages(*task), tasks) for job in chunk]
+        decoded = iter(self._map(self._decode_page_job, jobs))  # pages in parallel: one big column too
+        per_column = len(jobs) // max(len(columns), 1)
         arrays = [
-            pa.chunked_array([a for _ in groups for a in next(decoded)], type=self.schema.field(c).type)
+            pa.chunked_array([next(decoded) for _ in range(per_column)], type=self.schema.field(c).type)
             for c in columns
         ]
         return pa.Table.from_arrays(

@@ -159,13 +159,13 @@ def test_filter_forms_are_equivalent(tmp_path):
 
 def _count_chunk_decodes(monkeypatch):
     calls = []
-    original = ncf.NCFFile._decode_chunk
+    original = ncf.NCFFile._chunk_pages
 
     def spy(self, rg, column):
         calls.append((rg.index, column))
         return original(self, rg, column)
 
-    monkeypatch.setattr(ncf.NCFFile, "_decode_chunk", spy)
+    monkeypatch.setattr(ncf.NCFFile, "_chunk_pages", spy)
     return calls
 
 
