@@ -352,7 +352,9 @@ def choose(
     :func:`sample_slices`), their sizes scaled to the chunk (plus the dictionary block for
     CODES and TOKENS), and those whose decode cost exceeds ``max_decode_cost`` are not tried.
     Nested streams (differences, dictionary codes, escapes...) are chosen the same way on
-    the sample's nested values. A cheaper encoding wins ties within 2 % per unit of cost.
+    the sample's nested values. CODES and TOKENS are first tried with a dictionary of the
+    sample alone; only when that looks smallest is the chunk's dictionary built (a hash pass
+    over the whole chunk). A cheaper encoding wins ties within 2 % per unit of cost.
     ``override`` forces the top-level values plan when its encoding applies to the type.
     """
     scale = len(arr) / max(sum(len(s) for s in samples), 1)
@@ -368,22 +370,63 @@ def choose(
         candidates = CANDIDATES[kind]
         if pos != 1 or not top_level:
             candidates = tuple(c for c in candidates if c not in (Encoding.CODES, Encoding.TOKENS))
+        chunk_wide: tuple[Encoding, ...] = ()
         if override is not None and pos == 1 and override.encoding in candidates:
             choices = _forced(override, kind, payloads, arr)
         else:
             candidates = tuple(c for c in candidates if DECODE_COST[c] <= max_decode_cost)
-            choices = _choices(kind, candidates, payloads, arr, starts, level, max_decode_cost)
+            chunk_wide = tuple(c for c in candidates if c in (Encoding.CODES, Encoding.TOKENS))
+            choices = _choices(kind, candidates, payloads, level, max_decode_cost)
+
         best: tuple[float, float, Choice] | None = None
         for choice in choices:
-            size = sum(len(encode_stream(kind, p, choice, level, st)) for p, st in zip(payloads, starts))
-            size *= scale
-            if choice.dictionary is not None:
-                size += len(encode_dictionary(choice.dictionary, level))
-            key = (size * (1 + 0.02 * choice.plan.cost), choice.plan.cost)
+            key = _key(kind, payloads, choice, starts, level, scale)
             if best is None or key < best[:2]:
+                best = (*key, choice)
+        joined = pa.concat_arrays(samples) if chunk_wide else None
+        at = np.cumsum([0] + [len(s) for s in samples])[:-1].tolist()
+        for enc in (e for e in chunk_wide if _suits(e, kind, payloads)):
+            trial = _chunk_choice(enc, kind, joined, at, payloads, level, max_decode_cost)
+            if trial is None or (
+                best is not None and _key(kind, payloads, trial, at, level, scale) >= best[:2]
+            ):
+                continue
+            choice = _chunk_choice(enc, kind, arr, starts, payloads, level, max_decode_cost)
+            key = _key(kind, payloads, choice, starts, level, scale) if choice is not None else None
+            if key is not None and (best is None or key < best[:2]):
                 best = (*key, choice)
         plan.append(best[2] if best else Choice(Plan(Encoding.STRINGS if kind == BYTES else Encoding.PLAIN)))
     return plan
+
+
+def _key(kind: str, payloads: list, choice: Choice, starts, level: int, scale: float) -> tuple[float, float]:
+    """``(projected chunk size weighted by decode cost, cost)`` of ``choice`` on the sample."""
+    size = sum(len(encode_stream(kind, p, choice, level, st)) for p, st in zip(payloads, starts)) * scale
+    if choice.dictionary is not None:
+        size += len(encode_dictionary(choice.dictionary, level))
+    return size * (1 + 0.02 * choice.plan.cost), choice.plan.cost
+
+
+def _suits(enc: Encoding, kind: str, payloads: list) -> bool:
+    """Whether the sample makes CODES (few distinct values) or TOKENS (wordy text) worth a try."""
+    if enc == Encoding.TOKENS:
+        return _looks_tokenizable([p[2] for p in payloads])
+    if kind == BYTES:
+        return _few_distinct(pa.concat_arrays([p[2] for p in payloads]))
+    return _few_distinct(pa.array(np.concatenate([p.astype(np.int64, copy=False) for p in payloads])))
+
+
+def _chunk_choice(
+    enc: Encoding, kind: str, source: pa.Array, starts, payloads, level, max_cost
+) -> Choice | None:
+    """A CODES or TOKENS choice whose dictionary comes from ``source`` (the chunk, or the
+    joined sample for an estimate), with nested plans chosen on the sample; ``starts`` are
+    the sample slices' positions in ``source``. None when there is no dictionary."""
+    if enc == Encoding.CODES:
+        choice = _dictionary(source, kind)
+        return None if choice is None else _with_codes_plan(choice, starts, payloads, level, max_cost)
+    choice = _tokens(source)
+    return None if choice is None else _with_token_plans(choice, starts, payloads, level, max_cost)
 
 
 def _forced(plan: Plan, kind: str, payloads: list, arr: pa.Array) -> list[Choice]:
@@ -403,8 +446,8 @@ def _forced(plan: Plan, kind: str, payloads: list, arr: pa.Array) -> list[Choice
     return [choice]
 
 
-def _choices(kind, candidates, payloads, arr, starts, level, max_cost):
-    """Candidate :class:`Choice` s of one stream position (see :func:`choose`)."""
+def _choices(kind, candidates, payloads, level, max_cost):
+    """Candidate :class:`Choice` s of one stream position without a chunk dictionary."""
     if kind == BOOL:
         for enc in candidates:
             yield Choice(Plan(enc, (FOR_PLAN, FOR_PLAN)) if enc == Encoding.RLE else Plan(enc))
@@ -417,20 +460,7 @@ def _choices(kind, candidates, payloads, arr, starts, level, max_cost):
                     Encoding.STRINGS, (_best_plan(lengths, _WITH_RUNS + (Encoding.DELTA,), level, max_cost),)
                 )
             )
-        if Encoding.CODES in candidates and _few_distinct(pa.concat_arrays([p[2] for p in payloads])):
-            choice = _dictionary(arr, kind)
-            if choice is not None:
-                yield _with_codes_plan(choice, starts, payloads, level, max_cost)
-        if Encoding.TOKENS in candidates and _looks_tokenizable([p[2] for p in payloads]):
-            choice = _tokens(arr)
-            if choice is not None:
-                yield _with_token_plans(choice, starts, payloads, level, max_cost)
         return
-    ints = [p.astype(np.int64, copy=False) if p.dtype.itemsize < 8 else p for p in payloads]
-    if Encoding.CODES in candidates and _few_distinct(pa.array(np.concatenate(ints))):
-        choice = _dictionary(arr, kind)
-        if choice is not None:
-            yield _with_codes_plan(choice, starts, payloads, level, max_cost)
     for plan in _plans([c for c in candidates if c != Encoding.CODES], payloads, level, max_cost):
         if plan.cost <= max_cost:
             yield Choice(plan)
