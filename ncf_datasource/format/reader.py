@@ -41,6 +41,7 @@ from .stats import physical
 from .types import column_tags_of, schema_from_json
 
 PAGE_CACHE_SIZE = 64
+PARALLEL_READ_BYTES = 1 << 20  # below this, handing pages to threads costs more than it saves
 INDEX_READ_FRACTION = 0.25  # beyond this share of the rows, whole row groups decode faster than pages
 _DECODE_ERRORS = (
     ValueError,
@@ -396,15 +397,16 @@ class NCFFile:
                 self._pages.popitem(last=False)
         return arr
 
-    def _map(self, func, items: list) -> list:
-        if self.use_threads and len(items) > 1:
+    def _map(self, func, items: list, threads: bool = True) -> list:
+        if threads and self.use_threads and len(items) > 1:
             return list(_shared_pool().map(func, items))
         return [func(x) for x in items]
 
     def _table(self, groups: list[RowGroup], columns: list[str]) -> pa.Table:
         tasks = [(rg, c) for c in columns for rg in groups]
-        jobs = [job for chunk in self._map(lambda task: self._chunk_pages(*task), tasks) for job in chunk]
-        decoded = iter(self._map(self._decode_page_job, jobs))  # pages in parallel: one big column too
+        threads = sum(rg.columns[c].length for rg, c in tasks) >= PARALLEL_READ_BYTES
+        jobs = [job for chunk in self._map(lambda t: self._chunk_pages(*t), tasks, threads) for job in chunk]
+        decoded = iter(self._map(self._decode_page_job, jobs, threads))  # pages in parallel: big columns too
         per_column = len(jobs) // max(len(columns), 1)
         arrays = [
             pa.chunked_array([next(decoded) for _ in range(per_column)], type=self.schema.field(c).type)

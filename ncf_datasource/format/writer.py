@@ -275,13 +275,21 @@ class NCFWriter:
         self._pending_rows = rest.num_rows
         arrays = [group.column(i).combine_chunks() for i in range(group.num_columns)]
         jobs = [(arr, self._overrides.get(name)) for arr, name in zip(arrays, group.schema.names)]
-        if self._pool is not None:
-            encoded = list(self._pool.map(lambda job: self._encode_chunk(*job), jobs))
-        else:
-            encoded = [self._encode_chunk(*job) for job in jobs]
+        plans = self._map(lambda job: self._plan_chunk(*job), jobs)
+        # every page of every column is one task, so that one big column uses every core
+        pages = [(arr, plan, start) for arr, (plan, _) in zip(arrays, plans) for start in self._starts(arr)]
+        encoded = iter(self._map(self._encode_page, pages))
         chunks = []
-        for blob, meta in encoded:
-            meta["offset"] = self._pos
+        for arr, (_, meta) in zip(arrays, plans):
+            parts = [meta.pop("block")] if meta["dictionary"] else []
+            pos = len(parts[0]) if parts else 0
+            for _ in self._starts(arr):
+                page = next(encoded)
+                parts.append(page)
+                meta["pages"].append([pos, len(page), crc32c(page)])
+                pos += len(page)
+            blob = b"".join(parts)
+            meta.update(offset=self._pos, length=len(blob), crc32c=crc32c(blob), compressed_bytes=len(blob))
             self._file.write(blob)
             self._pos += len(blob)
             chunks.append(meta)
@@ -292,40 +300,40 @@ class NCFWriter:
         )
         self._rows += rows
 
-    def _encode_chunk(self, arr: pa.Array, override: Plan | None) -> tuple[bytes, dict[str, Any]]:
+    def _map(self, func, items: list) -> list:
+        if self._pool is not None and len(items) > 1:
+            return list(self._pool.map(func, items))
+        return [func(x) for x in items]
+
+    def _encode_page(self, job: tuple) -> bytes:
+        arr, plan, start = job
+        return colmod.encode_page(arr.slice(start, self._page_size), plan, self._level, start)
+
+    def _starts(self, arr: pa.Array) -> range:
+        return range(0, len(arr), self._page_size)
+
+    def _plan_chunk(self, arr: pa.Array, override: Plan | None) -> tuple[list, dict[str, Any]]:
+        """The encodings of one column chunk, its dictionary block and its footer entry
+        (positions, sizes and pages are filled in once its pages are encoded)."""
         samples = colmod.sample_slices(arr)
         plan = colmod.choose(arr, samples, self._level, self._max_cost, override)
-        parts: list[bytes] = []
-        pos = 0
-        dictionary_meta = None
         values = plan[1] if len(plan) > 1 else None
+        meta: dict[str, Any] = {"dictionary": None}
         if values is not None and values.dictionary is not None:
             block = colmod.encode_dictionary(values.dictionary, self._level)
-            parts.append(block)
-            dictionary_meta = [0, len(block), crc32c(block), len(values.dictionary)]
-            pos = len(block)
-        pages = []
-        for start in range(0, len(arr), self._page_size):
-            page = colmod.encode_page(arr.slice(start, self._page_size), plan, self._level, start)
-            parts.append(page)
-            pages.append([pos, len(page), crc32c(page)])
-            pos += len(page)
-        blob = b"".join(parts)
-        meta = {
-            "length": len(blob),
-            "crc32c": crc32c(blob),
-            "encodings": [c.name() for c in plan],
-            "dictionary": dictionary_meta,
-            "pages": pages,
-            "stats": chunk_stats(
+            meta["block"] = block
+            meta["dictionary"] = [0, len(block), crc32c(block), len(values.dictionary)]
+        meta.update(
+            encodings=[c.name() for c in plan],
+            pages=[],
+            stats=chunk_stats(
                 arr,
                 pa.concat_arrays(samples),
                 values.dictionary if values is not None and values.encoding == Encoding.CODES else None,
             ),
-            "uncompressed_bytes": arr.nbytes,
-            "compressed_bytes": len(blob),
-        }
-        return blob, meta
+            uncompressed_bytes=arr.nbytes,
+        )
+        return plan, meta
 
     def _write_indexes(self) -> list[dict[str, Any]]:
         out = []
