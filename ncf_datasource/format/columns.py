@@ -305,20 +305,32 @@ def _best_plan(values: list[np.ndarray], encodings, level: int, max_cost: float)
 
 
 def _plans(encodings, values: list[np.ndarray], level: int, max_cost: float):
-    """Candidate plans of ``encodings`` for ``values``, nested streams already chosen."""
+    """Candidate plans of ``encodings`` for ``values``, nested streams already chosen.
+    Plans that cannot beat another candidate on these values are skipped: PLAIN when the
+    range fits a narrower width (FOR is smaller), PATCHED when it fits one byte (FOR is the
+    same), aligned BITPACK when the exact width is already aligned, RLE without runs."""
+    joined = np.concatenate(values) if len(values) > 1 else values[0]
+    v64 = joined.astype(np.int64, copy=False)
+    span = int((v64 - v64.min()).view(np.uint64).max()) if len(v64) else 0
+    bits = span.bit_length()
     for enc in encodings:
+        if enc == Encoding.PLAIN and Encoding.FOR in encodings and bits < 8 * joined.dtype.itemsize:
+            continue
         if enc == Encoding.BITPACK:
             yield Plan(enc)
-            yield Plan(enc, aligned=True)
+            if bits < 8 and bits not in (1, 2, 4):
+                yield Plan(enc, aligned=True)
         elif enc == Encoding.PATCHED:
-            yield Plan(enc)
-            yield Plan(enc, zigzag=True)
+            if bits > 8 or Encoding.FOR not in encodings:
+                yield Plan(enc)
+                yield Plan(enc, zigzag=True)
         elif enc == Encoding.DELTA:
             diffs = [np.diff(v.astype(np.int64, copy=False)) for v in values if len(v) > 1]
             inner = (Encoding.FOR, Encoding.BITPACK, Encoding.PATCHED)
             yield Plan(enc, (_best_plan(diffs, inner, level, max_cost),) if diffs else ())
         elif enc == Encoding.RLE:
-            yield Plan(enc, (FOR_PLAN, FOR_PLAN))
+            if 2 * sum(int(np.count_nonzero(v[1:] != v[:-1])) + 1 for v in values if len(v)) <= len(joined):
+                yield Plan(enc, (FOR_PLAN, FOR_PLAN))
         elif enc == Encoding.ALP:
             yield from _alp_plans(values, level, max_cost)
         else:
