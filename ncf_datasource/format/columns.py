@@ -8,7 +8,6 @@ The order and number of streams depend only on the type, so a page needs no stre
 from __future__ import annotations
 
 import dataclasses
-import os
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +38,6 @@ from .encodings import (
     parse_stream,
 )
 from .errors import CorruptData
-from .threads import parallel_map
 
 _COUNT = struct.Struct("<H")
 SAMPLE_SLICES = 4
@@ -71,7 +69,6 @@ top-level columns); nested streams choose among :data:`_NESTED` the same way."""
 _NESTED = (Encoding.FOR, Encoding.BITPACK, Encoding.PATCHED)
 _WITH_RUNS = (*_NESTED, Encoding.RLE)
 TOKEN_MIN_PER_ROW = 1.5
-TOKEN_PART_ROWS = 1 << 16
 TOKEN_MAX_DISTINCT = 0.5
 
 
@@ -263,35 +260,18 @@ def tokenize(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return first, tokens
 
 
-def _hashed_tokens(arr: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray, pa.Array]:
-    """``(first token of each row, tokens, their indices, distinct tokens)`` of ``arr``."""
-    first, tokens = tokenize(arr)
-    encoded = tokens.dictionary_encode()
-    return first, tokens, encoded.indices.to_numpy(), encoded.dictionary
-
-
 def _tokens(arr: pa.Array) -> Choice | None:
     """A TOKENS choice: the chunk's tokens, coded against a dictionary of the tokens that
-    occur at least twice (most frequent first, at most one per row and 65 536). A big chunk
-    is cut into words and hashed in parts on the shared thread pool, then merged."""
-    step = max(TOKEN_PART_ROWS, -(-len(arr) // (os.cpu_count() or 1)))
-    parts = parallel_map(_hashed_tokens, [arr.slice(i, step) for i in range(0, max(len(arr), 1), step)])
-    if len(parts) == 1:
-        first, tokens, indices, distinct = parts[0]
-    else:
-        merged = pa.concat_arrays([p[3] for p in parts]).dictionary_encode()
-        ids = np.split(merged.indices.to_numpy(), np.cumsum([len(p[3]) for p in parts])[:-1])
-        indices = np.concatenate([np.take(i, p[2]) for i, p in zip(ids, parts)])
-        distinct, tokens = merged.dictionary, pa.concat_arrays([p[1] for p in parts])
-        shifts = np.cumsum([0] + [len(p[1]) for p in parts])
-        first = np.concatenate([p[0][:-1] + k for p, k in zip(parts, shifts)] + [shifts[-1:]])
-    entries = len(distinct)
+    occur at least twice (most frequent first, at most one per row and 65 536)."""
+    first, tokens = tokenize(arr)
+    encoded = tokens.dictionary_encode()
+    entries = len(encoded.dictionary)
     if not entries:
         return None
-    order, codes, counts = _by_frequency(indices, entries)
+    order, codes, counts = _by_frequency(encoded.indices.to_numpy(), entries)
     kept = int(min(np.count_nonzero(counts >= 2), DICT_MAX_ENTRIES, len(arr)))
     codes[codes >= kept] = kept
-    dictionary = distinct.take(pa.array(order[:kept])).view(_plain_bytes_type(arr.type))
+    dictionary = encoded.dictionary.take(pa.array(order[:kept])).view(_plain_bytes_type(arr.type))
     return Choice(Plan(Encoding.TOKENS), dictionary, tokens=Tokens(first, codes, tokens, dictionary))
 
 

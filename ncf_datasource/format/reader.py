@@ -7,6 +7,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,6 @@ from .layout import (
     parse_footer,
 )
 from .stats import physical
-from .threads import parallel_map
 from .types import column_tags_of, schema_from_json
 
 PAGE_CACHE_SIZE = 64
@@ -52,6 +52,17 @@ _DECODE_ERRORS = (
     pa.ArrowException,
     zstandard.ZstdError,
 )
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ncf-read")
+        return _pool
 
 
 @dataclass(frozen=True)
@@ -387,7 +398,9 @@ class NCFFile:
         return arr
 
     def _map(self, func, items: list, threads: bool = True) -> list:
-        return parallel_map(func, items, threads and self.use_threads)
+        if threads and self.use_threads and len(items) > 1:
+            return list(_shared_pool().map(func, items))
+        return [func(x) for x in items]
 
     def _table(self, groups: list[RowGroup], columns: list[str]) -> pa.Table:
         tasks = [(rg, c) for c in columns for rg in groups]
