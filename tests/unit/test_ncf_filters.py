@@ -115,11 +115,14 @@ def sql(pred, row):
     }[op]
 
 
-def _same_rows(got: list[dict], want: list[dict]) -> bool:
-    key = lambda r: repr(
-        sorted((k, "nan" if isinstance(v, float) and math.isnan(v) else repr(v)) for k, v in r.items())
+def _row_key(row: dict) -> str:
+    return repr(
+        sorted((k, "nan" if isinstance(v, float) and math.isnan(v) else repr(v)) for k, v in row.items())
     )
-    return [key(r) for r in got] == [key(r) for r in want]
+
+
+def _same_rows(got: list[dict], want: list[dict]) -> bool:
+    return [_row_key(r) for r in got] == [_row_key(r) for r in want]
 
 
 @settings(

@@ -187,5 +187,8 @@ def test_cli_reports_corrupt_files_in_one_line(tmp_path):
 
 
 def test_the_format_package_does_not_import_spark():
-    code = "import sys, ncf_datasource; ncf_datasource.read_table; assert not any(m.startswith('pyspark') for m in sys.modules), 'pyspark imported'"
+    code = (
+        "import sys, ncf_datasource; ncf_datasource.read_table; "
+        "assert not any(m.startswith('pyspark') for m in sys.modules), 'pyspark imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
