@@ -394,12 +394,14 @@ def choose(
                 best = (*key, choice)
         joined = pa.concat_arrays(samples) if chunk_wide else None
         at = np.cumsum([0] + [len(s) for s in samples])[:-1].tolist()
+        whole = len(samples) == 1 and len(samples[0]) == len(arr)  # the sample is the chunk
         for enc in (e for e in chunk_wide if _suits(e, kind, payloads)):
-            trial = _chunk_choice(enc, kind, joined, at, payloads, level, max_decode_cost)
-            if trial is None or (
-                best is not None and _key(kind, payloads, trial, at, level, scale) >= best[:2]
-            ):
-                continue
+            if not whole:
+                trial = _chunk_choice(enc, kind, joined, at, payloads, level, max_decode_cost)
+                if trial is None or (
+                    best is not None and _key(kind, payloads, trial, at, level, scale) >= best[:2]
+                ):
+                    continue
             choice = _chunk_choice(enc, kind, arr, starts, payloads, level, max_decode_cost)
             key = _key(kind, payloads, choice, starts, level, scale) if choice is not None else None
             if key is not None and (best is None or key < best[:2]):
