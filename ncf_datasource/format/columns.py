@@ -7,6 +7,7 @@ The order and number of streams depend only on the type, so a page needs no stre
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -17,18 +18,24 @@ import pyarrow.compute as pc
 
 from .encodings import (
     DECODE_COST,
+    FOR_PLAN,
     Encoding,
+    Plan,
     Stream,
+    alp_exponent,
+    alp_integers,
     declared_count,
     decode_bitmap,
     decode_bytes,
+    decode_codes,
     decode_ints,
+    decode_tokens,
     encode_bitmap,
     encode_bytes,
     encode_ints,
+    encode_tokens,
     pack_stream,
     parse_stream,
-    scale_of,
 )
 from .errors import CorruptData
 
@@ -48,38 +55,53 @@ VALIDITY, BOOL, INT, FLOAT, DECIMAL, BYTES, LENGTHS = (
     "lengths",
 )
 
+_INTEGERS = (Encoding.PLAIN, Encoding.FOR, Encoding.DELTA, Encoding.RLE, Encoding.BITPACK, Encoding.PATCHED)
 CANDIDATES = {
     BOOL: (Encoding.BITMAP, Encoding.RLE),
-    INT: (Encoding.PLAIN, Encoding.FOR, Encoding.DELTA, Encoding.RLE, Encoding.BITPACK, Encoding.DICT),
-    FLOAT: (Encoding.PLAIN, Encoding.SPLIT, Encoding.SCALED, Encoding.RLE, Encoding.DICT),
-    DECIMAL: (Encoding.PLAIN, Encoding.FOR, Encoding.DELTA, Encoding.RLE, Encoding.BITPACK),
-    BYTES: (Encoding.STRINGS, Encoding.DICT),
-    LENGTHS: (Encoding.FOR, Encoding.DELTA, Encoding.RLE, Encoding.PLAIN),
+    INT: (*_INTEGERS, Encoding.CODES),
+    FLOAT: (Encoding.PLAIN, Encoding.SPLIT, Encoding.ALP, Encoding.RLE, Encoding.CODES),
+    DECIMAL: (*_INTEGERS, Encoding.CODES),
+    BYTES: (Encoding.STRINGS, Encoding.CODES, Encoding.TOKENS),
+    LENGTHS: _INTEGERS,
 }
-_LENGTH_ENCODINGS = (Encoding.FOR, Encoding.DELTA, Encoding.RLE)
-_INNER_ENCODINGS = (Encoding.FOR, Encoding.BITPACK)
+"""Encodings the writer tries for the values stream of each kind (CODES and TOKENS only for
+top-level columns); nested streams choose among :data:`_NESTED` the same way."""
+_NESTED = (Encoding.FOR, Encoding.BITPACK, Encoding.PATCHED)
+_WITH_RUNS = (*_NESTED, Encoding.RLE)
+TOKEN_MIN_PER_ROW = 1.5
+TOKEN_MAX_DISTINCT = 0.5
 
 
 @dataclass
 class Choice:
-    """The encoding of one stream position in a chunk: ``sub`` is the inner encoding of
-    STRINGS (lengths), DELTA (differences) and SCALED (integers), ``scale`` the exponent
-    SCALED found on the sample, ``dictionary`` the chunk dictionary of DICT and, for
-    strings, ``indices`` the chunk's rows encoded against it (one hash pass per chunk)."""
+    """The encoding of one stream position in a chunk: its ``plan`` (the cascade of
+    encodings); for CODES the chunk ``dictionary`` (most frequent value first) and the chunk
+    rows' ``indices`` into it; for TOKENS the chunk's :class:`Tokens`."""
 
-    encoding: Encoding
-    sub: Encoding = Encoding.FOR
+    plan: Plan
     dictionary: Any = None
     indices: np.ndarray | None = None
-    scale: int = 0
+    tokens: Tokens | None = None
     validity: bool = False
 
+    @property
+    def encoding(self) -> Encoding:
+        return self.plan.encoding
+
     def name(self) -> str:
-        if self.validity:
-            return "validity"
-        if self.encoding in (Encoding.STRINGS, Encoding.DELTA, Encoding.SCALED):
-            return f"{self.encoding.name.lower()}[{self.sub.name.lower()}]"
-        return self.encoding.name.lower()
+        return "validity" if self.validity else self.plan.name()
+
+
+@dataclass
+class Tokens:
+    """A chunk of strings cut into words (see :func:`tokenize`): ``first[i]`` is row i's first
+    token, ``codes`` index the token ``dictionary`` (most frequent first) and equal its size
+    for literal tokens, ``tokens`` holds every token's bytes."""
+
+    first: np.ndarray
+    codes: np.ndarray
+    tokens: pa.Array
+    dictionary: pa.Array
 
 
 def _validity(arr: pa.Array) -> np.ndarray | None:
@@ -175,8 +197,155 @@ def encode_dictionary(dictionary, level: int) -> bytes:
     if isinstance(dictionary, pa.Array):
         offsets = offsets_of(dictionary)
         data = np.frombuffer(dictionary.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
-        return encode_bytes(np.diff(offsets), data, level, Encoding.FOR)
-    return encode_ints(dictionary, Encoding.FOR, level)
+        return encode_bytes(np.diff(offsets), data, level, FOR_PLAN)
+    return encode_ints(dictionary, FOR_PLAN, level)
+
+
+def _by_frequency(indices: np.ndarray, entries: int, valid: np.ndarray | None = None) -> tuple:
+    """``(order, codes, counts)``: dictionary entries from most to least frequent, ``indices``
+    renumbered in that order (so that small codes dominate; invalid rows get code 0), and the
+    entries' counts in that order."""
+    counts = np.bincount(indices if valid is None else indices[valid], minlength=entries)
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty(entries, dtype=np.int32)
+    rank[order] = np.arange(entries, dtype=np.int32)
+    codes = np.take(rank, indices)
+    if valid is not None:
+        codes[~valid] = 0
+    return order, codes, counts[order]
+
+
+def _dictionary(arr: pa.Array, kind: str) -> Choice | None:
+    """A CODES choice with the chunk's dictionary, or None when the chunk has too many
+    distinct values (or none)."""
+    if kind == BYTES:
+        encoded = arr.dictionary_encode()
+        entries = len(encoded.dictionary)
+        if not 0 < entries <= DICT_MAX_ENTRIES:
+            return None
+        valid = _validity(arr)
+        order, codes, _ = _by_frequency(encoded.indices.fill_null(0).to_numpy(), entries, valid)
+        return Choice(Plan(Encoding.CODES), encoded.dictionary.take(pa.array(order)), codes)
+    values = flatten(arr, [])[1][1]
+    if len(values) != len(arr):
+        return None  # decimals wider than 64 bits
+    encoded = pa.array(values).dictionary_encode()
+    entries = len(encoded.dictionary)
+    if not 0 < entries <= DICT_MAX_ENTRIES:
+        return None
+    order, codes, _ = _by_frequency(encoded.indices.to_numpy(), entries)
+    return Choice(Plan(Encoding.CODES), encoded.dictionary.to_numpy()[order], codes)
+
+
+def tokenize(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Cut every string of ``arr`` into words: a token starts at each string's start and
+    wherever an ASCII letter or digit follows another byte, so ``"slyly final, ideas"`` is
+    ``"slyly "``, ``"final, "``, ``"ideas"``. Returns each row's first token (``n + 1``
+    entries) and the tokens as a binary array over the same bytes."""
+    offsets = offsets_of(arr)
+    data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+    offsets = offsets - offsets[0]
+    alnum = ((data | np.uint8(0x20)) - np.uint8(ord("a")) < 26) | (data - np.uint8(ord("0")) < 10)
+    begins = np.empty(len(data) + 1, dtype=bool)  # the last entry closes the last token
+    begins[0] = begins[-1] = True
+    np.greater(alnum[1:], alnum[:-1], out=begins[1:-1])
+    begins[offsets[:-1][np.diff(offsets) > 0]] = True
+    bounds = np.flatnonzero(begins)
+    first = np.searchsorted(bounds, offsets)
+    large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    if not large:
+        bounds = bounds.astype(np.int32)
+    binary = pa.large_binary() if large else pa.binary()
+    tokens = pa.Array.from_buffers(binary, len(bounds) - 1, [None, pa.py_buffer(bounds), pa.py_buffer(data)])
+    return first, tokens
+
+
+def _tokens(arr: pa.Array) -> Choice | None:
+    """A TOKENS choice: the chunk's tokens, coded against a dictionary of the tokens that
+    occur at least twice (most frequent first, at most one per row and 65 536)."""
+    first, tokens = tokenize(arr)
+    encoded = tokens.dictionary_encode()
+    entries = len(encoded.dictionary)
+    if not entries:
+        return None
+    order, codes, counts = _by_frequency(encoded.indices.to_numpy(), entries)
+    kept = int(min(np.count_nonzero(counts >= 2), DICT_MAX_ENTRIES, len(arr)))
+    codes[codes >= kept] = kept
+    dictionary = encoded.dictionary.take(pa.array(order[:kept])).view(_plain_bytes_type(arr.type))
+    return Choice(Plan(Encoding.TOKENS), dictionary, tokens=Tokens(first, codes, tokens, dictionary))
+
+
+def _plain_bytes_type(t: pa.DataType) -> pa.DataType:
+    """The type tokens of a column of type ``t`` take (offsets as wide as ``t``'s)."""
+    if pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+        return pa.large_string() if pa.types.is_large_string(t) else pa.large_binary()
+    return pa.string() if pa.types.is_string(t) else pa.binary()
+
+
+def _looks_tokenizable(samples: list[pa.Array]) -> bool:
+    rows = sum(len(s) for s in samples)
+    tokens = pa.concat_arrays([tokenize(s)[1] for s in samples])
+    return len(tokens) >= TOKEN_MIN_PER_ROW * rows and (
+        len(pc.unique(tokens)) <= TOKEN_MAX_DISTINCT * len(tokens)
+    )
+
+
+def _best_plan(values: list[np.ndarray], encodings, level: int, max_cost: float) -> Plan:
+    """The plan among ``encodings`` (each with its own best nested plans) that stores
+    ``values`` (one array per sample slice) smallest."""
+    best: tuple[float, float, Plan] | None = None
+    for plan in _plans(encodings, values, level, max_cost):
+        if plan.cost > max_cost:
+            continue
+        size = sum(len(encode_ints(v, plan, level)) for v in values)
+        key = (size * (1 + 0.02 * plan.cost), plan.cost)
+        if best is None or key < best[:2]:
+            best = (*key, plan)
+    return best[2] if best else Plan(Encoding.PLAIN)
+
+
+def _plans(encodings, values: list[np.ndarray], level: int, max_cost: float):
+    """Candidate plans of ``encodings`` for ``values``, nested streams already chosen.
+    Plans that cannot beat another candidate on these values are skipped: PLAIN when the
+    range fits a narrower width (FOR is smaller), PATCHED when it fits one byte (FOR is the
+    same), aligned BITPACK when the exact width is already aligned, RLE without runs."""
+    joined = np.concatenate(values) if len(values) > 1 else values[0]
+    v64 = joined.astype(np.int64, copy=False)
+    span = int((v64 - v64.min()).view(np.uint64).max()) if len(v64) else 0
+    bits = span.bit_length()
+    for enc in encodings:
+        if enc == Encoding.PLAIN and Encoding.FOR in encodings and bits < 8 * joined.dtype.itemsize:
+            continue
+        if enc == Encoding.BITPACK:
+            yield Plan(enc)
+            if bits < 8 and bits not in (1, 2, 4):
+                yield Plan(enc, aligned=True)
+        elif enc == Encoding.PATCHED:
+            if bits > 8 or Encoding.FOR not in encodings:
+                yield Plan(enc)
+                yield Plan(enc, zigzag=True)
+        elif enc == Encoding.DELTA:
+            diffs = [np.diff(v.astype(np.int64, copy=False)) for v in values if len(v) > 1]
+            inner = (Encoding.FOR, Encoding.BITPACK, Encoding.PATCHED)
+            yield Plan(enc, (_best_plan(diffs, inner, level, max_cost),) if diffs else ())
+        elif enc == Encoding.RLE:
+            if 2 * sum(int(np.count_nonzero(v[1:] != v[:-1])) + 1 for v in values if len(v)) <= len(joined):
+                yield Plan(enc, (FOR_PLAN, FOR_PLAN))
+        elif enc == Encoding.ALP:
+            yield from _alp_plans(values, level, max_cost)
+        else:
+            yield Plan(enc)
+
+
+def _alp_plans(values: list[np.ndarray], level: int, max_cost: float):
+    joined = np.concatenate(values)
+    if not len(joined):
+        return
+    e, misses = alp_exponent(joined)
+    if misses > len(joined) // 8:
+        return
+    ints = [alp_integers(v, e)[0] for v in values]
+    yield Plan(Encoding.ALP, (_best_plan(ints, _NESTED, level, max_cost),), exponent=e)
 
 
 def choose(
@@ -184,69 +353,156 @@ def choose(
     samples: list[pa.Array],
     level: int,
     max_decode_cost: float,
-    override: Encoding | None = None,
+    override: Plan | None = None,
 ) -> list[Choice]:
-    """Pick, per stream position, the encoding with the smallest projected chunk size.
+    """Pick, per stream position, the cascade of encodings with the smallest projected size.
 
-    Candidates are encoded on each of ``samples`` (from :func:`sample_slices`), their sizes
-    scaled to the chunk, and those whose decode cost exceeds ``max_decode_cost`` are not
-    tried. A cheaper encoding wins ties within 2 % per unit of cost. ``override`` forces the
-    top-level values encoding when it applies to the type.
+    Candidates are encoded on each of ``samples`` (slices of ``arr`` from
+    :func:`sample_slices`), their sizes scaled to the chunk (plus the dictionary block for
+    CODES and TOKENS), and those whose decode cost exceeds ``max_decode_cost`` are not tried.
+    Nested streams (differences, dictionary codes, escapes...) are chosen the same way on
+    the sample's nested values. CODES and TOKENS are first tried with a dictionary of the
+    sample alone; only when that looks smallest is the chunk's dictionary built (a hash pass
+    over the whole chunk). A cheaper encoding wins ties within 2 % per unit of cost.
+    ``override`` forces the top-level values plan when its encoding applies to the type.
     """
     scale = len(arr) / max(sum(len(s) for s in samples), 1)
-    allow_dict = not pa.types.is_nested(arr.type)
+    starts = [s.offset - arr.offset for s in samples]
+    top_level = not pa.types.is_nested(arr.type)
     flat = [flatten(s, []) for s in samples]
     plan = []
     for pos, (kind, _) in enumerate(flat[0]):
         payloads = [f[pos][1] for f in flat]
         if kind == VALIDITY:
-            plan.append(Choice(Encoding.BITMAP, validity=True))
+            plan.append(Choice(Plan(Encoding.BITMAP), validity=True))
             continue
-        candidates = [c for c in CANDIDATES[kind] if DECODE_COST[c] <= max_decode_cost]
-        if pos != 1 or not allow_dict:
-            candidates = [c for c in candidates if c != Encoding.DICT]
-        if override is not None and pos == 1 and override in CANDIDATES[kind]:
-            candidates = [override]
+        candidates = CANDIDATES[kind]
+        if pos != 1 or not top_level:
+            candidates = tuple(c for c in candidates if c not in (Encoding.CODES, Encoding.TOKENS))
+        chunk_wide: tuple[Encoding, ...] = ()
+        if override is not None and pos == 1 and override.encoding in candidates:
+            choices = _forced(override, kind, payloads, arr)
+        else:
+            candidates = tuple(c for c in candidates if DECODE_COST[c] <= max_decode_cost)
+            chunk_wide = tuple(c for c in candidates if c in (Encoding.CODES, Encoding.TOKENS))
+            choices = _choices(kind, candidates, payloads, level, max_decode_cost)
+
         best: tuple[float, float, Choice] | None = None
-        for enc in candidates:
-            for choice in _expand(enc, kind, payloads, arr, max_decode_cost):
-                sized = Choice(choice.encoding, choice.sub, choice.dictionary, None, choice.scale)
-                size = sum(len(encode_stream(kind, p, sized, level)) for p in payloads) * scale
-                if choice.dictionary is not None:
-                    size += len(encode_dictionary(choice.dictionary, level))
-                key = (size * (1 + 0.02 * DECODE_COST[enc]), DECODE_COST[enc])
-                if best is None or key < best[:2]:
-                    best = (*key, choice)
-        plan.append(best[2] if best else Choice(Encoding.STRINGS if kind == BYTES else Encoding.PLAIN))
+        for choice in choices:
+            key = _key(kind, payloads, choice, starts, level, scale)
+            if best is None or key < best[:2]:
+                best = (*key, choice)
+        joined = pa.concat_arrays(samples) if chunk_wide else None
+        at = np.cumsum([0] + [len(s) for s in samples])[:-1].tolist()
+        whole = len(samples) == 1 and len(samples[0]) == len(arr)  # the sample is the chunk
+        for enc in (e for e in chunk_wide if _suits(e, kind, payloads)):
+            if not whole:
+                trial = _chunk_choice(enc, kind, joined, at, payloads, level, max_decode_cost)
+                if trial is None or (
+                    best is not None and _key(kind, payloads, trial, at, level, scale) >= best[:2]
+                ):
+                    continue
+            choice = _chunk_choice(enc, kind, arr, starts, payloads, level, max_decode_cost)
+            key = _key(kind, payloads, choice, starts, level, scale) if choice is not None else None
+            if key is not None and (best is None or key < best[:2]):
+                best = (*key, choice)
+        plan.append(best[2] if best else Choice(Plan(Encoding.STRINGS if kind == BYTES else Encoding.PLAIN)))
     return plan
 
 
-def _expand(enc: Encoding, kind: str, payloads: list, arr: pa.Array, max_decode_cost: float) -> list[Choice]:
-    if enc == Encoding.STRINGS:
-        return [Choice(enc, sub) for sub in _LENGTH_ENCODINGS]
-    if enc in (Encoding.DELTA, Encoding.SCALED):
-        subs = [sub for sub in _INNER_ENCODINGS if max(DECODE_COST[sub], DECODE_COST[enc]) <= max_decode_cost]
-        if enc == Encoding.DELTA:
-            return [Choice(enc, sub) for sub in subs]
-        found = scale_of(np.concatenate(payloads), 0)
-        return [] if found is None else [Choice(enc, sub, scale=found[0]) for sub in subs]
-    if enc != Encoding.DICT:
-        return [Choice(enc)]
-    values = (
-        pa.concat_arrays([p[2] for p in payloads]) if kind == BYTES else pa.array(np.concatenate(payloads))
-    )
-    distinct = len(pc.unique(values))
-    if not len(values) or distinct > len(values) // 4 or distinct > DICT_MAX_ENTRIES:
-        return []
+def _key(kind: str, payloads: list, choice: Choice, starts, level: int, scale: float) -> tuple[float, float]:
+    """``(projected chunk size weighted by decode cost, cost)`` of ``choice`` on the sample."""
+    size = sum(len(encode_stream(kind, p, choice, level, st)) for p, st in zip(payloads, starts)) * scale
+    if choice.dictionary is not None:
+        size += len(encode_dictionary(choice.dictionary, level))
+    return size * (1 + 0.02 * choice.plan.cost), choice.plan.cost
+
+
+def _suits(enc: Encoding, kind: str, payloads: list) -> bool:
+    """Whether the sample makes CODES (few distinct values) or TOKENS (wordy text) worth a try."""
+    if enc == Encoding.TOKENS:
+        return _looks_tokenizable([p[2] for p in payloads])
     if kind == BYTES:
-        encoded = arr.dictionary_encode()
-        dictionary = encoded.dictionary
-        if 0 < len(dictionary) <= DICT_MAX_ENTRIES:
-            indices = encoded.indices.fill_null(0).to_numpy().astype(np.int64, copy=False)
-            return [Choice(enc, dictionary=dictionary, indices=indices)]
+        return _few_distinct(pa.concat_arrays([p[2] for p in payloads]))
+    return _few_distinct(pa.array(np.concatenate([p.astype(np.int64, copy=False) for p in payloads])))
+
+
+def _chunk_choice(
+    enc: Encoding, kind: str, source: pa.Array, starts, payloads, level, max_cost
+) -> Choice | None:
+    """A CODES or TOKENS choice whose dictionary comes from ``source`` (the chunk, or the
+    joined sample for an estimate), with nested plans chosen on the sample; ``starts`` are
+    the sample slices' positions in ``source``. None when there is no dictionary."""
+    if enc == Encoding.CODES:
+        choice = _dictionary(source, kind)
+        return None if choice is None else _with_codes_plan(choice, starts, payloads, level, max_cost)
+    choice = _tokens(source)
+    return None if choice is None else _with_token_plans(choice, starts, payloads, level, max_cost)
+
+
+def _forced(plan: Plan, kind: str, payloads: list, arr: pa.Array) -> list[Choice]:
+    """The choice a user forced (none if the data cannot take it, e.g. no dictionary)."""
+    if plan.encoding == Encoding.CODES:
+        choice = _dictionary(arr, kind)
+    elif plan.encoding == Encoding.TOKENS:
+        choice = _tokens(arr)
+    elif plan.encoding == Encoding.ALP:
+        joined = np.concatenate(payloads)
+        choice = Choice(dataclasses.replace(plan, exponent=alp_exponent(joined)[0] if len(joined) else 0))
+    else:
+        choice = Choice(plan)
+    if choice is None:
         return []
-    dictionary = np.sort(pc.unique(pa.array(flatten(arr, [])[1][1])).to_numpy())
-    return [Choice(enc, dictionary=dictionary)] if 0 < len(dictionary) <= DICT_MAX_ENTRIES else []
+    choice.plan = dataclasses.replace(choice.plan, children=plan.children)
+    return [choice]
+
+
+def _choices(kind, candidates, payloads, level, max_cost):
+    """Candidate :class:`Choice` s of one stream position without a chunk dictionary."""
+    if kind == BOOL:
+        for enc in candidates:
+            yield Choice(Plan(enc, (FOR_PLAN, FOR_PLAN)) if enc == Encoding.RLE else Plan(enc))
+        return
+    if kind == BYTES:
+        if Encoding.STRINGS in candidates:
+            lengths = [p[0] for p in payloads]
+            yield Choice(
+                Plan(
+                    Encoding.STRINGS, (_best_plan(lengths, _WITH_RUNS + (Encoding.DELTA,), level, max_cost),)
+                )
+            )
+        return
+    for plan in _plans([c for c in candidates if c != Encoding.CODES], payloads, level, max_cost):
+        if plan.cost <= max_cost:
+            yield Choice(plan)
+
+
+def _few_distinct(values: pa.Array) -> bool:
+    return len(values) > 0 and len(pc.unique(values)) <= len(values) // 4
+
+
+def _with_codes_plan(choice: Choice, starts, payloads, level: int, max_cost: float) -> Choice:
+    codes = [choice.indices[st : st + _rows(p)] for p, st in zip(payloads, starts)]
+    choice.plan = Plan(Encoding.CODES, (_best_plan(codes, _WITH_RUNS, level, max_cost),))
+    return choice
+
+
+def _with_token_plans(choice: Choice, starts, payloads, level: int, max_cost: float) -> Choice:
+    tok = choice.tokens
+    counts, codes = [], []
+    for p, st in zip(payloads, starts):
+        rows = tok.first[st : st + _rows(p) + 1]
+        counts.append(np.diff(rows))
+        codes.append(tok.codes[rows[0] : rows[-1]])
+    choice.plan = Plan(
+        Encoding.TOKENS,
+        (_best_plan(counts, _WITH_RUNS, level, max_cost), _best_plan(codes, _NESTED, level, max_cost)),
+    )
+    return choice
+
+
+def _rows(payload) -> int:
+    return len(payload[2]) if isinstance(payload, tuple) else len(payload)
 
 
 # ---------------------------------------------------------------- pages
@@ -254,25 +510,35 @@ def _expand(enc: Encoding, kind: str, payloads: list, arr: pa.Array, max_decode_
 
 def encode_stream(kind: str, payload, choice: Choice, level: int, start: int = 0) -> bytes:
     """Serialize one logical stream with ``choice``; ``start`` is the page's first row in
-    the chunk (to slice chunk-level dictionary indices)."""
+    the chunk (to slice chunk-level dictionary codes and tokens)."""
+    plan = choice.plan
     if kind == VALIDITY:
         return pack_stream(Encoding.NONE, []) if payload is None else encode_bitmap(payload, level)
     if kind == BOOL:
-        if choice.encoding == Encoding.RLE:
-            return encode_ints(payload.view(np.int8), Encoding.RLE, level)
+        if plan.encoding == Encoding.RLE:
+            return encode_ints(payload.view(np.int8), plan, level)
         return encode_bitmap(payload, level)
+    if plan.encoding == Encoding.CODES:
+        return encode_ints(choice.indices[start : start + _rows(payload)], plan, level)
     if kind == BYTES:
         lengths, data, arr = payload
-        if choice.encoding == Encoding.DICT:
-            if choice.indices is not None:
-                indices = choice.indices[start : start + len(arr)]
-            else:
-                indices = (
-                    pc.index_in(arr, value_set=choice.dictionary).fill_null(0).to_numpy().astype(np.int64)
-                )
-            return encode_ints(indices, Encoding.DICT, level)
-        return encode_bytes(lengths, data, level, choice.sub)
-    return encode_ints(payload, choice.encoding, level, choice.dictionary, choice.sub, choice.scale)
+        if plan.encoding == Encoding.TOKENS:
+            return _encode_tokens(choice, start, len(arr), level)
+        return encode_bytes(lengths, data, level, plan.child(0))
+    return encode_ints(payload, plan, level)
+
+
+def _encode_tokens(choice: Choice, start: int, rows: int, level: int) -> bytes:
+    tok = choice.tokens
+    first = tok.first[start : start + rows + 1]
+    a, b = int(first[0]), int(first[-1])
+    codes = tok.codes[a:b]
+    entries = len(tok.dictionary)
+    literals = tok.tokens.slice(a, b - a).filter(pa.array(codes == entries))
+    offsets = offsets_of(literals)
+    data = np.frombuffer(literals.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+    literal_stream = encode_bytes(np.diff(offsets), data, level, FOR_PLAN)
+    return encode_tokens(np.diff(first), codes, entries, literal_stream, level, choice.plan)
 
 
 def encode_page(arr: pa.Array, plan: list[Choice], level: int, start: int = 0) -> bytes:
@@ -350,6 +616,32 @@ def _bytes_array(t: pa.DataType, n: int, validity, stream: Stream) -> pa.Array:
     )
 
 
+def _joined_tokens(t: pa.DataType, n: int, stream: Stream, dictionary: pa.Array) -> pa.Array:
+    """The ``n`` strings of a TOKENS stream: its tokens taken from the dictionary (or the
+    page's literals) in one Arrow ``take``, then cut into rows by the token counts."""
+    counts, indices, literal_stream, m = decode_tokens(stream, n, len(dictionary))
+    if m:
+        dictionary = pa.concat_arrays([dictionary, _bytes_array(t, m, None, literal_stream)])
+    tokens = dictionary.take(pa.array(indices))
+    token_offsets = offsets_of(tokens)
+    rows = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=rows[1:])
+    offsets = token_offsets[rows] - token_offsets[0]
+    large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+    data = tokens.buffers()[2]
+    start = int(token_offsets[0])
+    return pa.Array.from_buffers(
+        t,
+        n,
+        [
+            None,
+            pa.py_buffer(offsets if large else offsets.astype(np.int32)),
+            data[start:] if data else pa.py_buffer(b""),
+        ],
+        null_count=0,
+    )
+
+
 def _decode_node(t: pa.DataType, n: int, r: _PageReader, top: bool = False) -> pa.Array:
     if pa.types.is_null(t):
         if r.next().encoding != Encoding.NONE:
@@ -367,7 +659,7 @@ def _decode_node(t: pa.DataType, n: int, r: _PageReader, top: bool = False) -> p
             raise CorruptData("value width does not match the column type")
         return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(values)], null_count=nulls)
     if pa.types.is_decimal(t):
-        values = decode_ints(r.next(), n, allow_wide=True)
+        values = decode_ints(r.next(), n, dictionary=dictionary, allow_wide=True)
         if values.dtype.itemsize != 8:
             raise CorruptData("decimal values must be 64-bit words")
         if len(values) == n:
@@ -382,11 +674,13 @@ def _decode_node(t: pa.DataType, n: int, r: _PageReader, top: bool = False) -> p
         or pa.types.is_large_binary(t)
     ):
         stream = r.next()
-        if stream.encoding == Encoding.DICT:
+        if stream.encoding in (Encoding.DICT, Encoding.CODES, Encoding.TOKENS):
             if dictionary is None:
                 raise CorruptData("dictionary-encoded page without a dictionary")
-            indices = decode_ints(stream, n, dictionary=np.arange(len(dictionary)))
-            taken = dictionary.take(pa.array(indices))
+            if stream.encoding == Encoding.TOKENS:
+                taken = _joined_tokens(t, n, stream, dictionary)
+            else:
+                taken = dictionary.take(pa.array(decode_codes(stream, n, len(dictionary))))
             if validity is None:
                 return taken
             return pa.Array.from_buffers(t, n, [validity, *taken.buffers()[1:]], null_count=-1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -26,12 +27,21 @@ from .errors import (
 )
 from .filters import Expr, bind_filter
 from .index import LearnedIndex, is_bytes_type
-from .layout import HEADER, KNOWN_FEATURES, MAGIC, TRAILER, VERSION_MAJOR, crc32c, parse_footer
+from .layout import (
+    HEADER,
+    KNOWN_FEATURES,
+    MAGIC,
+    TRAILER,
+    VERSION_MAJOR,
+    crc32c,
+    footer_limit,
+    parse_footer,
+)
 from .stats import physical
 from .types import column_tags_of, schema_from_json
 
-MAX_FOOTER_BYTES = 1 << 30
 PAGE_CACHE_SIZE = 64
+PARALLEL_READ_BYTES = 1 << 20  # below this, handing pages to threads costs more than it saves
 INDEX_READ_FRACTION = 0.25  # beyond this share of the rows, whole row groups decode faster than pages
 _DECODE_ERRORS = (
     ValueError,
@@ -159,7 +169,8 @@ class NCFFile:
             )
         if major > VERSION_MAJOR:
             raise NCFVersionError(
-                f"{self.path}: NCF format version {major}.{minor} is newer than this reader ({VERSION_MAJOR}.x)"
+                f"{self.path}: NCF format version {major}.{minor} is newer than this reader "
+                f"({VERSION_MAJOR}.x)"
             )
         if major != VERSION_MAJOR:
             raise NCFVersionError(
@@ -174,7 +185,7 @@ class NCFFile:
         if crc32c(payload) != footer_crc:
             raise self._corrupt("footer checksum mismatch")
         try:
-            footer = parse_footer(payload, codec, MAX_FOOTER_BYTES)
+            footer = parse_footer(payload, codec, footer_limit(size))
             self._load_footer(footer, minor)
         except NCFVersionError as exc:
             raise NCFVersionError(f"{self.path}: {exc}") from None
@@ -325,9 +336,9 @@ class NCFFile:
         self._dictionaries[key] = dictionary
         return dictionary
 
-    def _decode_chunk(self, rg: RowGroup, column: str) -> list[pa.Array]:
-        """All pages of one column chunk, decoded (one Arrow array per page)."""
-        try:
+    def _chunk_pages(self, rg: RowGroup, column: str) -> list[tuple]:
+        """One column chunk read and checked, as jobs for :meth:`_decode_page_job` (one per page)."""
+        with self._context(rg, column):
             chunk = rg.columns[column]
             data = self._read(chunk.offset, chunk.length)
             if self.verify_checksums and crc32c(data) != chunk.crc32c:
@@ -335,11 +346,28 @@ class NCFFile:
             t = self.schema.field(column).type
             dictionary = self._dictionary(rg, column, data)
             view = memoryview(data)
-            out = []
-            for i, (off, length, _) in enumerate(chunk.pages):
-                n = min(rg.page_rows, rg.num_rows - i * rg.page_rows)
-                out.append(decode_page(t, view[off : off + length], n, dictionary))
-            return out
+            return [
+                (
+                    rg,
+                    column,
+                    t,
+                    view[off : off + length],
+                    min(rg.page_rows, rg.num_rows - i * rg.page_rows),
+                    dictionary,
+                )
+                for i, (off, length, _) in enumerate(chunk.pages)
+            ]
+
+    def _decode_page_job(self, job: tuple) -> pa.Array:
+        rg, column, t, view, n, dictionary = job
+        with self._context(rg, column):
+            return decode_page(t, view, n, dictionary)
+
+    @contextlib.contextmanager
+    def _context(self, rg: RowGroup, column: str):
+        """Re-raise decoding errors as one-line errors naming the file, column and row group."""
+        try:
+            yield
         except NCFVersionError as exc:
             raise NCFVersionError(f"{self._where(rg.index, column)}: {exc}") from None
         except (CorruptData, *_DECODE_ERRORS) as exc:
@@ -353,7 +381,7 @@ class NCFFile:
             if cached is not None:
                 self._pages.move_to_end(key)
                 return cached
-        try:
+        with self._context(rg, column):
             chunk = rg.columns[column]
             off, length, crc = chunk.pages[i]
             data = self._read(chunk.offset + off, length)
@@ -363,26 +391,25 @@ class NCFFile:
             arr = decode_page(
                 self.schema.field(column).type, memoryview(data), n, self._dictionary(rg, column)
             )
-        except NCFVersionError as exc:
-            raise NCFVersionError(f"{self._where(rg.index, column)}: {exc}") from None
-        except (CorruptData, *_DECODE_ERRORS) as exc:
-            raise NCFCorruptFileError(f"{self._where(rg.index, column)}: {exc}") from None
         with self._lock:
             self._pages[key] = arr
             while len(self._pages) > PAGE_CACHE_SIZE:
                 self._pages.popitem(last=False)
         return arr
 
-    def _map(self, func, items: list) -> list:
-        if self.use_threads and len(items) > 1:
+    def _map(self, func, items: list, threads: bool = True) -> list:
+        if threads and self.use_threads and len(items) > 1:
             return list(_shared_pool().map(func, items))
         return [func(x) for x in items]
 
     def _table(self, groups: list[RowGroup], columns: list[str]) -> pa.Table:
         tasks = [(rg, c) for c in columns for rg in groups]
-        decoded = iter(self._map(lambda task: self._decode_chunk(*task), tasks))
+        threads = sum(rg.columns[c].length for rg, c in tasks) >= PARALLEL_READ_BYTES
+        jobs = [job for chunk in self._map(lambda t: self._chunk_pages(*t), tasks, threads) for job in chunk]
+        decoded = iter(self._map(self._decode_page_job, jobs, threads))  # pages in parallel: big columns too
+        per_column = len(jobs) // max(len(columns), 1)
         arrays = [
-            pa.chunked_array([a for _ in groups for a in next(decoded)], type=self.schema.field(c).type)
+            pa.chunked_array([next(decoded) for _ in range(per_column)], type=self.schema.field(c).type)
             for c in columns
         ]
         return pa.Table.from_arrays(

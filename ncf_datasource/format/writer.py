@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import columns as colmod
-from .encodings import Encoding
+from .encodings import Encoding, Plan, parse_plan
 from .errors import NCFSchemaError, NCFWriterError
 from .index import LearnedIndex, indexable, key_floats
-from .layout import crc32c, footer_bytes, header
+from .layout import VERSION_MAJOR, VERSION_MINOR, crc32c, footer_bytes, header
 from .stats import chunk_stats
 from .types import apply_tags, schema_to_json
 
@@ -26,8 +26,6 @@ DEFAULT_EPSILON = 32
 DEFAULT_MAX_DECODE_COST = 3.0
 MAX_AUTO_INDEXES = 4
 CREATED_BY = "ncf_datasource 0.1 (NeuroLake on Spark)"
-_ENCODING_NAMES = {e.name.lower(): e for e in Encoding if e not in (Encoding.NONE, Encoding.BITMAP)}
-_ENCODING_NAMES["bitmap"] = Encoding.BITMAP
 
 
 class _KeyTracker:
@@ -85,9 +83,12 @@ class NCFWriter:
       of 8, default 32 768): the read units of row groups and of partial reads;
     * ``zstd_level`` (default 3) applied after every encoding;
     * ``max_decode_cost`` (default 3.0): encodings whose relative decode cost exceeds it are
-      not tried (PLAIN=1, FOR=1.2, DELTA/RLE/SPLIT=1.5, DICT=2, SCALED=2.5, BITPACK=3);
-    * ``encodings``: ``{column: "plain"|"dict"|"rle"|"for"|"delta"|"bitpack"|"split"|"scaled"|"strings"}``
-      forces a top-level column's value encoding where it applies;
+      not tried (PLAIN=1, FOR=1.2, DELTA/RLE/SPLIT/PATCHED=1.5, CODES=2, ALP/TOKENS=2.5,
+      BITPACK=3);
+    * ``encodings``: ``{column: "plain"|"for"|"bitpack"|"delta"|"rle"|"patched"|"codes"|"split"|
+      "alp"|"strings"|"tokens"|"bitmap"}`` forces a top-level column's value encoding where it
+      applies ("dict" and "scaled", the v1.0 names, mean "codes" and "alp"); nested streams
+      are still chosen from the data;
     * ``sort_key``: column declared sorted, indexed by a learned index when it really is;
       ``learned_index`` (default True) also indexes up to 4 columns detected as sorted;
       ``index_epsilon`` (default 32) is the model's error bound in rows;
@@ -142,7 +143,8 @@ class NCFWriter:
                 raise NCFWriterError(f"sort_key {sort_key!r} is not a column")
             if not indexable(self.schema.field(sort_key).type):
                 raise NCFWriterError(
-                    f"sort_key {sort_key!r} has type {self.schema.field(sort_key).type}, which cannot be indexed"
+                    f"sort_key {sort_key!r} has type {self.schema.field(sort_key).type}, "
+                    "which cannot be indexed"
                 )
             self._trackers = [_KeyTracker(sort_key)]
         elif learned_index:
@@ -158,20 +160,21 @@ class NCFWriter:
         directory = os.path.dirname(os.path.abspath(self.path))
         self._tmp = os.path.join(directory, f".{os.path.basename(self.path)}.{uuid.uuid4().hex}.tmp")
         try:
-            self._file = open(self._tmp, "xb")
+            self._file = open(self._tmp, "xb")  # noqa: SIM115 (open until close() or abort())
         except OSError as exc:
             raise NCFWriterError(f"{self.path}: cannot create the file: {exc.strerror}") from None
         self._file.write(header())
         self._pos = len(header())
 
-    def _parse_overrides(self, encodings: dict[str, str]) -> dict[str, Encoding]:
+    def _parse_overrides(self, encodings: dict[str, str]) -> dict[str, Plan]:
         out = {}
         for column, name in encodings.items():
             if column not in self.schema.names:
                 raise NCFWriterError(f"encodings names unknown column {column!r}")
-            if name.lower() not in _ENCODING_NAMES:
-                raise NCFWriterError(f"unknown encoding {name!r}; choose from {sorted(_ENCODING_NAMES)}")
-            out[column] = _ENCODING_NAMES[name.lower()]
+            try:
+                out[column] = parse_plan(name)
+            except ValueError as exc:
+                raise NCFWriterError(f"encoding {name!r} for column {column!r}: {exc}") from None
         return out
 
     # ------------------------------------------------------------ public
@@ -186,7 +189,8 @@ class NCFWriter:
             raise NCFWriterError(f"{self.path}: write after close")
         if table.schema.names != self.schema.names or table.schema.types != self.schema.types:
             raise NCFSchemaError(
-                f"{self.path}: batch schema {table.schema.types} does not match the writer schema {self.schema.types}"
+                f"{self.path}: batch schema {table.schema.types} does not match "
+                f"the writer schema {self.schema.types}"
             )
         try:
             self._pending.append(table)
@@ -207,7 +211,7 @@ class NCFWriter:
             indexes = self._write_indexes()
             footer = {
                 "format": "NCF",
-                "version": [1, 0],
+                "version": [VERSION_MAJOR, VERSION_MINOR],
                 "required_features": [],
                 "created_by": CREATED_BY,
                 "num_rows": self._rows,
@@ -223,7 +227,7 @@ class NCFWriter:
                 "indexes": indexes,
                 "notes": self._notes,
             }
-            payload, trailer = footer_bytes(footer, self._level)
+            payload, trailer = footer_bytes(footer, self._level, self._pos)
             self._file.write(payload)
             self._file.write(trailer)
             self._file.flush()
@@ -271,13 +275,21 @@ class NCFWriter:
         self._pending_rows = rest.num_rows
         arrays = [group.column(i).combine_chunks() for i in range(group.num_columns)]
         jobs = [(arr, self._overrides.get(name)) for arr, name in zip(arrays, group.schema.names)]
-        if self._pool is not None:
-            encoded = list(self._pool.map(lambda job: self._encode_chunk(*job), jobs))
-        else:
-            encoded = [self._encode_chunk(*job) for job in jobs]
+        plans = self._map(lambda job: self._plan_chunk(*job), jobs)
+        # every page of every column is one task, so that one big column uses every core
+        pages = [(arr, plan, start) for arr, (plan, _) in zip(arrays, plans) for start in self._starts(arr)]
+        encoded = iter(self._map(self._encode_page, pages))
         chunks = []
-        for blob, meta in encoded:
-            meta["offset"] = self._pos
+        for arr, (_, meta) in zip(arrays, plans):
+            parts = [meta.pop("block")] if meta["dictionary"] else []
+            pos = len(parts[0]) if parts else 0
+            for _ in self._starts(arr):
+                page = next(encoded)
+                parts.append(page)
+                meta["pages"].append([pos, len(page), crc32c(page)])
+                pos += len(page)
+            blob = b"".join(parts)
+            meta.update(offset=self._pos, length=len(blob), crc32c=crc32c(blob), compressed_bytes=len(blob))
             self._file.write(blob)
             self._pos += len(blob)
             chunks.append(meta)
@@ -288,38 +300,40 @@ class NCFWriter:
         )
         self._rows += rows
 
-    def _encode_chunk(self, arr: pa.Array, override: Encoding | None) -> tuple[bytes, dict[str, Any]]:
+    def _map(self, func, items: list) -> list:
+        if self._pool is not None and len(items) > 1:
+            return list(self._pool.map(func, items))
+        return [func(x) for x in items]
+
+    def _encode_page(self, job: tuple) -> bytes:
+        arr, plan, start = job
+        return colmod.encode_page(arr.slice(start, self._page_size), plan, self._level, start)
+
+    def _starts(self, arr: pa.Array) -> range:
+        return range(0, len(arr), self._page_size)
+
+    def _plan_chunk(self, arr: pa.Array, override: Plan | None) -> tuple[list, dict[str, Any]]:
+        """The encodings of one column chunk, its dictionary block and its footer entry
+        (positions, sizes and pages are filled in once its pages are encoded)."""
         samples = colmod.sample_slices(arr)
         plan = colmod.choose(arr, samples, self._level, self._max_cost, override)
-        parts: list[bytes] = []
-        pos = 0
-        dictionary_meta = None
         values = plan[1] if len(plan) > 1 else None
+        meta: dict[str, Any] = {"dictionary": None}
         if values is not None and values.dictionary is not None:
             block = colmod.encode_dictionary(values.dictionary, self._level)
-            parts.append(block)
-            dictionary_meta = [0, len(block), crc32c(block), len(values.dictionary)]
-            pos = len(block)
-        pages = []
-        for start in range(0, len(arr), self._page_size):
-            page = colmod.encode_page(arr.slice(start, self._page_size), plan, self._level, start)
-            parts.append(page)
-            pages.append([pos, len(page), crc32c(page)])
-            pos += len(page)
-        blob = b"".join(parts)
-        meta = {
-            "length": len(blob),
-            "crc32c": crc32c(blob),
-            "encodings": [c.name() for c in plan],
-            "dictionary": dictionary_meta,
-            "pages": pages,
-            "stats": chunk_stats(
-                arr, pa.concat_arrays(samples), values.dictionary if dictionary_meta else None
+            meta["block"] = block
+            meta["dictionary"] = [0, len(block), crc32c(block), len(values.dictionary)]
+        meta.update(
+            encodings=[c.name() for c in plan],
+            pages=[],
+            stats=chunk_stats(
+                arr,
+                pa.concat_arrays(samples),
+                values.dictionary if values is not None and values.encoding == Encoding.CODES else None,
             ),
-            "uncompressed_bytes": arr.nbytes,
-            "compressed_bytes": len(blob),
-        }
-        return blob, meta
+            uncompressed_bytes=arr.nbytes,
+        )
+        return plan, meta
 
     def _write_indexes(self) -> list[dict[str, Any]]:
         out = []

@@ -32,15 +32,31 @@ def _table() -> pa.Table:
             "f": rng.random(n),
             "l": pa.array([[i, None] if i % 5 else None for i in range(n)]),
             "txt": pa.array([f"row number {i}" for i in range(n)]),
+            "words": pa.array(
+                [None if i % 11 == 0 else f"quickly final {WORDS[i % 5]} {i % 7} ideas" for i in range(n)]
+            ),
+            "price": pa.array([float("nan") if i % 97 == 0 else round(i * 0.37, 2) for i in range(n)]),
+            "skew": pa.array([i * 1000 if i % 29 == 0 else i % 4 for i in range(n)], pa.int32()),
+            "day": pa.array(np.datetime64("1995-01-01") + np.arange(n) // 3 + rng.integers(0, 9, n)),
         }
     )
+
+
+WORDS = ["pinto", "beans", "deposits", "sleep", "accounts"]
+ENCODINGS = {
+    "s": "codes[rle[bitpack-aligned,patched]]",
+    "words": "tokens[patched,patched-zigzag]",
+    "price": "alp[patched-zigzag,delta,plain]",
+    "skew": "patched[bitpack]",
+    "day": "delta[patched-zigzag[for]]",
+}
 
 
 @pytest.fixture(scope="module")
 def original(tmp_path_factory):
     path = tmp_path_factory.mktemp("orig") / "good.ncf"
     table = _table()
-    ncf.write_table(table, path, row_group_size=250, page_size=64, sort_key="id")
+    ncf.write_table(table, path, row_group_size=250, page_size=64, sort_key="id", encodings=ENCODINGS)
     return table, path.read_bytes()
 
 
@@ -80,7 +96,7 @@ def test_bit_flips_are_detected(tmp_path, original, data):
 @FUZZ
 @given(cut=st.integers(0, 10**9))
 def test_truncations_are_detected(tmp_path, original, cut):
-    table, blob = original
+    _, blob = original
     path = tmp_path / "cut.ncf"
     path.write_bytes(blob[: cut % len(blob)])
     with pytest.raises(ncf.NCFCorruptFileError):
@@ -152,12 +168,12 @@ def _rewrite_footer(blob: bytes, change) -> bytes:
     start = len(blob) - layout.TRAILER.size - footer_len
     footer = layout.parse_footer(blob[start : start + footer_len], codec, 1 << 30)
     change(footer)
-    payload, trailer = layout.footer_bytes(footer, 3)
+    payload, trailer = layout.footer_bytes(footer, 3, start)
     return _set_version(blob[:start] + payload + trailer, major, minor)
 
 
 def test_newer_major_version_is_refused(tmp_path, original):
-    table, blob = original
+    _, blob = original
     path = tmp_path / "v2.ncf"
     path.write_bytes(_set_version(blob, 2, 0))
     with pytest.raises(ncf.NCFVersionError, match="version 2.0"):
@@ -239,3 +255,60 @@ def test_error_messages_name_the_column_for_damaged_pages(tmp_path, original):
     with pytest.raises(ncf.NCFCorruptFileError, match="column 'txt', row group 1: .*checksum"):
         ncf.read_table(path)
     assert ncf.read_table(path, columns=["id"]).num_rows == 600
+
+
+def _footer_bomb(path, inflated: int) -> None:
+    """A small NCF file whose zstd footer inflates to ``inflated`` bytes of valid JSON made of
+    tiny lists (each costs a Python object when parsed), with a correct footer checksum."""
+    import io
+
+    import zstandard
+
+    head = b'{"format":"NCF","notes":['
+    tail = b"[]]}"
+    unit = b"[]," * (1 << 18)
+    count = (inflated - len(head) - len(tail)) // len(unit)
+    sink = io.BytesIO()
+    size = len(head) + count * len(unit) + len(tail)
+    compressor = zstandard.ZstdCompressor(level=3, write_content_size=True)
+    with compressor.stream_writer(sink, size=size, closefd=False) as writer:
+        writer.write(head)
+        for _ in range(count):
+            writer.write(unit)
+        writer.write(tail)
+    payload = sink.getvalue()
+    trailer = layout.TRAILER.pack(
+        len(payload), layout.crc32c(payload), layout.VERSION_MAJOR, layout.VERSION_MINOR, 1, layout.MAGIC
+    )
+    path.write_bytes(layout.header() + b"\0" * 64 + payload + trailer)
+
+
+def test_footer_bomb_fails_fast_with_little_memory(tmp_path):
+    import time
+    import tracemalloc
+
+    path = tmp_path / "bomb.ncf"
+    _footer_bomb(path, 256 << 20)
+    assert path.stat().st_size < 64 << 10
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ncf.NCFCorruptFileError, match="bomb.ncf: invalid footer: zstd footer declares"):
+            ncf.inspect(path)
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 1.0, elapsed
+    assert peak < 100 << 20, peak
+
+
+def test_large_footers_of_small_files_are_written_raw_and_read_back(tmp_path):
+    metadata = {f"key{i}": "v" * 4000 for i in range(400)}  # 1.6 MB of JSON that zstd shrinks 100x
+    table = pa.table({"x": [1, 2, 3]})
+    ncf.write_table(table, tmp_path / "meta.ncf", metadata=metadata)
+    blob = (tmp_path / "meta.ncf").read_bytes()
+    assert blob[-8] == layout.CODEC_RAW  # the trailer's footer codec byte
+    with ncf.NCFFile(tmp_path / "meta.ncf") as f:
+        assert f.metadata == metadata
+        assert_identical(f.read(), table.replace_schema_metadata(metadata))

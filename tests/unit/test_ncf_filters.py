@@ -115,11 +115,14 @@ def sql(pred, row):
     }[op]
 
 
-def _same_rows(got: list[dict], want: list[dict]) -> bool:
-    key = lambda r: repr(
-        sorted((k, "nan" if isinstance(v, float) and math.isnan(v) else repr(v)) for k, v in r.items())
+def _row_key(row: dict) -> str:
+    return repr(
+        sorted((k, "nan" if isinstance(v, float) and math.isnan(v) else repr(v)) for k, v in row.items())
     )
-    return [key(r) for r in got] == [key(r) for r in want]
+
+
+def _same_rows(got: list[dict], want: list[dict]) -> bool:
+    return [_row_key(r) for r in got] == [_row_key(r) for r in want]
 
 
 @settings(
@@ -159,13 +162,13 @@ def test_filter_forms_are_equivalent(tmp_path):
 
 def _count_chunk_decodes(monkeypatch):
     calls = []
-    original = ncf.NCFFile._decode_chunk
+    original = ncf.NCFFile._chunk_pages
 
     def spy(self, rg, column):
         calls.append((rg.index, column))
         return original(self, rg, column)
 
-    monkeypatch.setattr(ncf.NCFFile, "_decode_chunk", spy)
+    monkeypatch.setattr(ncf.NCFFile, "_chunk_pages", spy)
     return calls
 
 

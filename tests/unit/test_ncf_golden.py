@@ -1,13 +1,16 @@
 """Golden NCF v1 files (tests/golden/ncf) must keep reading back to their recorded content.
 
-The files and JSON were produced once by ``tests/golden/ncf/make_golden.py`` (not run here);
-if a change to the format code breaks reading them, v1 compatibility is broken.
+The files and JSON were produced once by ``tests/golden/ncf/make_golden.py`` (not run here):
+``encodings``, ``indexed``, ``nested`` and ``primitives`` by the v1.0 writer,
+``encodings_v1_1`` (every encoding added in v1.1, with nested cascades) by the v1.1 writer.
+If a change to the format code breaks reading them, v1 compatibility is broken.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -30,7 +33,18 @@ jsonable = _make_golden().jsonable
 
 
 def test_the_golden_set_is_complete():
-    assert NAMES == ["encodings", "indexed", "nested", "primitives"]
+    assert NAMES == ["encodings", "encodings_v1_1", "indexed", "nested", "primitives"]
+
+
+def test_older_golden_files_keep_their_version():
+    versions = {name: json.loads((GOLDEN / f"{name}.json").read_text())["format_version"] for name in NAMES}
+    assert versions == {
+        "encodings": "1.0",
+        "encodings_v1_1": "1.1",
+        "indexed": "1.0",
+        "nested": "1.0",
+        "primitives": "1.0",
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -74,12 +88,21 @@ def test_golden_indexed_file_lookups_tags_and_metadata():
         assert f.metadata == expected["metadata"]
 
 
-def test_golden_files_cover_every_encoding():
+def test_golden_files_cover_every_encoding_and_variant():
     used = set()
     for name in NAMES:
         for rg in ncf.NCFFile(GOLDEN / f"{name}.ncf").row_groups:
             for chunk in rg.columns.values():
-                used.update(e.split("[")[0] for e in chunk.encodings)
-                used.update(e.split("[")[1].rstrip("]") for e in chunk.encodings if "[" in e)
+                for e in chunk.encodings:
+                    used.update(re.findall(r"[a-z]+(?:-aligned|-zigzag)?", e))
     names = {e.name.lower() for e in Encoding} - {"none", "bitmap"} | {"validity"}
-    assert names <= used, names - used
+    assert names | {"bitpack-aligned", "patched-zigzag"} <= used, names - used
+
+
+def test_v1_1_golden_cascades_nest_new_encodings():
+    with ncf.NCFFile(GOLDEN / "encodings_v1_1.ncf") as f:
+        chosen = {name: chunk.encodings[1] for name, chunk in f.row_groups[0].columns.items()}
+    assert chosen["codes_runs"] == "codes[rle[bitpack,for]]"
+    assert chosen["delta_dates"] == "delta[patched-zigzag]"
+    assert chosen["alp"] == "alp[for,delta,plain]"
+    assert chosen["tokens"] == "tokens[for,patched[plain]]"

@@ -105,14 +105,14 @@ def test_lookup_reads_only_a_few_pages(tmp_path, monkeypatch):
     path = tmp_path / "big.ncf"
     ncf.write_table(table, path, sort_key="id", page_size=1024, row_group_size=50_000)
     pages, chunks = [], []
-    original_page, original_chunk = ncf.NCFFile._page, ncf.NCFFile._decode_chunk
+    original_page, original_chunk = ncf.NCFFile._page, ncf.NCFFile._chunk_pages
     monkeypatch.setattr(
         ncf.NCFFile,
         "_page",
         lambda self, rg, c, i: pages.append((rg.index, c, i)) or original_page(self, rg, c, i),
     )
     monkeypatch.setattr(
-        ncf.NCFFile, "_decode_chunk", lambda self, rg, c: chunks.append(c) or original_chunk(self, rg, c)
+        ncf.NCFFile, "_chunk_pages", lambda self, rg, c: chunks.append(c) or original_chunk(self, rg, c)
     )
     with ncf.NCFFile(path) as f:
         meta = f.index_meta["id"]

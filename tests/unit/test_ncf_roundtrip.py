@@ -60,6 +60,19 @@ FORCEABLE = {
     "split": [pa.float32(), pa.float64()],
     "scaled": [pa.float32(), pa.float64()],
     "strings": [pa.string(), pa.large_string(), pa.binary()],
+    # v1.1 encodings and cascades (nested streams named explicitly)
+    "bitpack-aligned": [pa.int8(), pa.int32(), pa.date32()],
+    "patched": [pa.int16(), pa.int64(), pa.decimal128(18, 2), pa.timestamp("us")],
+    "patched-zigzag[bitpack]": [pa.int32(), pa.int64(), pa.decimal128(38, 5)],
+    "delta[patched-zigzag[delta]]": [pa.int64(), pa.date32(), pa.timestamp("us", tz="UTC")],
+    "rle[patched,bitpack-aligned]": [pa.bool_(), pa.int32(), pa.float64()],
+    "codes[patched-zigzag]": [pa.int8(), pa.int64(), pa.float32(), pa.decimal128(12, 2), pa.string()],
+    "codes[rle[bitpack-aligned,patched]]": [pa.int32(), pa.binary(), pa.large_string()],
+    "alp": [pa.float32(), pa.float64()],
+    "alp[patched-zigzag,delta[bitpack],patched]": [pa.float32(), pa.float64()],
+    "tokens": [pa.string(), pa.large_string(), pa.binary(), pa.large_binary()],
+    "tokens[patched,rle[for,patched]]": [pa.string(), pa.binary()],
+    "strings[patched-zigzag]": [pa.string(), pa.large_binary()],
 }
 
 
@@ -103,10 +116,10 @@ def test_encodings_are_chosen_from_the_data(tmp_path):
     chunks = {c["name"]: c for c in ncf.inspect(path)["row_groups"][0]["columns"]}
     chosen = {name: c["encodings"][1] for name, c in chunks.items()}
     assert chosen["sorted"].startswith("delta")
-    assert chosen["narrow"] in ("for", "bitpack", "dict")
+    assert chosen["narrow"].split("[")[0] in ("for", "bitpack", "patched", "codes")
     assert chunks["runs"]["compressed_bytes"] < 2000 < chunks["narrow"]["compressed_bytes"]
-    assert chosen["low_card"] == "dict"
-    assert chosen["cents"].startswith("scaled")
+    assert chosen["low_card"].startswith("codes")
+    assert chosen["cents"].startswith("alp")
     assert chosen["noise"] in ("plain", "split")
     assert_identical(ncf.read_table(path), table)
 
@@ -267,3 +280,39 @@ def test_iter_batches_and_streaming_writer(tmp_path):
     assert_identical(pa.Table.from_batches(batches), table)
     with ncf.NCFFile(path) as f:
         assert [rg.num_rows for rg in f.row_groups] == [300, 300, 300, 100]
+
+
+def test_v1_1_cascades_are_chosen_from_the_data(tmp_path):
+    n = 60_000
+    rng = np.random.default_rng(11)
+    words = np.array(["carefully", "final", "deposits", "sleep", "furiously", "ironic", "pinto", "beans"])
+    text = [" ".join(words[rng.integers(0, len(words), 6)]) + f" {i % 50}" for i in range(n)]
+    delays = np.where(rng.random(n) < 0.97, rng.integers(-10, 60, n), rng.integers(60, 1300, n))
+    prices = np.round(rng.random(n) * 1000, 2)
+    prices[::997] = np.nan
+    table = pa.table(
+        {
+            "comment": pa.array(text),
+            "delay": pa.array(delays, pa.int64()),
+            "price": pa.array(prices),
+            "day": pa.array(  # TPC-H's ship dates: an order's date (random) plus 1 to 121 days per line
+                np.datetime64("1992-01-01")
+                + np.repeat(rng.integers(0, 2400, n // 4), 4)
+                + rng.integers(1, 122, n)
+            ),
+            "quantity": pa.array(
+                [decimal.Decimal(int(q)) for q in rng.integers(1, 51, n)], pa.decimal128(15, 2)
+            ),
+            "flag": pa.array(rng.choice(["A", "N", "R"], n, p=[0.25, 0.5, 0.25])),
+        }
+    )
+    path = tmp_path / "v11.ncf"
+    ncf.write_table(table, path)
+    chosen = {c["name"]: c["encodings"][1] for c in ncf.inspect(path)["row_groups"][0]["columns"]}
+    assert chosen["comment"].startswith("tokens"), chosen
+    assert chosen["delay"].startswith(("patched", "codes")), chosen
+    assert chosen["price"].startswith("alp"), chosen
+    assert chosen["day"].startswith("delta[patched-zigzag"), chosen
+    assert chosen["quantity"].startswith("codes"), chosen
+    assert chosen["flag"].startswith("codes[bitpack"), chosen
+    assert_identical(ncf.read_table(path), table)

@@ -77,6 +77,12 @@ def test_schema_mismatch_and_write_after_close(tmp_path):
         {"zstd_level": 99},
         {"encodings": {"id": "magic"}},
         {"encodings": {"nope": "plain"}},
+        {"encodings": {"id": "delta[codes]"}},  # a dictionary cannot be nested
+        {"encodings": {"id": "delta[for"}},
+        {"encodings": {"id": "rle[for,for,for]"}},  # RLE has two nested streams
+        {"encodings": {"id": "for-zigzag"}},  # only PATCHED has a zigzag variant
+        {"encodings": {"id": "delta[delta[delta[delta[for]]]]"}},  # deeper than readers accept
+        {"encodings": {"id": "delta[dict]"}},
         {"index_epsilon": 0},
     ],
     ids=repr,
@@ -181,5 +187,8 @@ def test_cli_reports_corrupt_files_in_one_line(tmp_path):
 
 
 def test_the_format_package_does_not_import_spark():
-    code = "import sys, ncf_datasource; ncf_datasource.read_table; assert not any(m.startswith('pyspark') for m in sys.modules), 'pyspark imported'"
+    code = (
+        "import sys, ncf_datasource; ncf_datasource.read_table; "
+        "assert not any(m.startswith('pyspark') for m in sys.modules), 'pyspark imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -1,7 +1,10 @@
 """Regenerate the NCF v1 golden files and their expected content. NOT run by the tests.
 
 Run only when deliberately adding a golden file:
-``.venv/bin/python tests/golden/ncf/make_golden.py``. Each ``<name>.ncf`` is written with
+``.venv/bin/python tests/golden/ncf/make_golden.py [name ...]`` writes the named files, or
+(without names) only those that do not exist yet: files written by an older format version
+are never rewritten, they prove that the current code still reads them. Each
+``<name>.ncf`` is written with
 ``write_options`` from the table of :func:`golden_tables`; ``<name>.json`` records the rows
 written (converted by :func:`jsonable`, from the input table, not from reading the file
 back), the schema, the tags/metadata and, for indexed files, expected lookups. The test
@@ -103,6 +106,24 @@ def golden_tables() -> dict[str, tuple[pa.Table, dict]]:
         "email": pa.array([f"user{i}@example.com" for i in range(k)]),
         "name": pa.array([f"Name {i}" for i in range(k)]),
     })
+    v11 = pa.table({
+        "codes_int": pa.array([[7, 70, 700, 7000, -1][min(i % 13, 4)] for i in range(m)], pa.int64()),
+        "codes_str": pa.array([None if i % 17 == 0 else ["AIR", "RAIL", "TRUCK", "SHIP"][(i * i) % 4] for i in range(m)]),
+        "codes_dec": pa.array([decimal.Decimal((i * 7) % 50 + 1) for i in range(m)], pa.decimal128(15, 2)),
+        "codes_runs": pa.array(["F"] * 150 + ["O"] * 250),
+        "patched": pa.array([(i * 5) % 9 if i % 37 else i * 100_003 for i in range(m)], pa.int32()),
+        "patched_zz": pa.array([1000 + (-1) ** i * ((i * 3) % 7) + (500_000 if i % 41 == 0 else 0) for i in range(m)], pa.int64()),
+        "delta_dates": pa.array([datetime.date(1995, 1, 1) + datetime.timedelta(days=(i // 4) * 3 + (i * 7) % 11) for i in range(m)]),
+        "alp": pa.array([None if i % 23 == 0 else (math.nan if i == 5 else (1 / 3 if i == 9 else (-0.0 if i == 11 else round((i * 7919) % 100_000 / 100, 2)))) for i in range(m)], pa.float64()),
+        "alp32": pa.array([(i % 50) / 10 if i != 3 else math.inf for i in range(m)], pa.float32()),
+        "tokens": pa.array([None if i % 19 == 0 else ("" if i % 19 == 1 else " ".join(["carefully", "final", "deposits", "sleep", "quickly", f"zébra{i}", "ironic"][(i + j) % 7] for j in range(i % 6 + 1))) for i in range(m)]),
+        "tokens_large": pa.array([f"furiously even pinto beans {i % 3} nag" for i in range(m)], pa.large_string()),
+        "bitpack_aligned": pa.array([(i * i) % 5 for i in range(m)], pa.int16()),
+    })
+    forced11 = {"codes_int": "codes[patched-zigzag]", "codes_str": "codes[bitpack-aligned]", "codes_dec": "dict",
+                "codes_runs": "codes[rle[bitpack,for]]", "patched": "patched[bitpack]", "patched_zz": "patched-zigzag[delta]",
+                "delta_dates": "delta[patched-zigzag]", "alp": "alp[for,delta,plain]", "alp32": "scaled[patched]",
+                "tokens": "tokens[for,patched[plain]]", "tokens_large": "tokens[rle,bitpack-aligned]", "bitpack_aligned": "bitpack-aligned"}
     return {
         "primitives": (primitives, {"row_group_size": 25, "page_size": 8}),
         "nested": (nested, {"row_group_size": 40, "page_size": 16}),
@@ -110,18 +131,23 @@ def golden_tables() -> dict[str, tuple[pa.Table, dict]]:
         "indexed": (indexed, {"row_group_size": 128, "page_size": 32, "sort_key": "id", "index_epsilon": 4,
                               "column_tags": {"email": {"pii": "email", "owner": "crm"}, "name": {"pii": "name", "description": "full name"}},
                               "metadata": {"source": "golden", "purpose": "format compatibility"}}),
+        "encodings_v1_1": (v11, {"row_group_size": 256, "page_size": 64, "encodings": forced11}),
     }
 
 
 def main() -> int:
     sys.path.insert(0, os.path.abspath(os.path.join(HERE, "..", "..", "..")))
     import ncf_datasource as ncf
+    from ncf_datasource.format.layout import VERSION_MAJOR, VERSION_MINOR
 
+    wanted = sys.argv[1:]
     for name, (table, options) in golden_tables().items():
         path = os.path.join(HERE, f"{name}.ncf")
+        if (name not in wanted) if wanted else os.path.exists(path):
+            continue
         ncf.write_table(table, path, **options)
         expected = {
-            "format_version": "1.0",
+            "format_version": f"{VERSION_MAJOR}.{VERSION_MINOR}",
             "num_rows": table.num_rows,
             "types": [str(f.type) for f in table.schema],
             "columns": table.column_names,
