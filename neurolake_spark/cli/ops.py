@@ -236,7 +236,7 @@ def _vacuum(args: argparse.Namespace) -> int:
 
 def _optimize(args: argparse.Namespace) -> int:
     from neurolake_spark import maintenance
-    from neurolake_spark.demo_data import parse_date
+    from neurolake_spark.parsing import parse_date
 
     lh = open_lakehouse(args)
     names = [_delta_only(lh, n) for n in _existing(lh, _chosen_tables(lh, args))]
@@ -390,7 +390,7 @@ def apply_fixes(lh: Lakehouse, batch_date: str, run: JobRun) -> list[str]:
 
 
 def _fixes(args: argparse.Namespace) -> int:
-    from neurolake_spark.demo_data import parse_date
+    from neurolake_spark.parsing import parse_date
 
     lh = open_lakehouse(args)
     batch_date = parse_date(args.date).isoformat()
