@@ -8,8 +8,11 @@ Metrics (label ``job_name`` is the step, e.g. ``silver``):
 - ``neurolake_job_bytes_written_total`` (counter)
 - ``neurolake_job_last_run_timestamp_seconds`` (gauge)
 
-Without ``metrics.pushgateway_url`` each job writes ``<metrics dir>/neurolake_<job>.prom``
-atomically; counters continue from the values already in that file, so they only grow.
+:func:`metrics_listeners` is the factory the session registers for every ``JobRun``
+(:mod:`~neurolake_spark.run_listeners`); it makes a :class:`MetricsListener` when
+``metrics.enabled``. Without ``metrics.pushgateway_url`` each job writes
+``<metrics dir>/neurolake_<job>.prom`` atomically; counters continue from the values already
+in that file, so they only grow.
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ from prometheus_client import (
     push_to_gateway,
     write_to_textfile,
 )
+from prometheus_client.exposition import basic_auth_handler, default_handler
 from prometheus_client.parser import text_string_to_metric_families
 
 from neurolake_spark.config import Settings, read_secret
+from neurolake_spark.run_model import RunListener
+from neurolake_spark.run_status import RunStatus
+from neurolake_spark.runs import JobRun
 
 disable_created_metrics()
 _SAFE = re.compile(r"[^a-zA-Z0-9_]")
@@ -45,15 +52,15 @@ def _previous_counters(path: Path) -> dict[tuple[str, tuple], float]:
 
 
 class MetricsListener:
-    """A :class:`~neurolake_spark.runs.RunListener` that records each run's metrics."""
+    """A :class:`~neurolake_spark.run_model.RunListener` that records each run's metrics."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    def on_start(self, run) -> None:
+    def on_start(self, run: JobRun) -> None:
         """Nothing is recorded until the run ends."""
 
-    def on_end(self, run) -> None:
+    def on_end(self, run: JobRun) -> None:
         job = run.job_name
         path = self.settings.metrics_textfile_dir / f"neurolake_{_SAFE.sub('_', job)}.prom"
         previous = {} if self.settings.metrics.pushgateway_url else _previous_counters(path)
@@ -87,7 +94,7 @@ class MetricsListener:
         ):
             bump(rows, amount, direction=direction)
         runs = counter("neurolake_job_runs_total", "Runs by final status.", ("status",))
-        for status in ("success", "failed"):
+        for status in (RunStatus.SUCCESS, RunStatus.FAILED):
             bump(runs, 1 if run.status == status else 0, status=status)
         written = counter("neurolake_job_bytes_written_total", "Bytes written to tables.", ())
         bump(written, run.bytes_written)
@@ -104,8 +111,6 @@ class MetricsListener:
             write_to_textfile(str(path), registry)
 
     def _auth_handler(self):
-        from prometheus_client.exposition import basic_auth_handler, default_handler
-
         env_var = self.settings.metrics.pushgateway_auth_env
         if not env_var:
             return default_handler
@@ -115,3 +120,8 @@ class MetricsListener:
             return basic_auth_handler(url, method, timeout, headers, data, user, password)
 
         return handler
+
+
+def metrics_listeners(settings: Settings) -> list[RunListener]:
+    """The metrics listener when ``metrics.enabled``, else none."""
+    return [MetricsListener(settings)] if settings.metrics.enabled else []

@@ -25,7 +25,8 @@ from pyspark.sql import functions as F
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.ingest import QUARANTINE_TABLE, IngestCounts, parse_permissively, source_schema
 from neurolake_spark.lakehouse import Lakehouse
-from neurolake_spark.runs import ColumnSource, JobRun, schema_of
+from neurolake_spark.run_model import ColumnSource, schema_of
+from neurolake_spark.runs import JobRun
 from neurolake_spark.tables import TableRef
 from neurolake_spark.transforms import CORRUPT_COLUMN, split_malformed, with_ingest_metadata
 

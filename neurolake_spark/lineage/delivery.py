@@ -22,6 +22,7 @@ from typing import Any
 
 from neurolake_spark.config import Settings
 from neurolake_spark.lineage.events import event_key
+from neurolake_spark.lineage.spark_listener import ingest_listener_events
 from neurolake_spark.lineage.spool import CircuitBreaker, Spool
 from neurolake_spark.lineage.transports import DeliveryError, Transport, build_transport, build_transports
 
@@ -182,8 +183,6 @@ def replay(settings: Settings, emitter: LineageEmitter | None = None, force: boo
     emitter = emitter or LineageEmitter(settings)
     report = ReplayReport()
     if settings.lineage.spark_listener:
-        from neurolake_spark.lineage.spark_listener import ingest_listener_events
-
         report.spark_listener_events = ingest_listener_events(settings, emitter)
     known = {o.transport.transport_id for o in emitter.outboxes}
     for outbox in emitter.outboxes + _orphan_outboxes(settings, known):

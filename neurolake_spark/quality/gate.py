@@ -58,9 +58,9 @@ from pyspark.sql import functions as F
 
 from neurolake_spark import bulk
 from neurolake_spark.concurrency import run_concurrently
-from neurolake_spark.demo_data import parse_date
 from neurolake_spark.errors import ConfigError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
+from neurolake_spark.parsing import parse_date
 from neurolake_spark.quality.pii import (
     Masker,
     SecretSource,
@@ -69,7 +69,8 @@ from neurolake_spark.quality.pii import (
     tags_from_spark_schema,
 )
 from neurolake_spark.quality.suites import Suite, load_suites
-from neurolake_spark.runs import JobRun, QualityResult, schema_of
+from neurolake_spark.run_model import QualityResult, schema_of
+from neurolake_spark.runs import JobRun
 
 log = logging.getLogger(__name__)
 
