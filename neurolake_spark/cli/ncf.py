@@ -8,10 +8,15 @@ to :data:`SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 
 import ncf_datasource
+from ncf_datasource.table import NCFTable, compact, vacuum
+from neurolake_spark.cli.common import add_environment_options, open_lakehouse
+from neurolake_spark.errors import ConfigError
+from neurolake_spark.pipeline_config import TABLE_NAME
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -35,27 +40,18 @@ def _add_inspect(commands) -> None:
 
 def _table_path(args: argparse.Namespace) -> str:
     """The folder of the table argument: a path, or a logical ``layer.table`` name of the environment."""
-    from neurolake_spark.pipeline_config import TABLE_NAME
-
     if os.path.exists(args.table) or not TABLE_NAME.match(args.table):
         return args.table
-    from neurolake_spark.cli.common import open_lakehouse
-
     return open_lakehouse(args).resolve(args.table).uri
 
 
 def _add_table_argument(parser: argparse.ArgumentParser) -> None:
-    from neurolake_spark.cli.common import add_environment_options
-
     parser.add_argument("table", help="NCF table: a folder, or a logical name such as silver.events")
     add_environment_options(parser)
 
 
 def _run_step(args: argparse.Namespace, job: str, path: str, action):
     """Run ``action()`` inside a JobRun (metrics and lineage) and record the table it changed."""
-    from ncf_datasource.table import NCFTable
-    from neurolake_spark.cli.common import open_lakehouse
-
     lh = open_lakehouse(args)
     with lh.run(job) as run:
         result = action(lh)
@@ -71,8 +67,6 @@ def _run_step(args: argparse.Namespace, job: str, path: str, action):
 
 
 def _compact(args: argparse.Namespace) -> int:
-    from ncf_datasource.table import NCFTable, compact
-
     path = _table_path(args)
     table = NCFTable.open(path)
     version = _run_step(
@@ -105,8 +99,6 @@ def _add_compact(commands) -> None:
 
 
 def _vacuum(args: argparse.Namespace) -> int:
-    from ncf_datasource.table import NCFTable, vacuum
-
     path = _table_path(args)
     table = NCFTable.open(path)
     deleted = _run_step(
@@ -141,10 +133,6 @@ def _add_vacuum(commands) -> None:
 
 
 def _history(args: argparse.Namespace) -> int:
-    import datetime as dt
-
-    from ncf_datasource.table import NCFTable
-
     entries = NCFTable.open(_table_path(args)).history(args.limit)
     if args.json:
         print(json.dumps(entries, indent=2))
@@ -152,10 +140,9 @@ def _history(args: argparse.Namespace) -> int:
     for e in entries:
         when = dt.datetime.fromtimestamp(e["timestamp"] / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         m = e["metrics"]
-        print(
-            f"{e['version']:>6}  {when}  {e['operation']:<16} +{m.get('num_added_files', 0)}/-{m.get('num_removed_files', 0)} files  "
-            f"+{m.get('num_added_rows', 0)}/-{m.get('num_removed_rows', 0)} rows"
-        )
+        files = f"+{m.get('num_added_files', 0)}/-{m.get('num_removed_files', 0)} files"
+        rows = f"+{m.get('num_added_rows', 0)}/-{m.get('num_removed_rows', 0)} rows"
+        print(f"{e['version']:>6}  {when}  {e['operation']:<16} {files}  {rows}")
     return 0
 
 
@@ -176,6 +163,7 @@ def _row_operation(args: argparse.Namespace, job: str, operate) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    # lazy: Spark's data source modules stay out of CLI start-up
     from ncf_datasource.spark import operations
 
     return _row_operation(args, "ncf_delete", lambda spark, path: operations.delete(spark, path, args.where))
@@ -189,8 +177,8 @@ def _add_delete(commands) -> None:
 
 
 def _update(args: argparse.Namespace) -> int:
+    # lazy: Spark's data source modules stay out of CLI start-up
     from ncf_datasource.spark import operations
-    from neurolake_spark.errors import ConfigError
 
     assignments = {}
     for item in args.assign:
