@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from neurolake_spark.conditions import ConditionError, Node, always_true, columns_of, to_column, to_text
-from neurolake_spark.errors import NeuroLakeError
+from neurolake_spark.errors import BadInputError
 
 FILE_COLUMN = "_nl_file"
 CONDITION_ERRORS = (AnalysisException, ArithmeticException, DateTimeException, NumberFormatException)
@@ -35,10 +35,8 @@ CONDITION_ERRORS = (AnalysisException, ArithmeticException, DateTimeException, N
 LISTED_FILES = 50
 
 
-class EveryRowError(NeuroLakeError):
+class EveryRowError(BadInputError):
     """A bulk update or delete would change every row and the caller did not say that is meant."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

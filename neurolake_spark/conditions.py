@@ -47,7 +47,7 @@ from typing import Any
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from neurolake_spark.errors import NeuroLakeError
+from neurolake_spark.errors import BadInputError
 
 MAX_TEXT_LENGTH = 20_000
 MAX_NESTING = 40
@@ -59,10 +59,8 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
-class ConditionError(NeuroLakeError):
+class ConditionError(BadInputError):
     """A condition or assignment is malformed or uses something this language does not allow."""
-
-    exit_code = 2
 
 
 # ----------------------------------------------------------------------------- the tree

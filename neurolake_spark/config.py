@@ -17,12 +17,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from neurolake_spark.errors import ConfigError
+from neurolake_spark.lineage.transport_config import CatalogTransportConfig, TransportConfig, parse_transport
+from neurolake_spark.pipeline_config import PipelineDefinition, load_pipeline_definition
 
 ENV_PREFIX = "NEUROLAKE__"
 DEFAULT_CONF_ENV = "NEUROLAKE_CONF"
@@ -67,70 +77,31 @@ class CatalogSettings(_Section):
 class LineageSettings(_Section):
     """OpenLineage events of every run; see ``docs/lineage.md``.
 
-    ``transports`` is a list of ``{"type": ..., option: value}`` mappings, one per backend
-    (``TRANSPORT_OPTIONS`` lists each type's options). A backend that fails
-    ``failure_threshold`` times in a row is skipped for ``cooldown_seconds`` (its events
-    go straight to the spool).
+    ``transports`` is a list of ``{"type": ..., option: value}`` mappings, one per backend,
+    read into the typed config of each type (:mod:`~neurolake_spark.lineage.transport_config`
+    lists the types and their options). A backend that fails ``failure_threshold`` times in
+    a row is skipped for ``cooldown_seconds`` (its events go straight to the spool).
     """
-
-    TRANSPORT_OPTIONS: ClassVar[dict[str, dict[str, bool]]] = {
-        # option -> required
-        "console": {"name": False},
-        "file": {"name": False, "location": True},
-        "http": {
-            "name": False,
-            "url": True,
-            "endpoint": False,
-            "timeout": False,
-            "auth_env": False,
-            "auth_file": False,
-        },
-        "composite": {"name": False, "transports": True},
-        "catalog": {"name": False},
-    }
 
     enabled: bool = True
     namespace: str | None = None
-    transports: list[dict[str, Any]] = Field(default_factory=lambda: [{"type": "catalog"}])
+    transports: list[SerializeAsAny[TransportConfig]] = Field(
+        default_factory=lambda: [CatalogTransportConfig(type="catalog")]
+    )
     spool_dir: Path | None = None
     failure_threshold: int = Field(default=3, ge=1)
     cooldown_seconds: float = Field(default=60.0, ge=0)
     spark_listener: bool = False
     spark_listener_package: str = "io.openlineage:openlineage-spark_2.13:1.53.0"
 
-    @field_validator("transports")
+    @field_validator("transports", mode="before")
     @classmethod
-    def _check_transports(cls, transports: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for index, transport in enumerate(transports):
-            cls._check_transport(transport, f"transport {index + 1}")
-        return transports
-
-    @classmethod
-    def _check_transport(cls, transport: dict[str, Any], where: str) -> None:
-        kind = transport.get("type")
-        if kind not in cls.TRANSPORT_OPTIONS:
-            raise ValueError(f"{where}: type must be one of {', '.join(cls.TRANSPORT_OPTIONS)}, got {kind!r}")
-        options = cls.TRANSPORT_OPTIONS[kind]
-        unknown = sorted(set(transport) - set(options) - {"type"})
-        if unknown:
-            raise ValueError(f"{where} ({kind}): unknown option(s) {', '.join(unknown)}")
-        missing = [name for name, required in options.items() if required and not transport.get(name)]
-        if missing:
-            raise ValueError(f"{where} ({kind}): missing option(s) {', '.join(missing)}")
-        timeout = transport.get("timeout")
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-        ):
-            raise ValueError(
-                f"{where} ({kind}): timeout must be a positive number of seconds, got {timeout!r}"
-            )
-        if kind == "composite":
-            if not isinstance(transport["transports"], list):
-                raise ValueError(f"{where} (composite): transports must be a list")
-            for index, child in enumerate(transport["transports"]):
-                if not isinstance(child, dict):
-                    raise ValueError(f"{where}.{index + 1}: must be a mapping with a type")
-                cls._check_transport(child, f"{where}.{index + 1}")
+    def _parse_transports(cls, transports: Any) -> Any:
+        if not isinstance(transports, list):
+            return transports
+        return [
+            parse_transport(transport, f"transport {index}") for index, transport in enumerate(transports, 1)
+        ]
 
 
 class QualitySettings(_Section):
@@ -295,10 +266,8 @@ class Settings(_Section):
     def locks_dir(self) -> Path:
         return self.locks.dir or self.storage.warehouse / "_locks"
 
-    def pipeline_definition(self):
+    def pipeline_definition(self) -> PipelineDefinition:
         """The sources and tables this environment's pipeline file declares."""
-        from neurolake_spark.pipeline_config import load_pipeline_definition
-
         return load_pipeline_definition(self.pipeline)
 
 

@@ -14,7 +14,8 @@ from pyspark.sql import functions as F
 
 from neurolake_spark import bulk
 from neurolake_spark.lakehouse import Lakehouse
-from neurolake_spark.runs import ColumnSource, JobRun, schema_of
+from neurolake_spark.run_model import ColumnSource, schema_of
+from neurolake_spark.runs import JobRun
 from neurolake_spark.transforms import customer_ltv, daily_revenue, to_silver
 
 StepGate = Callable[[Lakehouse, dict[str, DataFrame], JobRun], Iterable[tuple[str, DataFrame]]]

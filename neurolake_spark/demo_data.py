@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from neurolake_spark.errors import PipelineError
+from neurolake_spark.parsing import parse_date
 
 ORDERS_PER_SCALE = 100_000
 CUSTOMERS_PER_SCALE = 20_000
@@ -116,14 +117,6 @@ class DayManifest:
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, sort_keys=True)
-
-
-def parse_date(text: str) -> date:
-    """Parse ``YYYY-MM-DD`` or raise a one-line PipelineError."""
-    try:
-        return date.fromisoformat(str(text))
-    except ValueError:
-        raise PipelineError(f"bad date '{text}': expected YYYY-MM-DD, e.g. 2026-11-24") from None
 
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:
@@ -244,8 +237,8 @@ def generate_day(raw_dir: Path, day: date | str, scale: float = 1.0, seed: int =
         for name in sinks
     }
     day_index = (day - EPOCH).days
-    orders_total = max(1, int(round(ORDERS_PER_SCALE * scale)))
-    customers_pool = max(10, int(round(CUSTOMERS_PER_SCALE * scale)))
+    orders_total = max(1, round(ORDERS_PER_SCALE * scale))
+    customers_pool = max(10, round(CUSTOMERS_PER_SCALE * scale))
     prices = _product_prices(seed)
     day_start = _day_start(day)
 

@@ -24,7 +24,8 @@ from neurolake_spark.concurrency import run_concurrently
 from neurolake_spark.errors import ConfigError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.pipeline_config import SourceDefinition
-from neurolake_spark.runs import ColumnSource, JobRun, schema_of
+from neurolake_spark.run_model import ColumnSource, schema_of
+from neurolake_spark.runs import JobRun
 from neurolake_spark.transforms import CORRUPT_COLUMN, split_malformed, with_ingest_metadata
 
 QUARANTINE_TABLE = "quarantine.ingest"

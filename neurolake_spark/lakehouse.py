@@ -1,12 +1,25 @@
 """``Lakehouse``: the notebook and job entry point to one environment.
 
-Example (a notebook)::
+Example (a notebook; ``conf/local.yaml`` keeps the warehouse beside ``conf/``)::
 
-    from neurolake_spark import Lakehouse
-    lh = Lakehouse.open("conf/local.yaml")
-    lh.table("silver.orders").groupBy("status").count().show()
-    lh.table("gold.daily_revenue", version=0)          # time travel
-    spark = lh.spark                                    # Delta and ``ncf`` ready
+    >>> from neurolake_spark import Lakehouse, bulk
+    >>> lh = Lakehouse.open("conf/local.yaml")
+    >>> spark = lh.spark                                # Delta and ``ncf`` ready
+    >>> rows = [(1, "paid"), (2, "paid"), (3, "shipped")]
+    >>> orders = spark.createDataFrame(rows, "order_id BIGINT, status STRING")
+    >>> bulk.insert(spark, lh.resolve("silver.orders"), orders).version
+    0
+    >>> bulk.delete(spark, lh.resolve("silver.orders"), "status = 'shipped'").version
+    1
+    >>> lh.table("silver.orders").groupBy("status").count().show()
+    +------+-----+
+    |status|count|
+    +------+-----+
+    |  paid|    2|
+    +------+-----+
+    <BLANKLINE>
+    >>> lh.table("silver.orders", version=0).count()    # time travel
+    3
 """
 
 from __future__ import annotations
@@ -23,9 +36,16 @@ from neurolake_spark.tables import TableRef, TableResolver
 
 
 class Lakehouse:
-    """Settings, the SparkSession and the table names of one environment."""
+    """Settings, the SparkSession and the table names of one environment.
+
+    Creating one registers the run listeners (metrics, lineage) for the runs of this process
+    (:func:`~neurolake_spark.session.register_run_listeners`)."""
 
     def __init__(self, settings: Settings, spark: SparkSession | None = None):
+        # lazy: Delta, the ncf source and OpenLineage stay out of CLI start-up
+        from neurolake_spark.session import register_run_listeners
+
+        register_run_listeners()
         self.settings = settings
         if spark is not None:
             self.__dict__["spark"] = spark
@@ -43,6 +63,7 @@ class Lakehouse:
     @cached_property
     def spark(self) -> SparkSession:
         """The SparkSession, built from the settings on first use."""
+        # lazy: Delta, the ncf source and OpenLineage stay out of CLI start-up
         from neurolake_spark.session import build_spark
 
         return build_spark(self.settings)
@@ -58,6 +79,7 @@ class Lakehouse:
     def table(self, name: str, version: int | None = None, timestamp: str | None = None) -> DataFrame:
         """Read a table (optionally as of a version or a timestamp)."""
         ref = self.resolve(name)
+        # lazy: Delta, the ncf source and OpenLineage stay out of CLI start-up
         from neurolake_spark import bulk
 
         if not bulk.exists(self.spark, ref):

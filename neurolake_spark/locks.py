@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from neurolake_spark.atomic_files import write_atomic
-from neurolake_spark.errors import NeuroLakeError
+from neurolake_spark.errors import BusyError, NeuroLakeError
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,8 @@ _RECORD = re.compile(r"[0-9]{12}\.json")
 _ATTEMPTS = 20
 
 
-class LockHeldError(NeuroLakeError):
+class LockHeldError(BusyError):
     """Another live run holds a lock this command needs; ``holder`` says who."""
-
-    exit_code = 75  # EX_TEMPFAIL: try again later
 
     def __init__(self, holder: LockRecord):
         super().__init__(holder.describe())

@@ -8,10 +8,13 @@ Metrics (label ``job_name`` is the step, e.g. ``silver``):
 - ``neurolake_job_bytes_written_total`` (counter)
 - ``neurolake_job_last_run_timestamp_seconds`` (gauge)
 
-Without ``metrics.pushgateway_url`` each job writes ``<metrics dir>/neurolake_<job>.prom``
-atomically; counters continue from the values already in that file, so they only grow. The
-read-modify-write runs under a file lock (``.neurolake_<job>.prom.lock``), so runs ending at
-the same time in several processes lose no increment.
+:func:`metrics_listeners` is the factory the session registers for every ``JobRun``
+(:mod:`~neurolake_spark.run_listeners`); it makes a :class:`MetricsListener` when
+``metrics.enabled``. Without ``metrics.pushgateway_url`` each job writes
+``<metrics dir>/neurolake_<job>.prom`` atomically; counters continue from the values already
+in that file, so they only grow. The read-modify-write runs under a file lock
+(``.neurolake_<job>.prom.lock``), so runs ending at the same time in several processes lose
+no increment.
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ from prometheus_client import (
     generate_latest,
     push_to_gateway,
 )
+from prometheus_client.exposition import basic_auth_handler, default_handler
 from prometheus_client.parser import text_string_to_metric_families
 
 from neurolake_spark.atomic_files import file_lock, write_atomic
 from neurolake_spark.config import Settings, read_secret
+from neurolake_spark.run_model import RunListener
+from neurolake_spark.run_status import RunStatus
+from neurolake_spark.runs import JobRun
 
 disable_created_metrics()
 _SAFE = re.compile(r"[^a-zA-Z0-9_]")
@@ -48,15 +55,15 @@ def _previous_counters(path: Path) -> dict[tuple[str, tuple], float]:
 
 
 class MetricsListener:
-    """A :class:`~neurolake_spark.runs.RunListener` that records each run's metrics."""
+    """A :class:`~neurolake_spark.run_model.RunListener` that records each run's metrics."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    def on_start(self, run) -> None:
+    def on_start(self, run: JobRun) -> None:
         """Nothing is recorded until the run ends."""
 
-    def on_end(self, run) -> None:
+    def on_end(self, run: JobRun) -> None:
         path = self.settings.metrics_textfile_dir / f"neurolake_{_SAFE.sub('_', run.job_name)}.prom"
         if self.settings.metrics.pushgateway_url:
             self._record(run, path)
@@ -65,7 +72,7 @@ class MetricsListener:
         with file_lock(path.with_name(f".{path.name}.lock")):
             self._record(run, path)
 
-    def _record(self, run, path: Path) -> None:
+    def _record(self, run: JobRun, path: Path) -> None:
         """Build this run's metrics (counters continued from ``path``) and push or write them."""
         job = run.job_name
         previous = {} if self.settings.metrics.pushgateway_url else _previous_counters(path)
@@ -99,7 +106,7 @@ class MetricsListener:
         ):
             bump(rows, amount, direction=direction)
         runs = counter("neurolake_job_runs_total", "Runs by final status.", ("status",))
-        for status in ("success", "failed"):
+        for status in (RunStatus.SUCCESS, RunStatus.FAILED):
             bump(runs, 1 if run.status == status else 0, status=status)
         written = counter("neurolake_job_bytes_written_total", "Bytes written to tables.", ())
         bump(written, run.bytes_written)
@@ -115,8 +122,6 @@ class MetricsListener:
             write_atomic(path, generate_latest(registry).decode("utf-8"))
 
     def _auth_handler(self):
-        from prometheus_client.exposition import basic_auth_handler, default_handler
-
         env_var = self.settings.metrics.pushgateway_auth_env
         if not env_var:
             return default_handler
@@ -126,3 +131,8 @@ class MetricsListener:
             return basic_auth_handler(url, method, timeout, headers, data, user, password)
 
         return handler
+
+
+def metrics_listeners(settings: Settings) -> list[RunListener]:
+    """The metrics listener when ``metrics.enabled``, else none."""
+    return [MetricsListener(settings)] if settings.metrics.enabled else []

@@ -19,12 +19,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from neurolake_spark.curate import build_gold, build_silver
-from neurolake_spark.demo_data import parse_date
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.ingest import ingest_all
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.locks import run_lock
 from neurolake_spark.maintenance import nightly_maintenance
+from neurolake_spark.parsing import parse_date
+from neurolake_spark.quality import QualityGates
+from neurolake_spark.quality.gate import start_importing_gx
 from neurolake_spark.runs import JobRun
 
 
@@ -36,8 +38,6 @@ def _silver(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
     if not lh.settings.quality.enabled:
         build_silver(lh, batch_date, run)
         return
-    from neurolake_spark.quality import QualityGates
-
     with QualityGates(lh, batch_date) as gates:
         build_silver(lh, batch_date, run, before_merge=gates.silver_gate)
 
@@ -46,8 +46,6 @@ def _gold(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
     if not lh.settings.quality.enabled:
         build_gold(lh, run)
         return
-    from neurolake_spark.quality import QualityGates
-
     with QualityGates(lh, batch_date) as gates:
         build_gold(lh, run, before_write=gates.gold_gate)
 
@@ -65,10 +63,8 @@ def _start(lh: Lakehouse, steps: list[str]) -> None:
     """Start Spark before the run's clock starts; when one of ``steps`` is gated, import Great
     Expectations meanwhile, in the background."""
     if lh.settings.quality.enabled and set(steps) & set(GATED_STEPS):
-        from neurolake_spark.quality.gate import start_importing_gx
-
         start_importing_gx()
-    lh.spark
+    lh.spark  # noqa: B018 (builds the session)
 
 
 @dataclass

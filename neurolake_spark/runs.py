@@ -7,10 +7,13 @@ Example::
         ...
         run.add_output("silver.orders", version=7, rows=99_000, bytes_written=1_234_567, files=4)
 
-A run records its id (UUID), job name, start and end, status (``success`` or ``failed``
-with the error), its inputs and outputs (logical table, version, counts, schema, column
-lineage) and quality results. Listeners (metrics, lineage) are told when it starts and
-when it ends; a listener that fails is logged and never fails the job.
+A run records its id (UUID), job name, start and end, status (a
+:class:`~neurolake_spark.run_status.RunStatus`: ``success`` or ``failed`` with the error),
+its inputs and outputs (logical table, version, counts, schema, column lineage; see
+:mod:`~neurolake_spark.run_model`) and quality results. Listeners (metrics, lineage) are
+told when it starts and when it ends; a listener that fails is logged and never fails the
+job. A run given no listeners takes its parent's, or else those the registered factories
+make of its settings (:data:`~neurolake_spark.run_listeners.run_listeners`).
 """
 
 from __future__ import annotations
@@ -19,68 +22,15 @@ import logging
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from neurolake_spark.config import Settings
+from neurolake_spark.run_listeners import run_listeners
+from neurolake_spark.run_model import Dataset, QualityResult, RunListener
+from neurolake_spark.run_status import RunStatus
 
 log = logging.getLogger(__name__)
-
-JOB_NAMESPACE = "neurolake"
-
-
-@dataclass
-class ColumnSource:
-    """One input column that feeds an output column."""
-
-    dataset: str
-    column: str
-    kind: str = "DIRECT"
-    subtype: str = "IDENTITY"
-
-
-@dataclass
-class Dataset:
-    """A table a run read or wrote, at a version, with what is known about it."""
-
-    name: str
-    format: str = "delta"
-    path: str | None = None
-    version: int | None = None
-    rows: int | None = None
-    bytes: int | None = None
-    files: int | None = None
-    schema: list[tuple[str, str]] | None = None
-    column_lineage: dict[str, list[ColumnSource]] = field(default_factory=dict)
-
-
-@dataclass
-class QualityResult:
-    """One expectation's outcome on one dataset, as the quality gates report it."""
-
-    dataset: str
-    expectation: str
-    success: bool
-    severity: str = "critical"
-    action: str = "block"
-    column: str | None = None
-    observed_value: Any = None
-    unexpected_count: int | None = None
-    element_count: int | None = None
-
-
-def schema_of(struct) -> list[tuple[str, str]]:
-    """A Spark ``StructType`` as ``[(column, type)]`` for a :class:`Dataset`."""
-    return [(f.name, f.dataType.simpleString()) for f in struct.fields]
-
-
-class RunListener(Protocol):
-    """Told about a run's life; implemented by metrics and lineage."""
-
-    def on_start(self, run: JobRun) -> None: ...
-
-    def on_end(self, run: JobRun) -> None: ...
 
 
 class JobRun:
@@ -104,11 +54,11 @@ class JobRun:
         self.listeners = (
             list(listeners)
             if listeners is not None
-            else (parent.listeners if parent else build_listeners(settings))
+            else (parent.listeners if parent else run_listeners.build(settings))
         )
         self.started_at: datetime | None = None
         self.ended_at: datetime | None = None
-        self.status = "pending"
+        self.status = RunStatus.PENDING
         self.error: BaseException | None = None
         self.error_stack: str | None = None
         self.inputs: list[Dataset] = []
@@ -157,7 +107,7 @@ class JobRun:
     def __enter__(self) -> JobRun:
         self.started_at = datetime.now(UTC)
         self._clock = time.perf_counter()
-        self.status = "running"
+        self.status = RunStatus.RUNNING
         self._notify("on_start")
         return self
 
@@ -165,9 +115,9 @@ class JobRun:
         self._end_clock = time.perf_counter()
         self.ended_at = datetime.now(UTC)
         if exc is None:
-            self.status = "success"
+            self.status = RunStatus.SUCCESS
         else:
-            self.status = "failed"
+            self.status = RunStatus.FAILED
             self.error = exc
             self.error_stack = "".join(traceback.format_exception(exc_type, exc, tb))
         self._notify("on_end")
@@ -179,22 +129,3 @@ class JobRun:
                 getattr(listener, event)(self)
             except Exception as exc:  # a listener must never fail the data job
                 log.warning("%s.%s failed for run %s: %s", type(listener).__name__, event, self.run_id, exc)
-
-
-def build_listeners(settings: Settings) -> list[RunListener]:
-    """The listeners the settings turn on: Prometheus metrics, OpenLineage events and, with the
-    JVM listener, the run windows its events are linked by."""
-    listeners: list[RunListener] = []
-    if settings.metrics.enabled:
-        from neurolake_spark.metrics import MetricsListener
-
-        listeners.append(MetricsListener(settings))
-    if settings.lineage.enabled:
-        from neurolake_spark.lineage.listener import LineageListener
-
-        if settings.lineage.spark_listener:  # first, so a run's window is recorded before its end ingests
-            from neurolake_spark.lineage.spark_listener import RunWindowRecorder
-
-            listeners.append(RunWindowRecorder(settings))
-        listeners.append(LineageListener(settings))
-    return listeners

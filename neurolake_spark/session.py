@@ -1,4 +1,5 @@
-"""Building the SparkSession from settings: Delta, UTC, local tuning, the ``ncf`` source.
+"""Building the SparkSession from settings: Delta, UTC, local tuning, the ``ncf`` source,
+and the run listeners (:func:`register_run_listeners`).
 
 Example::
 
@@ -19,8 +20,13 @@ from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
+from ncf_datasource.spark import NCFDataSource
 from neurolake_spark import jars
 from neurolake_spark.config import Settings
+from neurolake_spark.lineage.listener import lineage_listeners
+from neurolake_spark.lineage.spark_listener import listener_conf
+from neurolake_spark.metrics import metrics_listeners
+from neurolake_spark.run_listeners import ListenerRegistry, run_listeners
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -97,8 +103,6 @@ def session_conf(settings: Settings) -> dict[str, str]:
         conf.update(LOCAL_CONF)
         conf.update(LOCAL_SQL_CONF)
     if settings.lineage.enabled and settings.lineage.spark_listener:
-        from neurolake_spark.lineage.spark_listener import listener_conf
-
         conf.update(listener_conf(settings))
     conf.update(settings.spark.conf)
     return conf
@@ -136,18 +140,25 @@ def temporary_conf(spark: SparkSession, settings: dict[str, str | None]) -> Iter
             spark.conf.unset(key)
 
 
-def register_ncf(spark: SparkSession) -> bool:
-    """Register the ``ncf`` data source in ``spark``; False when it is not installed."""
-    try:
-        from ncf_datasource.spark import NCFDataSource
-    except ImportError:
-        return False
+def register_ncf(spark: SparkSession) -> None:
+    """Register the ``ncf`` data source in ``spark``."""
     spark.dataSource.register(NCFDataSource)
-    return True
+
+
+def register_run_listeners(registry: ListenerRegistry = run_listeners) -> None:
+    """Register the project's run listener factories: Prometheus metrics, then OpenLineage
+    events (each makes listeners only when its settings turn it on).
+
+    :func:`build_spark` and :class:`~neurolake_spark.lakehouse.Lakehouse` call it, so every
+    ``JobRun`` of a process that has either gets them; calling it again changes nothing."""
+    registry.register("metrics", metrics_listeners)
+    registry.register("lineage", lineage_listeners)
 
 
 def build_spark(settings: Settings) -> SparkSession:
-    """Return the process's SparkSession configured from ``settings`` (created on first call)."""
+    """Return the process's SparkSession configured from ``settings`` (created on first call),
+    with the ``ncf`` source and the run listeners registered."""
+    register_run_listeners()
     if not under_spark_submit():
         jars.check_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -16,16 +16,18 @@ across restarts. Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from neurolake_spark import bulk
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.ingest import QUARANTINE_TABLE, IngestCounts, parse_permissively, source_schema
 from neurolake_spark.lakehouse import Lakehouse
-from neurolake_spark.runs import ColumnSource, JobRun, schema_of
+from neurolake_spark.run_model import ColumnSource, schema_of
+from neurolake_spark.runs import JobRun
 from neurolake_spark.tables import TableRef
 from neurolake_spark.transforms import CORRUPT_COLUMN, split_malformed, with_ingest_metadata
 
@@ -92,10 +94,6 @@ def stream_source(
 ) -> IngestCounts:
     """Run the ingestion query of source ``name`` (until caught up with ``available_now``,
     else until ``timeout`` seconds or forever) and return the rows it landed in this run."""
-    from datetime import datetime
-
-    from neurolake_spark import bulk
-
     definition = lh.settings.pipeline_definition()
     if name not in definition.sources:
         raise PipelineError(f"unknown source '{name}' (known: {', '.join(definition.sources)})")

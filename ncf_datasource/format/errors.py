@@ -2,6 +2,7 @@
 
 Every error raised on purpose derives from :class:`NCFError`; its message is one line that
 names the file (when there is one) and the problem, so a command line can print it as is.
+Process exit codes are the command line's business (``neurolake_spark.cli.EXIT_CODES``).
 """
 
 from __future__ import annotations
@@ -10,19 +11,13 @@ from __future__ import annotations
 class NCFError(Exception):
     """Base of every error the NCF format raises on purpose."""
 
-    exit_code = 1
-
 
 class NCFCorruptFileError(NCFError):
     """The file is not a valid NCF file: truncated, bit-flipped, wrong magic, bad checksum..."""
 
-    exit_code = 2
-
 
 class NCFVersionError(NCFError):
     """The file needs a newer reader: newer major version, or a required feature unknown here."""
-
-    exit_code = 2
 
 
 class NCFSchemaError(NCFError):

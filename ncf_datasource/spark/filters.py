@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql import datasource as sds
 
-from ..format.filters import Compare, Expr, In, IsNull, Not, StartsWith
+from ..format.filters import And, Compare, Expr, In, IsNull, Not, StartsWith
 
 _COMPARISONS = {
     sds.EqualTo: "=",
@@ -60,8 +60,6 @@ def to_ncf(f: Any, schema: pa.Schema, negated: bool = False) -> Expr | None:
 
 def bind_all(exprs: list[Expr], schema: pa.Schema) -> Expr | None:
     """One bound conjunction of ``exprs`` (None when empty)."""
-    from ..format.filters import And
-
     if not exprs:
         return None
     return (exprs[0] if len(exprs) == 1 else And(*exprs)).bind(schema)

@@ -11,7 +11,8 @@ Example::
     from ncf_datasource.spark import operations as ops
     ops.delete(spark, "/lake/orders", "status = 'test'")
     ops.update(spark, "/lake/orders", "order_id = 42", {"status": "'cancelled'"})
-    ops.merge(spark, "/lake/orders", updates_df, keys=["order_id"], when_matched="update", when_not_matched="insert")
+    ops.merge(spark, "/lake/orders", updates_df, keys=["order_id"],
+              when_matched="update", when_not_matched="insert")
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ..table import DataFile, NCFTable, NCFTableError, SchemaMismatchError, Snapshot, with_retries
-from ..table.table import DEFAULT_RETRIES
-from .writer import DEFAULT_ROWS_PER_FILE, write_task_files
+from ..table.retries import DEFAULT_RETRIES
+from .options import DEFAULT_ROWS_PER_FILE
+from .writer import write_task_files
 
 FILE_COLUMN = "_ncf_file"
 IN_LIST_LIMIT = 10_000

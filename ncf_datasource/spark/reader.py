@@ -14,11 +14,12 @@ from pyspark.sql.types import StructType
 from ..format.reader import NCFFile
 from ..table import DataFile, Snapshot, read_data_file
 from .filters import bind_all, to_ncf
+from .options import NCFOptions
 
 # Each Spark task and each Arrow batch crossing from the Python worker to the JVM has a
 # fixed cost, so both are coarse (measured in benchmarks/RESULTS.md: 4 tasks and 64k-row
-# batches read 1.3x slower than 2 tasks and 256k-row batches).
-DEFAULT_ROWS_PER_PARTITION = 1 << 21
+# batches read 1.3x slower than 2 tasks and 256k-row batches; the default rows per task
+# is options.DEFAULT_ROWS_PER_PARTITION).
 MAX_BATCH_ROWS = 1 << 18
 TARGET_BATCH_BYTES = 32 << 20
 MIN_PARTITIONS = 2
@@ -106,15 +107,15 @@ def to_batches(table: pa.Table, target: pa.Schema, batch_rows: int | None) -> It
 class NCFBatchReader(DataSourceReader):
     """Reads one snapshot of an NCF table. Created on the driver, pickled to the executors."""
 
-    def __init__(self, snapshot: Snapshot, schema: StructType, options: dict[str, str]):
+    def __init__(self, snapshot: Snapshot, schema: StructType, options: NCFOptions):
         self.snapshot = snapshot
         self.table_schema = snapshot.schema
-        self.file_column = options.get("filecolumn")
-        self.only_files = set(options["files"].split(",")) if options.get("files") else None
+        self.file_column = options.file_column
+        self.only_files = options.files
         self.columns = [f.name for f in schema.fields if f.name != self.file_column]
         self.target = to_arrow_schema(schema, timezone="UTC")
-        self.max_rows = int(options.get("maxrowsperpartition", DEFAULT_ROWS_PER_PARTITION))
-        self.batch_rows = int(options["batchsize"]) if "batchsize" in options else None
+        self.max_rows = options.max_rows_per_partition
+        self.batch_rows = options.batch_size
         self.pushed: list = []
         self.expr = None
 

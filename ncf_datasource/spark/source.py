@@ -15,21 +15,29 @@ Filter pushdown needs ``spark.sql.python.filterPushdown.enabled=true`` (set by
 
 from __future__ import annotations
 
+import pyarrow as pa
 from pyspark.sql.datasource import DataSource
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StringType, StructType
 
 from ..table import NCFTable, NCFTableError, SchemaMismatchError, Snapshot
+from .options import NCFOptions
+from .reader import NCFBatchReader, NCFPushdownReader
+from .stream import NCFStreamReader, NCFStreamWriter
+from .writer import NCFBatchWriter
 
 
 class NCFDataSource(DataSource):
     """``format("ncf")``. Read options: ``versionAsOf``, ``timestampAsOf``, ``columns``,
-    ``maxRowsPerPartition`` (default 2M rows per task), ``batchSize`` (default: about 32 MB, at most 256k rows),
+    ``maxRowsPerPartition`` (default 2M rows per task), ``batchSize`` (default: about 32 MB,
+    at most 256k rows),
     ``filterPushdown`` (default true: needs ``spark.sql.python.filterPushdown.enabled``);
     for row-level operations, ``fileColumn`` (add a column with each row's data file) and
     ``files`` (comma-separated data files to read).
     Write options: see :class:`ncf_datasource.spark.writer.NCFBatchWriter`. Streaming
-    options: see :mod:`ncf_datasource.spark.stream`."""
+    options: see :mod:`ncf_datasource.spark.stream`. All of them are parsed once, when the
+    source is created (:class:`~ncf_datasource.spark.options.NCFOptions`): a bad value is
+    an error naming the option."""
 
     filter_pushdown = True
     """Whether readers take pushed filters (option ``filterPushdown`` overrides it)."""
@@ -40,12 +48,12 @@ class NCFDataSource(DataSource):
 
     def __init__(self, options):
         super().__init__(options)
-        self.opts = {str(k).lower(): str(v) for k, v in options.items()}
+        self.opts = NCFOptions.parse(options)
         self.pinned_version: int | None = None
 
     @property
     def path(self) -> str:
-        path = self.opts.get("path")
+        path = self.opts.path
         if not path:
             raise NCFTableError("the ncf source needs a path: .load(path) or .save(path)")
         return path
@@ -54,27 +62,19 @@ class NCFDataSource(DataSource):
         """The snapshot this query reads: ``versionAsOf``/``timestampAsOf``, else the latest
         (pinned on first use so schema and data come from the same version)."""
         table = NCFTable.open(self.path)
-        if "versionasof" in self.opts and "timestampasof" in self.opts:
-            raise NCFTableError(f"{self.path}: give versionAsOf or timestampAsOf, not both")
-        if "versionasof" in self.opts:
-            try:
-                version = int(self.opts["versionasof"])
-            except ValueError:
-                raise NCFTableError(
-                    f"{self.path}: versionAsOf must be an integer, got {self.opts['versionasof']!r}"
-                ) from None
-            return table.snapshot(version)
-        if "timestampasof" in self.opts:
-            return table.snapshot(timestamp=self.opts["timestampasof"])
+        if self.opts.version_as_of is not None:
+            return table.snapshot(self.opts.version_as_of)
+        if self.opts.timestamp_as_of is not None:
+            return table.snapshot(timestamp=self.opts.timestamp_as_of)
         snapshot = table.snapshot(self.pinned_version)
         self.pinned_version = snapshot.version
         return snapshot
 
     def _columns(self, snapshot: Snapshot) -> list[str]:
         names = snapshot.schema.names
-        if "columns" not in self.opts:
+        wanted = self.opts.columns
+        if wanted is None:
             return names
-        wanted = [c.strip() for c in self.opts["columns"].split(",") if c.strip()]
         unknown = [c for c in wanted if c not in names]
         if unknown:
             raise SchemaMismatchError(
@@ -86,43 +86,34 @@ class NCFDataSource(DataSource):
         snapshot = self.snapshot()
         arrow = snapshot.schema
         selected = [arrow.field(c).remove_metadata() for c in self._columns(snapshot)]
-        import pyarrow as pa
-
         try:
             schema = from_arrow_schema(pa.schema(selected))
         except Exception as exc:
             raise SchemaMismatchError(f"{self.path}: a column type has no Spark equivalent: {exc}") from None
-        if "filecolumn" in self.opts:
-            schema = schema.add(self.opts["filecolumn"], StringType())
+        if self.opts.file_column:
+            schema = schema.add(self.opts.file_column, StringType())
         return schema
 
     def reader(self, schema: StructType):
-        from .reader import NCFBatchReader, NCFPushdownReader
-
         snapshot = self.snapshot()
         unknown = [
             f.name
             for f in schema.fields
-            if f.name not in snapshot.schema.names and f.name != self.opts.get("filecolumn")
+            if f.name not in snapshot.schema.names and f.name != self.opts.file_column
         ]
         if unknown:
             raise SchemaMismatchError(
-                f"{self.path}: the given schema names unknown columns {unknown}; the table has {snapshot.schema.names}"
+                f"{self.path}: the given schema names unknown columns {unknown}; "
+                f"the table has {snapshot.schema.names}"
             )
-        pushdown = self.opts.get("filterpushdown", str(self.filter_pushdown)).lower() == "true"
+        pushdown = self.filter_pushdown if self.opts.filter_pushdown is None else self.opts.filter_pushdown
         return (NCFPushdownReader if pushdown else NCFBatchReader)(snapshot, schema, self.opts)
 
     def writer(self, schema: StructType, overwrite: bool):
-        from .writer import NCFBatchWriter
-
         return NCFBatchWriter(self.path, schema, overwrite, self.opts)
 
     def streamReader(self, schema: StructType):
-        from .stream import NCFStreamReader
-
         return NCFStreamReader(NCFTable.open(self.path), schema, self.opts)
 
     def streamWriter(self, schema: StructType, overwrite: bool):
-        from .stream import NCFStreamWriter
-
         return NCFStreamWriter(self.path, schema, overwrite, self.opts)

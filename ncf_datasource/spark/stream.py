@@ -18,7 +18,7 @@ are recorded so a restarted query does not commit a batch twice.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pyspark.sql.datasource import DataSourceStreamArrowWriter, DataSourceStreamReader
 from pyspark.sql.streaming.datasource import (
@@ -30,6 +30,7 @@ from pyspark.sql.streaming.datasource import (
 from pyspark.sql.types import StructType
 
 from ..table import DataFile, NCFTable, NCFTableError, Transaction
+from .options import NCFOptions
 from .reader import FilePart, NCFBatchReader, pack
 from .writer import NCFBatchWriter, NCFCommitMessage
 
@@ -42,29 +43,25 @@ class NCFStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     been read; otherwise every file of commits before ``v`` and the first ``n`` of commit ``v``.
     """
 
-    def __init__(self, table: NCFTable, schema: StructType, options: dict[str, str]):
+    def __init__(self, table: NCFTable, schema: StructType, options: NCFOptions):
         self.table = table
         snapshot = table.snapshot()
         self.batch = NCFBatchReader(snapshot, schema, options)
         self.max_rows_per_partition = self.batch.max_rows
-        self.start = self._starting_offset(options.get("startingversion"), snapshot.version)
-        self.skip_changes = options.get("skipchangecommits", "false").lower() == "true"
-        self.max_files = int(options["maxfilespertrigger"]) if "maxfilespertrigger" in options else None
-        self.max_rows = int(options["maxrowspertrigger"]) if "maxrowspertrigger" in options else None
+        self.start = self._starting_offset(options.starting_version, snapshot.version)
+        self.skip_changes = options.skip_change_commits
+        self.max_files = options.max_files_per_trigger
+        self.max_rows = options.max_rows_per_trigger
         self.target_version: int | None = None
         self._files: dict[tuple[int, bool], list[DataFile]] = {}
 
-    def _starting_offset(self, option: str | None, current: int) -> dict:
+    @staticmethod
+    def _starting_offset(option: int | Literal["latest"] | None, current: int) -> dict:
         if option is None:
             return {"version": current, "file": 0, "snapshot": True}
         if option == "latest":
             return {"version": current + 1, "file": 0, "snapshot": False}
-        try:
-            return {"version": int(option), "file": 0, "snapshot": False}
-        except ValueError:
-            raise NCFTableError(
-                f"{self.table.path}: startingVersion must be a version number or 'latest', got {option!r}"
-            ) from None
+        return {"version": option, "file": 0, "snapshot": False}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"batch": self.batch}
@@ -95,8 +92,9 @@ class NCFStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             changes = [r for r in commit.get("remove") or () if r.get("data_change", True)]
             if changes and not self.skip_changes:
                 raise NCFTableError(
-                    f"{self.table.path}: version {version} ({commit['operation']}) deletes or rewrites rows, which a stream "
-                    "cannot replay; restart from a later startingVersion or set skipChangeCommits=true"
+                    f"{self.table.path}: version {version} ({commit['operation']}) deletes or rewrites rows, "
+                    "which a stream cannot replay; restart from a later startingVersion "
+                    "or set skipChangeCommits=true"
                 )
             added = [DataFile.from_json(a) for a in commit.get("add") or () if a.get("data_change", True)]
             self._files[key] = [] if changes else added
@@ -155,9 +153,9 @@ class NCFStreamWriter(NCFBatchWriter, DataSourceStreamArrowWriter):
     """One commit per micro-batch, recording ``(txnAppId, batch id)``: a batch already
     committed (a restarted query replaying it) is dropped instead of committed twice."""
 
-    def __init__(self, path: str, schema: StructType, overwrite: bool, options: dict[str, str]):
+    def __init__(self, path: str, schema: StructType, overwrite: bool, options: NCFOptions):
         super().__init__(path, schema, overwrite, options)
-        self.app_id = options.get("txnappid") or options.get("checkpointlocation")
+        self.app_id = options.txn_app_id
         if not self.app_id:
             raise NCFTableError(
                 f"{self.path}: a streaming write needs a checkpointLocation (or the txnAppId option)"

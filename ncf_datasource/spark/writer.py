@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from pyspark import TaskContext
 from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
@@ -17,8 +18,7 @@ from ..format.writer import NCFWriter
 from ..table import DataFile, NCFTable, NCFTableError, Snapshot, Transaction, conform, prepare_write
 from ..table.files import data_file_name, describe_file
 from ..table.table import check_table_folder
-
-DEFAULT_ROWS_PER_FILE = 4 << 20
+from .options import NCFOptions
 
 
 @dataclass
@@ -30,8 +30,6 @@ class NCFCommitMessage(WriterCommitMessage):
 
 def task_prefix() -> str:
     """``part-<partition>-<attempt>`` of the running Spark task (``part-driver`` outside one)."""
-    from pyspark import TaskContext
-
     ctx = TaskContext.get()
     if ctx is None:
         return "part-driver"
@@ -129,18 +127,16 @@ class NCFBatchWriter(DataSourceArrowWriter):
     commit's parameters, e.g. ``commitInfo.neurolake_run_id``).
     """
 
-    def __init__(self, path: str, schema: StructType, overwrite: bool, options: dict[str, str]):
+    def __init__(self, path: str, schema: StructType, overwrite: bool, options: NCFOptions):
         self.path = Path(path).absolute()
         self.overwrite = overwrite
-        self.commit_info = {
-            k[len("commitinfo.") :]: v for k, v in options.items() if k.startswith("commitinfo.")
-        }
+        self.commit_info = dict(options.commit_info)
         data_schema = to_arrow_schema(schema, timezone="UTC")
-        merge = options.get("mergeschema", "false").lower() == "true"
-        replace = overwrite and options.get("overwriteschema", "false").lower() == "true"
-        self.rows_per_file = int(options.get("maxrowsperfile", DEFAULT_ROWS_PER_FILE))
+        merge = options.merge_schema
+        replace = overwrite and options.overwrite_schema
+        self.rows_per_file = options.max_rows_per_file
         self.writer_options = (
-            {"row_group_size": int(options["rowgroupsize"])} if "rowgroupsize" in options else {}
+            {"row_group_size": options.row_group_size} if options.row_group_size is not None else {}
         )
         table = NCFTable(self.path)
         snapshot = table.snapshot() if NCFTable.is_table(self.path) else None
@@ -150,7 +146,7 @@ class NCFBatchWriter(DataSourceArrowWriter):
         tx = self._transaction(table, None if replace else snapshot)
         self.schema = prepare_write(tx, data_schema, merge)
         self.new_metadata = tx.schema is not None
-        requested_key = options.get("sortkey")
+        requested_key = options.sort_key
         self.sort_key = requested_key if snapshot is None or replace else snapshot.sort_key
         if self.sort_key and self.sort_key not in self.schema.names:
             raise NCFTableError(f"{self.path}: sortKey {self.sort_key!r} is not a column")

@@ -6,9 +6,14 @@ The Spark data source ``ncf`` (``ncf_datasource.spark``) is built on this layer.
 
 Example::
 
-    from ncf_datasource.table import NCFTable
-    t = NCFTable("warehouse/events")
-    t.snapshot().version, t.read(filter=("id", ">", 10)), t.history(limit=5)
+    >>> import pyarrow as pa
+    >>> from ncf_datasource.table import NCFTable
+    >>> _ = NCFTable.create("warehouse/events", schema=pa.schema([("id", pa.int64())]))
+    >>> t = NCFTable("warehouse/events")
+    >>> t.append(pa.table({"id": [5, 11, 12]}))
+    1
+    >>> t.snapshot().version, t.read(filter=("id", ">", 10)).num_rows, len(t.history(limit=5))
+    (1, 2, 2)
 """
 
 from .errors import (
@@ -22,7 +27,8 @@ from .errors import (
 from .files import conform, read_data_file, write_data_file
 from .log import CHECKPOINT_INTERVAL, DataFile, Snapshot
 from .maintenance import SAFE_RETENTION_HOURS, compact, vacuum
-from .table import NCFTable, Transaction, prepare_write, to_epoch_ms, with_retries
+from .retries import with_retries
+from .table import NCFTable, Transaction, prepare_write, to_epoch_ms
 
 __all__ = [
     "CHECKPOINT_INTERVAL",

@@ -12,8 +12,6 @@ class NCFTableError(NCFError):
 class NotATableError(NCFTableError):
     """The path holds no NCF table (no ``_ncf_log/`` commit log)."""
 
-    exit_code = 2
-
 
 class ConcurrentModificationError(NCFTableError):
     """Another commit changed what this operation read; nothing was committed by it."""

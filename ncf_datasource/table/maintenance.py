@@ -12,9 +12,9 @@ from ..format.stats import from_json
 from .errors import NCFTableError, VacuumRetentionError
 from .files import DATA_SUFFIX, read_data_file
 from .log import LOG_DIR, DataFile, Snapshot
-from .table import DEFAULT_RETRIES, with_retries
+from .retries import DEFAULT_RETRIES, with_retries
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for annotations only: table imports this module
     from .table import NCFTable
 
 SAFE_RETENTION_HOURS = 168.0
@@ -69,9 +69,17 @@ def compact(
     the compaction then starts again (``retries`` times). Returns the version, or None when
     there was nothing to compact.
 
-    Example::
+    Example (three appends, three small files, compacted into one sorted by ``event_id``)::
 
-        compact(NCFTable("warehouse/events"), target_file_mb=64, sort_by="event_id")
+        >>> import pyarrow as pa
+        >>> from ncf_datasource.table import NCFTable
+        >>> t = NCFTable.create("warehouse/events", schema=pa.schema([("event_id", pa.int64())]))
+        >>> for start in (20, 0, 10):
+        ...     _ = t.append(pa.table({"event_id": list(range(start, start + 10))}))
+        >>> compact(t, target_file_mb=64, sort_by="event_id")
+        4
+        >>> len(t.snapshot().files), t.read()["event_id"].to_pylist() == list(range(30))
+        (1, True)
     """
     if target_file_mb <= 0:
         raise NCFTableError(f"{table.path}: target_file_mb must be positive, got {target_file_mb}")
@@ -132,8 +140,9 @@ def vacuum(
         raise VacuumRetentionError(f"{table.path}: retention must not be negative, got {retention}")
     if retention < SAFE_RETENTION_HOURS and not force:
         raise VacuumRetentionError(
-            f"{table.path}: retention {retention:g} h is below the safe minimum of {SAFE_RETENTION_HOURS:g} h; "
-            "pass force to vacuum anyway (time travel and running writers may break)"
+            f"{table.path}: retention {retention:g} h is below the safe minimum of "
+            f"{SAFE_RETENTION_HOURS:g} h; pass force to vacuum anyway "
+            "(time travel and running writers may break)"
         )
     now = time.time()
     cutoff_ms = int((now - retention * 3600) * 1000)

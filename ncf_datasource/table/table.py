@@ -2,23 +2,31 @@
 
 Example::
 
-    from ncf_datasource.table import NCFTable
-    t = NCFTable.create("warehouse/events", schema=batch.schema, sort_key="id")
-    t.append(batch)                                   # version 1
-    t.read(filter=("id", "<", 10))                    # a pyarrow.Table
-    t.read(version=0)                                 # time travel
-    t.delete(("status", "=", "test"))                 # copy-on-write, one commit
-    t.history()
+    >>> import pyarrow as pa
+    >>> from ncf_datasource.table import NCFTable
+    >>> batch = pa.table({"id": [1, 2, 3], "status": ["new", "test", "new"]})
+    >>> t = NCFTable.create("warehouse/events", schema=batch.schema, sort_key="id")
+    >>> t.append(batch)                                   # version 1
+    1
+    >>> t.read(filter=("id", "<", 3)).to_pydict()         # a pyarrow.Table
+    {'id': [1, 2], 'status': ['new', 'test']}
+    >>> t.read(version=0).num_rows                        # time travel
+    0
+    >>> t.delete(("status", "=", "test"))                 # copy-on-write, one commit
+    2
+    >>> [(h["version"], h["operation"]) for h in t.history()]
+    [(2, 'DELETE'), (1, 'APPEND'), (0, 'CREATE')]
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,9 +36,8 @@ from ..format.types import schema_to_json
 from .errors import ConcurrentModificationError, NCFTableError, NotATableError, SchemaMismatchError
 from .files import conform, evolve_schema, read_data_file, write_data_file
 from .log import CHECKPOINT_INTERVAL, LOG_DIR, CommitLog, DataFile, Snapshot
-
-DEFAULT_RETRIES = 3
-T = TypeVar("T")
+from .maintenance import compact, vacuum
+from .retries import DEFAULT_RETRIES, with_retries
 
 
 class Transaction:
@@ -126,7 +133,10 @@ class Transaction:
 
     def _check(self, version: int, winner: dict[str, Any]) -> None:
         """Raise when the concurrent commit ``winner`` invalidates what this transaction read."""
-        where = f"{self.table.path}: {self.operation} based on version {self.read_version} conflicts with version {version} ({winner.get('operation')})"
+        where = (
+            f"{self.table.path}: {self.operation} based on version {self.read_version} "
+            f"conflicts with version {version} ({winner.get('operation')})"
+        )
         removed = {r["path"] for r in winner.get("remove") or ()}
         lost = sorted(self.read_files & removed)
         if lost:
@@ -236,7 +246,8 @@ class NCFTable:
         return latest
 
     def snapshot(self, version: int | None = None, timestamp: Any = None) -> Snapshot:
-        """The table at ``version`` or as of ``timestamp`` (datetime, ISO text or epoch ms); default latest."""
+        """The table at ``version`` or as of ``timestamp`` (datetime, ISO text or epoch ms); default
+        the latest."""
         if timestamp is not None:
             version = self.log.version_at(to_epoch_ms(timestamp))
         snapshot = self.log.snapshot(version, base=self._cached)
@@ -407,16 +418,12 @@ class NCFTable:
         self, target_file_mb: float = 128, sort_by: str | None = None, retries: int = DEFAULT_RETRIES
     ) -> int | None:
         """Bin-pack small files (see :func:`ncf_datasource.table.maintenance.compact`)."""
-        from .maintenance import compact
-
         return compact(self, target_file_mb=target_file_mb, sort_by=sort_by, retries=retries)
 
     def vacuum(
         self, retention_hours: float | None = None, force: bool = False, dry_run: bool = False
     ) -> list[str]:
         """Delete unreferenced files (see :func:`ncf_datasource.table.maintenance.vacuum`)."""
-        from .maintenance import vacuum
-
         return vacuum(self, retention_hours=retention_hours, force=force, dry_run=dry_run)
 
 
@@ -455,7 +462,7 @@ def prepare_write(tx: Transaction, data_schema: pa.Schema, merge_schema: bool) -
 
 
 def _evaluate(table: pa.Table, expression: pc.Expression) -> pa.ChunkedArray | pa.Array:
-    import pyarrow.dataset as ds
+    import pyarrow.dataset as ds  # heavy (it imports pandas, seconds): only updates with expressions need it
 
     return ds.dataset(table).to_table(columns={"_v": expression}).column("_v")
 
@@ -474,22 +481,8 @@ def apply_assignments(data: pa.Table, mask: Any, assignments: dict[str, Any], sc
     return pa.table(columns, schema=data.schema)
 
 
-def with_retries(operation: Callable[[], T], retries: int) -> T:
-    """Run ``operation`` again (from a fresh snapshot) after each conflict, ``retries`` times."""
-    for attempt in range(retries + 1):
-        try:
-            return operation()
-        except ConcurrentModificationError:
-            if attempt == retries:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
 def to_epoch_ms(value: Any) -> int:
     """Epoch milliseconds of a datetime/date, ISO-8601 text (UTC when naive) or a number of ms."""
-    import datetime as dt
-
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, str):

@@ -18,8 +18,6 @@ TIME_FORMATS = "YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (UTC unless a zone
 class CatalogError(NeuroLakeError):
     """The catalog cannot answer: a bad time, an unreachable database, an unknown run..."""
 
-    exit_code = 2
-
 
 class InvalidEventError(CatalogError):
     """An OpenLineage event is malformed (not a dict, no run id, a bad event time...)."""

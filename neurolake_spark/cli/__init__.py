@@ -5,7 +5,8 @@ defines ``register(subparsers)``; :data:`COMMAND_MODULES` lists them. A command 
 takes the parsed ``argparse.Namespace`` and returns the process exit code.
 
 Errors the project raises on purpose (:class:`~neurolake_spark.errors.NeuroLakeError`,
-:class:`ncf_datasource.NCFError`) are printed as one line on stderr, never as a traceback.
+:class:`ncf_datasource.NCFError`) are printed as one line on stderr, never as a traceback,
+and end the process with the exit code :data:`EXIT_CODES` gives their class.
 """
 
 from __future__ import annotations
@@ -14,6 +15,18 @@ import argparse
 import importlib
 import os
 import sys
+
+from ncf_datasource import NCFCorruptFileError, NCFError, NCFVersionError
+from ncf_datasource.table import NotATableError
+from neurolake_spark.catalog.errors import CatalogError
+from neurolake_spark.errors import (
+    BadInputError,
+    BusyError,
+    ConfigError,
+    EnvironmentSetupError,
+    NeuroLakeError,
+    TableNameError,
+)
 
 COMMAND_MODULES = [
     "neurolake_spark.cli.pipeline",
@@ -43,34 +56,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from neurolake_spark.errors import NeuroLakeError
+EXIT_CODES: dict[type[Exception], int] = {
+    NeuroLakeError: 1,
+    NCFError: 1,
+    ConfigError: 2,
+    BadInputError: 2,
+    TableNameError: 2,
+    CatalogError: 2,
+    NCFCorruptFileError: 2,
+    NCFVersionError: 2,
+    NotATableError: 2,
+    EnvironmentSetupError: 3,
+    BusyError: 75,
+}
+"""The exit code of each error class the project raises on purpose (a subclass takes its
+nearest listed ancestor's): 1 a failure, 2 bad input (settings, names, files), 3 a machine
+without Java or the JVM jars, 75 (EX_TEMPFAIL) another run holds what the command needs."""
 
-    errors: list[type[BaseException]] = [NeuroLakeError]
-    try:
-        from ncf_datasource import NCFError
-    except ImportError:
-        pass
-    else:
-        errors.append(NCFError)
-    return tuple(errors)
+
+def exit_code(error: Exception) -> int:
+    """The exit code :data:`EXIT_CODES` gives ``error``'s class (1 when none is listed)."""
+    return next((EXIT_CODES[cls] for cls in type(error).__mro__ if cls in EXIT_CODES), 1)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neurolake`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    user_errors = _user_errors()
     try:
         return int(args.handler(args) or 0)
-    except user_errors as exc:
+    except (NeuroLakeError, NCFError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"neurolake: error: {message}", file=sys.stderr)
-        return getattr(exc, "exit_code", 1)
+        return exit_code(exc)
     except KeyboardInterrupt:
         print("neurolake: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader (e.g. `| head`) closed the pipe: stop quietly, as Unix tools do.
-        sys.stdout = open(os.devnull, "w")
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stdout for the rest of the process)
         return 141

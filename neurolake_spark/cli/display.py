@@ -27,7 +27,6 @@ from neurolake_spark.catalog.errors import (
 )
 from neurolake_spark.catalog.records import DatasetSummary, QualityResult
 from neurolake_spark.catalog.words import in_words
-from neurolake_spark.errors import NeuroLakeError
 
 # The command-line option that gives each time parameter of the catalog's queries.
 TIME_OPTIONS = {"as_of": "--as-of", "before": "--from", "after": "--to", "run_date": "--date"}
@@ -117,12 +116,8 @@ def cli_message(error: CatalogError) -> str:
     return str(error)
 
 
-class CommandError(NeuroLakeError):
-    """A catalog error as the CLI words it; exits with the catalog error's code."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
+class CommandError(CatalogError):
+    """A catalog error as the CLI words it (exits as every catalog error does)."""
 
 
 def in_cli_words(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -133,6 +128,6 @@ def in_cli_words(handler: Callable[[argparse.Namespace], int]) -> Callable[[argp
         try:
             return handler(args)
         except CatalogError as exc:
-            raise CommandError(cli_message(exc), exc.exit_code) from None
+            raise CommandError(cli_message(exc)) from None
 
     return run

@@ -8,10 +8,16 @@ to :data:`SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
+from contextlib import nullcontext
 
 import ncf_datasource
+from ncf_datasource.table import NCFTable, compact, vacuum
+from neurolake_spark.cli.common import add_environment_options, open_lakehouse
+from neurolake_spark.locks import run_lock
+from neurolake_spark.pipeline_config import TABLE_NAME
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -35,18 +41,14 @@ def _add_inspect(commands) -> None:
 
 def _table_path(args: argparse.Namespace) -> str:
     """The folder of the table argument: a path, or a logical ``layer.table`` name of the environment."""
-    from neurolake_spark.pipeline_config import TABLE_NAME
 
     if os.path.exists(args.table) or not TABLE_NAME.match(args.table):
         return args.table
-    from neurolake_spark.cli.common import open_lakehouse
 
     return open_lakehouse(args).resolve(args.table).uri
 
 
 def _add_table_argument(parser: argparse.ArgumentParser) -> None:
-    from neurolake_spark.cli.common import add_environment_options
-
     parser.add_argument("table", help="NCF table: a folder, or a logical name such as silver.events")
     add_environment_options(parser)
 
@@ -58,11 +60,6 @@ def _run_step(
 
     Unless ``what`` is None (a dry run), the table's lock is held meanwhile (see
     :mod:`neurolake_spark.locks`); ``what`` describes this command to whoever it stops."""
-    from contextlib import nullcontext
-
-    from ncf_datasource.table import NCFTable
-    from neurolake_spark.cli.common import open_lakehouse
-    from neurolake_spark.locks import run_lock
 
     lh = open_lakehouse(args)
     run = lh.run(job)
@@ -85,8 +82,6 @@ def _run_step(
 
 
 def _compact(args: argparse.Namespace) -> int:
-    from ncf_datasource.table import NCFTable, compact
-
     path = _table_path(args)
     table = NCFTable.open(path)
     version = _run_step(
@@ -120,8 +115,6 @@ def _add_compact(commands) -> None:
 
 
 def _vacuum(args: argparse.Namespace) -> int:
-    from ncf_datasource.table import NCFTable, vacuum
-
     path = _table_path(args)
     table = NCFTable.open(path)
     deleted = _run_step(
@@ -161,10 +154,6 @@ def _add_vacuum(commands) -> None:
 
 
 def _history(args: argparse.Namespace) -> int:
-    import datetime as dt
-
-    from ncf_datasource.table import NCFTable
-
     entries = NCFTable.open(_table_path(args)).history(args.limit)
     if args.json:
         print(json.dumps(entries, indent=2))
@@ -172,10 +161,9 @@ def _history(args: argparse.Namespace) -> int:
     for e in entries:
         when = dt.datetime.fromtimestamp(e["timestamp"] / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         m = e["metrics"]
-        print(
-            f"{e['version']:>6}  {when}  {e['operation']:<16} +{m.get('num_added_files', 0)}/-{m.get('num_removed_files', 0)} files  "
-            f"+{m.get('num_added_rows', 0)}/-{m.get('num_removed_rows', 0)} rows"
-        )
+        files = f"+{m.get('num_added_files', 0)}/-{m.get('num_removed_files', 0)} files"
+        rows = f"+{m.get('num_added_rows', 0)}/-{m.get('num_removed_rows', 0)} rows"
+        print(f"{e['version']:>6}  {when}  {e['operation']:<16} {files}  {rows}")
     return 0
 
 
@@ -193,9 +181,9 @@ def _row_operation(args: argparse.Namespace, job: str, verb: str, assignments: d
     The condition and assignments are parsed by :mod:`neurolake_spark.conditions` (never run
     as SQL text) and checked against the table's columns; a condition matching every row needs
     ``--all-rows``; ``--dry-run`` prints how many rows of which files would change."""
+    # lazy: Spark and the data source's modules stay out of CLI start-up
     from ncf_datasource.spark import operations
     from neurolake_spark.bulk_guard import check_rows, table_columns
-    from neurolake_spark.cli.common import open_lakehouse
     from neurolake_spark.conditions import bind, bind_assignments, parse_condition, to_spark_sql
 
     path = _table_path(args)
@@ -266,6 +254,7 @@ def _add_delete(commands) -> None:
 
 
 def _update(args: argparse.Namespace) -> int:
+    # lazy: the conditions module imports pyspark, kept out of CLI start-up
     from neurolake_spark.conditions import ConditionError, parse_assignment
 
     assignments = {}

@@ -259,7 +259,7 @@ def _listed(names: list[str]) -> str:
 
 def _optimize(args: argparse.Namespace) -> int:
     from neurolake_spark import maintenance
-    from neurolake_spark.demo_data import parse_date
+    from neurolake_spark.parsing import parse_date
 
     lh = open_lakehouse(args)
     names = [_delta_only(lh, n) for n in _existing(lh, _chosen_tables(lh, args))]
@@ -578,7 +578,7 @@ def apply_fixes(lh: Lakehouse, batch_date: str, run: JobRun) -> list[str]:
 
 
 def _fixes(args: argparse.Namespace) -> int:
-    from neurolake_spark.demo_data import parse_date
+    from neurolake_spark.parsing import parse_date
 
     lh = open_lakehouse(args)
     batch_date = parse_date(args.date).isoformat()

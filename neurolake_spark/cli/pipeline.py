@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 
+from neurolake_spark import jars
 from neurolake_spark.cli.common import add_environment_options, open_lakehouse
+from neurolake_spark.config import load_settings
+from neurolake_spark.demo_data import generate_day
+from neurolake_spark.parsing import parse_date
+from neurolake_spark.tables import TableResolver
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,11 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
-    from neurolake_spark.config import load_settings
-    from neurolake_spark.demo_data import generate_day, parse_date
-
     settings = load_settings(args.conf_file, args.overrides)
     first = parse_date(args.date)
     scale = args.scale if args.scale is not None else settings.generator.scale
@@ -57,6 +58,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _nightly(args: argparse.Namespace) -> int:
+    # lazy: Delta, the ncf source and OpenLineage stay out of CLI start-up
     from neurolake_spark.pipeline import format_summary, run_nightly
 
     lh = open_lakehouse(args)
@@ -66,6 +68,7 @@ def _nightly(args: argparse.Namespace) -> int:
 
 
 def _step(args: argparse.Namespace) -> int:
+    # lazy: Delta, the ncf source and OpenLineage stay out of CLI start-up
     from neurolake_spark.pipeline import run_step
 
     run = run_step(open_lakehouse(args), args.name, args.date)
@@ -74,8 +77,7 @@ def _step(args: argparse.Namespace) -> int:
 
 
 def _jars(args: argparse.Namespace) -> int:
-    from neurolake_spark import jars
-    from neurolake_spark.config import load_settings
+    # lazy: Delta, the ncf source and OpenLineage stay out of CLI start-up
     from neurolake_spark.session import jvm_coordinates
 
     settings = load_settings(args.conf_file, args.overrides)
@@ -86,9 +88,6 @@ def _jars(args: argparse.Namespace) -> int:
 
 
 def _tables(args: argparse.Namespace) -> int:
-    from neurolake_spark.config import load_settings
-    from neurolake_spark.tables import TableResolver
-
     settings = load_settings(args.conf_file, args.overrides)
     resolver = TableResolver(settings.warehouse, settings.pipeline_definition())
     for name in resolver.names():

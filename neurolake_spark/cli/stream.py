@@ -1,4 +1,7 @@
-"""``neurolake stream``: continuous ingestion of a source into bronze (see :mod:`neurolake_spark.stream_ingest`)."""
+"""``neurolake stream``: continuous ingestion of a source into bronze.
+
+See :mod:`neurolake_spark.stream_ingest`.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _stream(args: argparse.Namespace) -> int:
+    # lazy: Delta, the ncf source and OpenLineage stay out of CLI start-up
     from neurolake_spark.stream_ingest import stream_source
 
     lh = open_lakehouse(args)

@@ -22,7 +22,9 @@ from typing import Any
 
 from neurolake_spark.config import Settings
 from neurolake_spark.lineage.events import event_key
+from neurolake_spark.lineage.spark_listener import ingest_listener_events
 from neurolake_spark.lineage.spool import CircuitBreaker, Spool
+from neurolake_spark.lineage.transport_config import parse_transport
 from neurolake_spark.lineage.transports import DeliveryError, Transport, build_transport, build_transports
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ class Outbox:
 
     def __init__(self, transport: Transport, settings: Settings):
         self.transport = transport
-        self.spool = Spool(settings.lineage_spool_dir, transport.transport_id, transport.config)
+        self.spool = Spool(settings.lineage_spool_dir, transport.transport_id, transport.config.options())
         self.breaker = CircuitBreaker(
             self.spool.folder, settings.lineage.failure_threshold, settings.lineage.cooldown_seconds
         )
@@ -161,7 +163,7 @@ def _orphan_outboxes(settings: Settings, known: set[str]) -> list[Outbox | Flush
         if queue in known:
             continue
         try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
+            config = parse_transport(json.loads(config_file.read_text(encoding="utf-8")), "the transport")
             transport = build_transport(config, settings)
         except (ValueError, KeyError, TypeError) as exc:
             pending = len(Spool(root, queue).pending())
@@ -182,8 +184,6 @@ def replay(settings: Settings, emitter: LineageEmitter | None = None, force: boo
     emitter = emitter or LineageEmitter(settings)
     report = ReplayReport()
     if settings.lineage.spark_listener:
-        from neurolake_spark.lineage.spark_listener import ingest_listener_events
-
         report.spark_listener_events = ingest_listener_events(settings, emitter)
     known = {o.transport.transport_id for o in emitter.outboxes}
     for outbox in emitter.outboxes + _orphan_outboxes(settings, known):

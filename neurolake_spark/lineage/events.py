@@ -35,6 +35,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import attr
+import pyspark
+from openlineage.client import __version__ as client_version
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
     RunFacet,
@@ -54,9 +56,10 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 
-from neurolake_spark import __version__
 from neurolake_spark.lineage import LineageEventError
-from neurolake_spark.runs import JOB_NAMESPACE, Dataset, JobRun, QualityResult
+from neurolake_spark.run_model import JOB_NAMESPACE, Dataset, QualityResult
+from neurolake_spark.runs import JobRun
+from neurolake_spark.version import __version__
 
 CODE_VERSION_ENV = "NEUROLAKE_CODE_VERSION"
 FILE_FORMATS = {"delta": "parquet"}
@@ -260,9 +263,6 @@ def parent_facet(parent: JobRun) -> parent_run.ParentRunFacet:
 
 
 def _run_facets(run: JobRun, state: RunState) -> dict[str, Any]:
-    import pyspark
-    from openlineage.client import __version__ as client_version
-
     made_by = producer()
     facets: dict[str, Any] = {
         "processing_engine": processing_engine_run.ProcessingEngineRunFacet(

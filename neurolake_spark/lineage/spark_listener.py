@@ -15,11 +15,12 @@ the SparkConf, when the listener starts (``ArgumentParser.parse(SparkConf)`` int
 (``spark.conf.set``) value per job, and it makes every action's event a child of the Spark
 application run, that parent becoming only the root. One session hosts many JobRuns
 (the nightly chain runs all its steps in one), so the link is made at ingestion instead:
-:class:`RunWindowRecorder` (added by ``runs.build_listeners``) appends each run's window
-(start, then end) with its ``parent`` facet to :func:`windows_file`; an action event of
-this process's Spark application (its ``parent`` run is :data:`APPLICATION_RUN_ID`,
-pinned through ``spark.openlineage.applicationRunId``) whose ``eventTime`` falls in a
-window gets that run as its ``parent`` (the innermost run when windows nest). The windows
+:class:`RunWindowRecorder` (one of :func:`~neurolake_spark.lineage.listener.lineage_listeners`)
+appends each run's window (start, then end) with its ``parent`` facet to :func:`windows_file`;
+an action event of this process's Spark application (its ``parent`` run is
+:data:`APPLICATION_RUN_ID`, pinned through ``spark.openlineage.applicationRunId``) whose
+``eventTime`` falls in a window gets that run as its ``parent`` (the innermost run when
+windows nest). The windows
 are durable (for :data:`WINDOW_RETENTION` after the run ended), so events the JVM flushes
 after the run ended, ingested by a later run or by replay in another process, are linked
 all the same; matching on the application run keeps concurrent jobs sharing the spool
@@ -47,18 +48,21 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openlineage.client.facet_v2 import datasource_dataset, symlinks_dataset
 from openlineage.client.serde import Serde
 
 from neurolake_spark.config import Settings
 from neurolake_spark.lineage import LineageEventError
-from neurolake_spark.lineage.delivery import LineageEmitter
 from neurolake_spark.lineage.events import _is_uri, parent_facet, parse_event, producer
 from neurolake_spark.lineage.spool import CORRUPT_DIR, file_lock, write_atomic
 from neurolake_spark.pipeline_config import TABLE_NAME
-from neurolake_spark.runs import JOB_NAMESPACE, JobRun
+from neurolake_spark.run_model import JOB_NAMESPACE
+from neurolake_spark.runs import JobRun
+
+if TYPE_CHECKING:  # for annotations only: delivery imports this module
+    from neurolake_spark.lineage.delivery import LineageEmitter
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,10 @@ Example (``conf/*.yaml``)::
         - type: console                     # one JSON line per event on stdout
 
 ``composite`` groups several (``transports: [...]``); it is flattened, so each backend
-gets its own spool and circuit breaker. A transport's :meth:`~Transport.send` raises
-:class:`DeliveryError` when the backend did not take the event.
+gets its own spool and circuit breaker. Each type's options and their defaults are its
+config class in :mod:`~neurolake_spark.lineage.transport_config`; each class here sends
+with one of them. A transport's :meth:`~Transport.send` raises :class:`DeliveryError`
+when the backend did not take the event.
 """
 
 from __future__ import annotations
@@ -28,11 +30,21 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
+from neurolake_spark.catalog.errors import InvalidEventError
+from neurolake_spark.catalog.store import CatalogStore
 from neurolake_spark.config import Settings, read_secret
 from neurolake_spark.errors import NeuroLakeError
 from neurolake_spark.lineage import LineageEventError
+from neurolake_spark.lineage.transport_config import (
+    CatalogTransportConfig,
+    ConsoleTransportConfig,
+    FileTransportConfig,
+    HttpTransportConfig,
+    TransportConfig,
+    leaf_transports,
+)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -49,22 +61,25 @@ class Transport(Protocol):
     """One backend. ``transport_id`` names its spool queue and circuit breaker."""
 
     transport_id: str
-    config: dict[str, Any]
+    config: TransportConfig
 
     def send(self, event: dict[str, Any], key: str) -> None:
         """Deliver ``event`` whose identity is ``key``; raise :class:`DeliveryError` if not taken."""
 
 
-def transport_id(config: dict[str, Any]) -> str:
-    """A stable id for a transport config: its ``name``, else ``<type>-<hash of the config>``."""
-    if config.get("name"):
-        return str(config["name"])
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
-    return f"{config['type']}-{digest[:10]}"
+def transport_id(config: TransportConfig) -> str:
+    """A stable id for a transport config: its ``name``, else ``<type>-<hash of the options given>``."""
+    if config.name:
+        return config.name
+    digest = hashlib.sha256(json.dumps(config.options(), sort_keys=True, default=str).encode()).hexdigest()
+    return f"{config.type}-{digest[:10]}"
 
 
-class _Base:
-    def __init__(self, config: dict[str, Any], settings: Settings):
+C = TypeVar("C", bound=TransportConfig)
+
+
+class _Base(Generic[C]):
+    def __init__(self, config: C, settings: Settings):
         self.config = config
         self.settings = settings
         self.transport_id = transport_id(config)
@@ -73,19 +88,19 @@ class _Base:
         return f"{type(self).__name__}({self.transport_id})"
 
 
-class ConsoleTransport(_Base):
+class ConsoleTransport(_Base[ConsoleTransportConfig]):
     """Prints each event as one JSON line on stdout."""
 
     def send(self, event: dict[str, Any], key: str) -> None:
         print(json.dumps(event, sort_keys=True), file=sys.stdout, flush=True)
 
 
-class FileTransport(_Base):
+class FileTransport(_Base[FileTransportConfig]):
     """Appends each event as one JSON line to ``location`` (relative to the settings file)."""
 
     @property
     def path(self) -> Path:
-        location = Path(self.config["location"]).expanduser()
+        location = Path(self.config.location).expanduser()
         base = Path(self.settings.source_file).parent if self.settings.source_file else Path.cwd()
         return location if location.is_absolute() else (base / location).resolve()
 
@@ -101,7 +116,7 @@ class FileTransport(_Base):
             raise DeliveryError(f"cannot append to {self.path}: {exc.strerror}") from None
 
 
-class HttpTransport(_Base):
+class HttpTransport(_Base[HttpTransportConfig]):
     """POSTs each event to ``url``/``endpoint`` with an ``Idempotency-Key`` header.
 
     The receiver may get an event twice (a reply lost after it stored the event); it
@@ -110,12 +125,12 @@ class HttpTransport(_Base):
 
     @property
     def endpoint_url(self) -> str:
-        endpoint = str(self.config.get("endpoint", "api/v1/lineage")).lstrip("/")
-        return f"{str(self.config['url']).rstrip('/')}/{endpoint}"
+        endpoint = self.config.endpoint.lstrip("/")
+        return f"{self.config.url.rstrip('/')}/{endpoint}"
 
     def _headers(self, key: str) -> dict[str, str]:
         headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key}
-        env_var, file = self.config.get("auth_env"), self.config.get("auth_file")
+        env_var, file = self.config.auth_env, self.config.auth_file
         if env_var or file:
             token = read_secret(
                 env_var, Path(file) if file else None, f"lineage http transport {self.transport_id} token"
@@ -128,7 +143,7 @@ class HttpTransport(_Base):
             self.endpoint_url, data=json.dumps(event).encode(), headers=self._headers(key), method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=float(self.config.get("timeout", 5))) as response:
+            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
             rejected = exc.code in (400, 413, 422)
@@ -138,20 +153,17 @@ class HttpTransport(_Base):
             raise DeliveryError(f"{self.endpoint_url} unreachable: {reason}") from None
 
 
-class CatalogTransport(_Base):
+class CatalogTransport(_Base[CatalogTransportConfig]):
     """Stores each event in the catalog (:class:`neurolake_spark.catalog.store.CatalogStore`).
 
     The store deduplicates by event identity, so a re-delivered event is stored once.
     """
 
-    def __init__(self, config: dict[str, Any], settings: Settings):
+    def __init__(self, config: CatalogTransportConfig, settings: Settings):
         super().__init__(config, settings)
-        self._store = None
+        self._store: CatalogStore | None = None
 
     def send(self, event: dict[str, Any], key: str) -> None:
-        from neurolake_spark.catalog.errors import InvalidEventError
-        from neurolake_spark.catalog.store import CatalogStore
-
         try:
             if self._store is None:
                 self._store = CatalogStore.from_settings(self.settings)
@@ -162,30 +174,20 @@ class CatalogTransport(_Base):
             raise DeliveryError(f"catalog {self.settings.catalog_url}: {type(exc).__name__}: {exc}") from None
 
 
-TRANSPORT_TYPES = {
-    "console": ConsoleTransport,
-    "file": FileTransport,
-    "http": HttpTransport,
-    "catalog": CatalogTransport,
+TRANSPORT_TYPES: dict[type[TransportConfig], type[Transport]] = {
+    ConsoleTransportConfig: ConsoleTransport,
+    FileTransportConfig: FileTransport,
+    HttpTransportConfig: HttpTransport,
+    CatalogTransportConfig: CatalogTransport,
 }
+"""The class that sends with each (non-composite) config class."""
 
 
-def leaf_configs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The transport configs with ``composite`` ones replaced by their members."""
-    leaves = []
-    for config in configs:
-        if config["type"] == "composite":
-            leaves.extend(leaf_configs(config["transports"]))
-        else:
-            leaves.append(config)
-    return leaves
-
-
-def build_transport(config: dict[str, Any], settings: Settings) -> Transport:
+def build_transport(config: TransportConfig, settings: Settings) -> Transport:
     """The transport of one (non-composite) config."""
-    return TRANSPORT_TYPES[config["type"]](config, settings)
+    return TRANSPORT_TYPES[type(config)](config, settings)
 
 
 def build_transports(settings: Settings) -> list[Transport]:
     """Every backend ``settings.lineage.transports`` names (composites flattened)."""
-    return [build_transport(config, settings) for config in leaf_configs(settings.lineage.transports)]
+    return [build_transport(config, settings) for config in leaf_transports(settings.lineage.transports)]

@@ -40,7 +40,6 @@ need from Delta, which costs a third of caching every column first.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import threading
@@ -59,9 +58,9 @@ from pyspark.sql import functions as F
 from neurolake_spark import bulk
 from neurolake_spark.atomic_files import write_atomic
 from neurolake_spark.concurrency import run_concurrently
-from neurolake_spark.demo_data import parse_date
 from neurolake_spark.errors import ConfigError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
+from neurolake_spark.parsing import parse_date
 from neurolake_spark.quality.pii import (
     Masker,
     SecretSource,
@@ -69,8 +68,9 @@ from neurolake_spark.quality.pii import (
     load_policies,
     tags_from_spark_schema,
 )
-from neurolake_spark.quality.suites import Suite, load_suites
-from neurolake_spark.runs import JobRun, QualityResult, schema_of
+from neurolake_spark.quality.suites import Suite, import_gx, load_suites
+from neurolake_spark.run_model import QualityResult, schema_of
+from neurolake_spark.runs import JobRun
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def start_importing_gx() -> None:
 
 def _import_gx_quietly() -> None:
     try:
-        importlib.import_module("great_expectations")
+        import_gx()
     except Exception:
         log.debug("importing great_expectations in the background failed", exc_info=True)
 
@@ -148,9 +148,8 @@ class GateReport:
                 if result["unexpected_count"] is not None
                 else f"observed {result['observed_value']}"
             )
-            lines.append(
-                f"  {mark} {result['expectation']:<28} {result['action']:<10} {result['severity']:<8} {counts}"
-            )
+            rule = f"{result['expectation']:<28} {result['action']:<10} {result['severity']:<8}"
+            lines.append(f"  {mark} {rule} {counts}")
         return "\n".join(lines)
 
 
@@ -245,10 +244,10 @@ class QualityGates:
 
     def _gx_context(self):
         if self._context is None:
-            import great_expectations as gx
+            # a heavy optional import (seconds): only steps with a gate need it
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
-            self._context = gx.get_context(mode="ephemeral")
+            self._context = import_gx().get_context(mode="ephemeral")
             self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         return self._context
 
@@ -260,8 +259,7 @@ class QualityGates:
             return self._validations.get(suite.table) or self._add_validation(suite)
 
     def _add_validation(self, suite: Suite):
-        import great_expectations as gx
-
+        gx = import_gx()
         context = self._gx_context()
         batch = (
             context.data_sources.add_spark(name=suite.table, persist=False)
@@ -332,7 +330,8 @@ class QualityGates:
                 if percent > rule.block_above_percent:
                     reasons.append(
                         f"rule '{rule.name}' ({rule.type}) failed on {result.unexpected_count} of "
-                        f"{result.element_count} rows ({percent:.2f}% > block_above_percent {rule.block_above_percent})"
+                        f"{result.element_count} rows ({percent:.2f}% > block_above_percent "
+                        f"{rule.block_above_percent})"
                     )
         return reasons
 
@@ -462,8 +461,9 @@ class QualityGates:
             expected = by_name[rule.name].unexpected_count
             if expected is not None and expected != counted[rule.name]:
                 raise PipelineError(
-                    f"quality gate {suite.table}: rule '{rule.name}' has {expected} unexpected rows in GX but its "
-                    f"Spark predicate selects {counted[rule.name]}; the quarantine split would not match the validation"
+                    f"quality gate {suite.table}: rule '{rule.name}' has {expected} unexpected rows in GX "
+                    f"but its Spark predicate selects {counted[rule.name]}; the quarantine split would not "
+                    "match the validation"
                 )
 
     # Phase 2: write (nothing blocked) -------------------------------------------------

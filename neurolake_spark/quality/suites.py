@@ -22,8 +22,10 @@ these rules is a :class:`~neurolake_spark.errors.ConfigError` naming file, table
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
@@ -37,6 +39,13 @@ from neurolake_spark.pipeline_config import TABLE_NAME
 Action = Literal["block", "quarantine", "warn"]
 Severity = Literal["critical", "warning"]
 RULE_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+def import_gx() -> ModuleType:
+    """Great Expectations, imported on first use (see ``quality.gate.start_importing_gx``)."""
+    import great_expectations  # a heavy optional import (seconds): only steps with a gate need it
+
+    return great_expectations
 
 
 class _Rule(BaseModel):
@@ -89,9 +98,7 @@ class NotNull(_Rule):
     column: str
 
     def expectation(self, batch_date):
-        import great_expectations as gx
-
-        return gx.expectations.ExpectColumnValuesToNotBeNull(column=self.column)
+        return import_gx().expectations.ExpectColumnValuesToNotBeNull(column=self.column)
 
     def passes(self):
         return F.col(self.column).isNotNull()
@@ -102,9 +109,7 @@ class Unique(_Rule):
     column: str
 
     def expectation(self, batch_date):
-        import great_expectations as gx
-
-        return gx.expectations.ExpectColumnValuesToBeUnique(column=self.column)
+        return import_gx().expectations.ExpectColumnValuesToBeUnique(column=self.column)
 
     def passes(self):
         return _null_or(self.column, F.count(F.lit(1)).over(Window.partitionBy(self.column)) <= 1)
@@ -127,9 +132,7 @@ class Between(_Rule):
         return self
 
     def expectation(self, batch_date):
-        import great_expectations as gx
-
-        return gx.expectations.ExpectColumnValuesToBeBetween(
+        return import_gx().expectations.ExpectColumnValuesToBeBetween(
             column=self.column,
             min_value=self.min,
             max_value=self.max,
@@ -153,17 +156,15 @@ class InSet(_Rule):
     values: list[Any] = Field(min_length=1)
 
     def expectation(self, batch_date):
-        import great_expectations as gx
-
-        return gx.expectations.ExpectColumnValuesToBeInSet(column=self.column, value_set=list(self.values))
+        return import_gx().expectations.ExpectColumnValuesToBeInSet(
+            column=self.column, value_set=list(self.values)
+        )
 
     def passes(self):
         return _null_or(self.column, F.col(self.column).isin(list(self.values)))
 
 
 def _check_regex(pattern: str) -> str:
-    import re
-
     try:
         re.compile(pattern)
     except re.error as exc:
@@ -182,9 +183,7 @@ class MatchesRegex(_Rule):
         return self
 
     def expectation(self, batch_date):
-        import great_expectations as gx
-
-        return gx.expectations.ExpectColumnValuesToMatchRegex(column=self.column, regex=self.pattern)
+        return import_gx().expectations.ExpectColumnValuesToMatchRegex(column=self.column, regex=self.pattern)
 
     def passes(self):
         return _null_or(self.column, F.col(self.column).rlike(self.pattern))
@@ -194,9 +193,9 @@ class NotMatchesRegex(MatchesRegex):
     type: Literal["not_matches_regex"]
 
     def expectation(self, batch_date):
-        import great_expectations as gx
-
-        return gx.expectations.ExpectColumnValuesToNotMatchRegex(column=self.column, regex=self.pattern)
+        return import_gx().expectations.ExpectColumnValuesToNotMatchRegex(
+            column=self.column, regex=self.pattern
+        )
 
     def passes(self):
         return _null_or(self.column, ~F.col(self.column).rlike(self.pattern))
@@ -215,9 +214,7 @@ class ColumnPairGreater(_Rule):
         return [self.column_a, self.column_b]
 
     def expectation(self, batch_date):
-        import great_expectations as gx
-
-        return gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(
+        return import_gx().expectations.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A=self.column_a,
             column_B=self.column_b,
             or_equal=self.or_equal,
@@ -242,9 +239,7 @@ class CompoundUnique(_Rule):
         return list(self.column_list)
 
     def expectation(self, batch_date):
-        import great_expectations as gx
-
-        return gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=list(self.column_list))
+        return import_gx().expectations.ExpectCompoundColumnsToBeUnique(column_list=list(self.column_list))
 
     def passes(self):
         all_missing = F.lit(True)
@@ -269,9 +264,7 @@ class RowCountBetween(_Rule):
         return self
 
     def expectation(self, batch_date):
-        import great_expectations as gx
-
-        return gx.expectations.ExpectTableRowCountToBeBetween(min_value=self.min, max_value=self.max)
+        return import_gx().expectations.ExpectTableRowCountToBeBetween(min_value=self.min, max_value=self.max)
 
     def passes(self):
         return None
@@ -290,15 +283,13 @@ class Freshness(_Rule):
 
     def oldest_allowed(self, batch_date: date) -> datetime:
         """The limit as a naive local datetime: how PySpark returns a timestamp column's max."""
-        end_of_day = datetime(
-            batch_date.year, batch_date.month, batch_date.day, tzinfo=UTC
-        ) + timedelta(days=1)
+        end_of_day = datetime(batch_date.year, batch_date.month, batch_date.day, tzinfo=UTC) + timedelta(
+            days=1
+        )
         return datetime.fromtimestamp((end_of_day - timedelta(hours=self.max_age_hours)).timestamp())
 
     def expectation(self, batch_date):
-        import great_expectations as gx
-
-        return gx.expectations.ExpectColumnMaxToBeBetween(
+        return import_gx().expectations.ExpectColumnMaxToBeBetween(
             column=self.column, min_value=self.oldest_allowed(batch_date)
         )
 
@@ -307,7 +298,16 @@ class Freshness(_Rule):
 
 
 Rule = Annotated[
-    NotNull | Unique | Between | InSet | MatchesRegex | NotMatchesRegex | ColumnPairGreater | CompoundUnique | RowCountBetween | Freshness,
+    NotNull
+    | Unique
+    | Between
+    | InSet
+    | MatchesRegex
+    | NotMatchesRegex
+    | ColumnPairGreater
+    | CompoundUnique
+    | RowCountBetween
+    | Freshness,
     Field(discriminator="type"),
 ]
 RULE_TYPES = (

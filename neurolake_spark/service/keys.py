@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from neurolake_spark.catalog import schema as s
-from neurolake_spark.errors import NeuroLakeError
+from neurolake_spark.errors import BadInputError
 
 ROLES = ("viewer", "auditor", "engineer", "admin")
 """Each role may do what the ones before it may."""
@@ -35,10 +35,8 @@ KEY_PREFIX = "nlk_"
 _TOKEN = re.compile(r"^nlk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
-class ServiceError(NeuroLakeError):
+class ServiceError(BadInputError):
     """A wrong key, role or tenant given to ``neurolake keys`` (or the service)."""
-
-    exit_code = 2
 
 
 def role_rank(role: str) -> int:

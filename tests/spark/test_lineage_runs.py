@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 
 from neurolake_spark.lineage.events import build_event, to_dict
 from neurolake_spark.lineage.spool import Spool
-from neurolake_spark.runs import QualityResult
+from neurolake_spark.run_model import QualityResult
 from tests.openlineage_schema import validate_event
 
 

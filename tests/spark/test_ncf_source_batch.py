@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.datasource import EqualTo, GreaterThan, In, IsNull, Not, StringStartsWith
 from pyspark.sql.utils import AnalysisException
 
+from ncf_datasource.spark.options import NCFOptions
 from ncf_datasource.spark.reader import NCFPushdownReader
 from ncf_datasource.table import NCFTable
 
@@ -91,7 +92,7 @@ def test_pushed_filters_skip_files_and_float_filters_go_back_to_spark(spark, tmp
         ).write.format("ncf").mode("append").save(str(path))
     snapshot = NCFTable(path).snapshot()
     schema = read(spark, path).schema
-    reader = NCFPushdownReader(snapshot, schema, {})
+    reader = NCFPushdownReader(snapshot, schema, NCFOptions())
     rejected = list(
         reader.pushFilters(
             [GreaterThan(("id",), 150), GreaterThan(("d",), 1.0), StringStartsWith(("s",), "x1")]
@@ -102,7 +103,7 @@ def test_pushed_filters_skip_files_and_float_filters_go_back_to_spark(spark, tmp
     assert len(parts) == 1 and parts[0].path.endswith(
         next(f.path for f in snapshot.files.values() if f.stats["id"]["min"] == 100)
     )
-    nothing = NCFPushdownReader(snapshot, schema, {})
+    nothing = NCFPushdownReader(snapshot, schema, NCFOptions())
     assert list(nothing.pushFilters([In(("id",), (999,)), Not(IsNull(("s",))), EqualTo(("s",), "x5")])) == []
     assert [p.parts for p in nothing.partitions()] == [[]]
 
@@ -145,6 +146,18 @@ def test_schema_evolution_and_incompatible_types(spark, tmp_path):
     with pytest.raises(Exception, match="column 'id' is int64 in the table but string"):
         spark.range(1).selectExpr("'x' as id").write.format("ncf").mode("append").save(str(path))
     assert NCFTable(path).version == 1
+
+
+def test_a_bad_option_value_is_an_error_naming_the_option(spark, tmp_path):
+    path = str(tmp_path / "t")
+    with pytest.raises(Exception, match="maxRowsPerFile must be a positive integer, got 'many'"):
+        spark.range(3).write.format("ncf").mode("append").option("maxRowsPerFile", "many").save(path)
+    spark.range(3).write.format("ncf").mode("append").save(path)
+    with pytest.raises(Exception, match="batchSize must be a positive integer, got 'big'"):
+        spark.read.format("ncf").option("batchSize", "big").load(path).collect()
+    with pytest.raises(Exception, match="filterPushdown must be true or false, got 'maybe'"):
+        spark.read.format("ncf").option("filterPushdown", "maybe").load(path).collect()
+    assert NCFTable(path).version == 0
 
 
 def test_reading_something_that_is_not_a_table_is_a_clear_error(spark, tmp_path):

@@ -228,7 +228,7 @@ def test_file_console_and_composite_transports(tmp_path, capsys):
         ],
     )
     emitter = LineageEmitter(settings)
-    assert [o.transport.config["type"] for o in emitter.outboxes] == ["console", "file", "http"]
+    assert [o.transport.config.type for o in emitter.outboxes] == ["console", "file", "http"]
     run = run_job(settings, "mixed", LineageListener(settings, emitter))
     lines = [json.loads(line) for line in events_path.read_text().splitlines()]
     assert emitted_order(lines) == [("mixed", "START"), ("mixed", "COMPLETE")]

@@ -9,7 +9,8 @@ from openlineage.client.event_v2 import RunState
 from neurolake_spark.config import load_settings
 from neurolake_spark.lineage import LineageEventError
 from neurolake_spark.lineage.events import build_event, event_key, git_commit, parse_event, to_dict
-from neurolake_spark.runs import ColumnSource, JobRun, QualityResult
+from neurolake_spark.run_model import ColumnSource, QualityResult
+from neurolake_spark.runs import JobRun
 from tests.openlineage_schema import SPEC_DIR, validate_event
 
 ROOT = Path(__file__).resolve().parents[2]

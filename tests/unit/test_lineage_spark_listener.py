@@ -25,7 +25,9 @@ from neurolake_spark.lineage.spark_listener import (
     ingest_listener_events,
     windows_file,
 )
-from neurolake_spark.runs import JobRun, build_listeners
+from neurolake_spark.run_listeners import run_listeners
+from neurolake_spark.runs import JobRun
+from neurolake_spark.session import register_run_listeners
 from tests.openlineage_schema import validate_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +94,7 @@ def jvm_event(when: datetime, app: str, target: str, source: str, event_type: st
 
 @pytest.fixture
 def settings(tmp_path):
+    register_run_listeners()  # as the session and Lakehouse do: a JobRun gets the settings' listeners
     return load_settings(
         ROOT / "conf" / "local.yaml",
         env={},
@@ -243,11 +246,11 @@ def test_paths_that_are_not_warehouse_tables_keep_their_names(settings, tmp_path
 
 
 def test_window_recorder_runs_before_the_lineage_listener_only_with_the_jvm_listener(settings):
-    assert [type(x) for x in build_listeners(settings)] == [RunWindowRecorder, LineageListener]
+    assert [type(x) for x in run_listeners.build(settings)] == [RunWindowRecorder, LineageListener]
     off = settings.model_copy(
         update={"lineage": settings.lineage.model_copy(update={"spark_listener": False})}
     )
-    assert [type(x) for x in build_listeners(off)] == [LineageListener]
+    assert [type(x) for x in run_listeners.build(off)] == [LineageListener]
 
 
 def test_windows_older_than_the_retention_are_dropped_and_each_run_keeps_one_line(settings, tmp_path):

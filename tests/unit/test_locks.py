@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from neurolake_spark.cli import exit_code
 from neurolake_spark.locks import (
     LockHeldError,
     LockRegistry,
@@ -117,7 +118,7 @@ def test_the_refusal_names_the_holder(tmp_path):
     )
     match = re.fullmatch(pattern, str(error.value))
     assert match and int(match[1]) == os.getpid() and match[2] == socket.gethostname()
-    assert error.value.exit_code == 75
+    assert exit_code(error.value) == 75, "EX_TEMPFAIL: the command may be run again later"
 
 
 def test_a_released_lock_is_taken_again_and_old_records_go(tmp_path):
