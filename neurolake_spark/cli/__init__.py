@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "neurolake_spark.cli.lineage",
     "neurolake_spark.cli.quality",
     "neurolake_spark.cli.ops",
+    "neurolake_spark.cli.secrets",
 ]
 
 

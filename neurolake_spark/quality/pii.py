@@ -43,7 +43,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from neurolake_spark.config import QualitySettings, read_secret
+from neurolake_spark.config import SECRETS_INIT_COMMAND, QualitySettings, read_secret
 from neurolake_spark.errors import ConfigError
 
 PII_CLASSES = (
@@ -283,7 +283,7 @@ class SecretSource:
         if "salt" not in self._cache:
             q = self._quality
             self._cache["salt"] = read_secret(
-                q.pii_salt_env, q.pii_salt_file, "the PII hash salt", env=self._env
+                q.pii_salt_env, q.pii_salt_file, "the PII hash salt", self._env, SECRETS_INIT_COMMAND
             )
         return self._cache["salt"]
 
@@ -291,7 +291,7 @@ class SecretSource:
         if "token" not in self._cache:
             q = self._quality
             self._cache["token"] = read_secret(
-                q.token_key_env, q.token_key_file, "the PII token key", env=self._env
+                q.token_key_env, q.token_key_file, "the PII token key", self._env, SECRETS_INIT_COMMAND
             )
         return self._cache["token"]
 
