@@ -13,6 +13,7 @@ Example::
 
 from .errors import (
     ConcurrentModificationError,
+    CorruptTableError,
     NCFTableError,
     NotATableError,
     SchemaMismatchError,
@@ -22,12 +23,14 @@ from .errors import (
 from .files import conform, read_data_file, write_data_file
 from .log import CHECKPOINT_INTERVAL, DataFile, Snapshot
 from .maintenance import SAFE_RETENTION_HOURS, compact, vacuum
+from .paths import UnsafePathError, check_relative, inside
 from .table import NCFTable, Transaction, prepare_write, to_epoch_ms, with_retries
 
 __all__ = [
     "CHECKPOINT_INTERVAL",
     "SAFE_RETENTION_HOURS",
     "ConcurrentModificationError",
+    "CorruptTableError",
     "DataFile",
     "NCFTable",
     "NCFTableError",
@@ -36,9 +39,12 @@ __all__ = [
     "Snapshot",
     "TimeTravelError",
     "Transaction",
+    "UnsafePathError",
     "VacuumRetentionError",
+    "check_relative",
     "compact",
     "conform",
+    "inside",
     "prepare_write",
     "read_data_file",
     "to_epoch_ms",

@@ -15,6 +15,10 @@ class NotATableError(NCFTableError):
     exit_code = 2
 
 
+class CorruptTableError(NCFTableError):
+    """The table's log contradicts the format's rules (e.g. it names a file outside the table folder)."""
+
+
 class ConcurrentModificationError(NCFTableError):
     """Another commit changed what this operation read; nothing was committed by it."""
 
