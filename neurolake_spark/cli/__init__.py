@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except user_errors as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        from neurolake_spark.redaction import mask_credentials
+
+        message = mask_credentials(" ".join(str(exc).split())) or type(exc).__name__
         print(f"neurolake: error: {message}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
     except KeyboardInterrupt:
@@ -72,5 +74,5 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader (e.g. `| head`) closed the pipe: stop quietly, as Unix tools do.
-        sys.stdout = open(os.devnull, "w")
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (open until the process exits)
         return 141

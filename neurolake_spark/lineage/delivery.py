@@ -24,6 +24,7 @@ from neurolake_spark.config import Settings
 from neurolake_spark.lineage.events import event_key
 from neurolake_spark.lineage.spool import CircuitBreaker, Spool
 from neurolake_spark.lineage.transports import DeliveryError, Transport, build_transport, build_transports
+from neurolake_spark.redaction import mask_credentials
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,9 @@ class LineageEmitter:
                 outbox.deliver(event, key)
             except Exception as exc:  # delivery must never fail a data job
                 log.warning(
-                    "lineage: %s could not deliver or spool an event: %s", outbox.transport.transport_id, exc
+                    "lineage: %s could not deliver or spool an event: %s",
+                    outbox.transport.transport_id,
+                    mask_credentials(exc),
                 )
 
 

@@ -33,15 +33,20 @@ from typing import Any, Protocol
 from neurolake_spark.config import Settings, read_secret
 from neurolake_spark.errors import NeuroLakeError
 from neurolake_spark.lineage import LineageEventError
+from neurolake_spark.redaction import mask_credentials
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class DeliveryError(NeuroLakeError):
-    """A backend did not take an event; ``retry`` is False when resending cannot help."""
+    """A backend did not take an event; ``retry`` is False when resending cannot help.
+
+    The message has every URL's credentials masked: it is logged, kept in flush results
+    and printed by ``neurolake lineage replay``.
+    """
 
     def __init__(self, message: str, retry: bool = True):
-        super().__init__(message)
+        super().__init__(mask_credentials(message))
         self.retry = retry
 
 
