@@ -83,12 +83,12 @@ def test_secrets_init_creates_private_random_files_and_never_overwrites_unless_t
 
 
 def test_create_secret_file_refuses_a_folder_others_can_enter(tmp_path):
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o755)
+    open_folder = tmp_path / "open"
+    open_folder.mkdir()
+    open_folder.chmod(0o755)
     with pytest.raises(ConfigError, match=r"open to other users \(mode 0755\): run 'chmod 700 "):
-        create_secret_file(shared / "pii_salt")
-    assert not (shared / "pii_salt").exists()
+        create_secret_file(open_folder / "pii_salt")
+    assert not (open_folder / "pii_salt").exists()
     nested = tmp_path / "a" / "b" / "secrets" / "key"
     assert create_secret_file(nested) and _mode(nested.parent) == 0o700
 
