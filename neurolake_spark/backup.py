@@ -5,7 +5,7 @@ A backup is a folder::
     <backup>/tables/<layer>/<table>/...   the data files and log entries of ONE committed version
     <backup>/catalog.db                   a consistent copy of a SQLite catalog (sqlite3 backup API)
     <backup>/manifest.json                written last: per file sha256 and size, per table version
-                                          and row count, and a checksum of the manifest itself
+                                          and row count, signed with the backup key (HMAC-SHA256)
 
 Example::
 
@@ -15,16 +15,24 @@ Example::
 
 A table's version is fixed when its backup starts: writers that commit meanwhile add new
 log entries and files that the backup does not copy, so the copy is exactly that version.
-Restoring checks every file against the manifest before and after copying; a missing
-file, a changed byte or a damaged manifest is a :class:`BackupError`, never a partial
-restore. ``verify`` also counts the restored rows and compares a sample of rows (chosen
-by hashing the table's key, so nothing is collected to the driver) with the source
-table at the backed-up version, when the source still exists.
+
+Every path is untrusted: a path from a Delta or NCF log must stay inside its table
+(no absolute path, ``..``, URL-encoded escape or symlink out), and a manifest is only
+believed when its HMAC-SHA256 signature matches under the backup key (a secret, see
+:data:`~neurolake_spark.secret_files.BACKUP_KEY`): anyone can recompute a plain checksum.
+Restoring checks the signature, every table name, every path (inside the backup and inside
+``--to``) and every file's checksum before it writes anything, creates files without ever
+overwriting one, and checks each copy again; a missing file, a changed byte, a damaged or
+forged manifest is a :class:`BackupError`, never a partial restore. ``verify`` also counts
+the restored rows and compares a sample of rows (chosen by hashing the table's key, so
+nothing is collected to the driver) with the source table at the backed-up version, when
+the source still exists.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -40,13 +48,17 @@ from urllib.parse import unquote, urlparse
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from ncf_datasource.table.paths import UnsafePathError, check_relative, inside
 from neurolake_spark.concurrency import run_concurrently
-from neurolake_spark.errors import NeuroLakeError
+from neurolake_spark.errors import NeuroLakeError, TableNameError
 from neurolake_spark.lakehouse import Lakehouse
-from neurolake_spark.tables import TableRef
+from neurolake_spark.secret_files import BACKUP_KEY
+from neurolake_spark.tables import TableRef, validate_table_name
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: signed with the backup key (``key_id``, ``hmac``); 1 had an unkeyed checksum and is refused."""
+CATALOG_FILE = "catalog.db"
 SAMPLE_ROWS = 1000
 _CHUNK = 1 << 20
 _DELTA_COMMIT = re.compile(r"^(\d{20})\.json$")
@@ -103,11 +115,24 @@ def sha256_of(path: Path) -> str:
 # ----------------------------------------------------------------- files of a version
 
 
+def _within(root: Path, relative: str, what: str) -> Path:
+    """``root / relative``, proven to stay inside ``root`` (see :func:`ncf_datasource.table.paths.inside`)."""
+    try:
+        return inside(root, relative)
+    except UnsafePathError as exc:
+        raise BackupError(f"{what}: {exc}") from None
+
+
 def _delta_relative(table_path: Path, path: str) -> str:
-    parsed = urlparse(path)
-    if parsed.scheme:
-        raise BackupError(f"{table_path}: the log names a file outside the table ({path}); cannot back it up")
-    return unquote(path)
+    """The file a Delta log action names, relative to the table; it must stay inside the table."""
+    parsed = urlparse(path) if isinstance(path, str) else None
+    if parsed is None or parsed.scheme:
+        raise BackupError(
+            f"{table_path}: the log names a file outside the table ({path!r}); cannot back it up"
+        )
+    relative = unquote(path)
+    _within(table_path, relative, f"{table_path}: the log names a file outside the table")
+    return relative
 
 
 def delta_files(table_path: Path, version: int | None = None) -> TableFiles:
@@ -209,10 +234,11 @@ def _read(lh: Lakehouse, fmt: str, path: Path, version: int | None = None) -> Da
 
 
 def _copy_file(source: Path, target: Path) -> dict[str, Any]:
+    """Copy ``source`` to the new file ``target`` (never overwriting one); return its sha256 and size."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
-    with open(source, "rb") as reader, open(target, "wb") as writer:
+    with open(source, "rb") as reader, open(target, "xb") as writer:
         while chunk := reader.read(_CHUNK):
             digest.update(chunk)
             writer.write(chunk)
@@ -225,9 +251,14 @@ def backup_table(lh: Lakehouse, name: str, target: Path, version: int | None = N
     ref = lh.resolve(name)
     files = files_of_version(ref, version)
     entries: dict[str, Any] = {}
-    for relative in files.log_files + files.data_files:
+    what = f"{name}: the log of version {files.version} names a file outside the table"
+    pairs = [
+        (relative, _within(ref.path, relative, what), _within(target, relative, what))
+        for relative in files.log_files + files.data_files
+    ]
+    for relative, source, copy in pairs:
         try:
-            entries[relative] = _copy_file(ref.path / relative, target / relative)
+            entries[relative] = _copy_file(source, copy)
         except FileNotFoundError:
             raise BackupError(
                 f"{name}: file {relative} of version {files.version} disappeared during the backup "
@@ -276,11 +307,17 @@ def backup_catalog(catalog_url: str, target: Path) -> dict[str, Any] | None:
     return {"file": target.name, "sha256": sha256_of(target), "size": target.stat().st_size}
 
 
-def _manifest_checksum(body: dict[str, Any]) -> str:
-    payload = json.dumps(
-        {k: v for k, v in body.items() if k != "checksum"}, sort_keys=True, separators=(",", ":")
+def backup_key_id(key: str) -> str:
+    """A public fingerprint of the backup key (an HMAC of a constant), recorded in each manifest."""
+    return hmac.new(key.encode(), b"neurolake-backup-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def manifest_signature(manifest: dict[str, Any], key: str) -> str:
+    """HMAC-SHA256 under the backup key of the manifest's canonical JSON (without ``hmac`` itself)."""
+    body = json.dumps(
+        {k: v for k, v in manifest.items() if k != "hmac"}, sort_keys=True, separators=(",", ":")
     )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return hmac.new(key.encode(), b"neurolake-backup-manifest\n" + body.encode(), hashlib.sha256).hexdigest()
 
 
 def backup_tables(
@@ -299,6 +336,7 @@ def backup_tables(
         raise BackupError(f"backup folder {target} is not empty; choose a new folder")
     if version is not None and len(names) != 1:
         raise BackupError("--version needs exactly one table")
+    key = BACKUP_KEY.read(lh.settings)
     refs = [lh.resolve(name) for name in names]
     missing = [ref.name for ref in refs if not _table_exists(ref)]
     if missing and len(names) == 1:
@@ -308,6 +346,7 @@ def backup_tables(
         "format_version": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "warehouse": str(lh.settings.warehouse),
+        "key_id": backup_key_id(key),
         "tables": {},
         "catalog": None,
     }
@@ -319,8 +358,8 @@ def backup_tables(
     )
     manifest["tables"].update(zip(present, copies))
     if catalog:
-        manifest["catalog"] = backup_catalog(lh.settings.catalog_url, target / "catalog.db")
-    manifest["checksum"] = _manifest_checksum(manifest)
+        manifest["catalog"] = backup_catalog(lh.settings.catalog_url, target / CATALOG_FILE)
+    manifest["hmac"] = manifest_signature(manifest, key)
     staging = target / (MANIFEST + ".tmp")
     staging.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(staging, target / MANIFEST)
@@ -340,8 +379,13 @@ def _table_dir(root: Path, name: str) -> Path:
 # ----------------------------------------------------------------- restore
 
 
-def read_manifest(backup_dir: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a backup, checked for completeness and its own checksum."""
+def read_manifest(backup_dir: str | os.PathLike, key: str) -> dict[str, Any]:
+    """The manifest of a backup, once its signature under ``key`` and its shape are checked.
+
+    The signature proves that someone holding the backup key wrote it; the shape check
+    (table names, relative file paths, checksums and sizes) keeps a manifest from naming
+    anything outside the backup or the restore target.
+    """
     path = Path(backup_dir).expanduser() / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -349,11 +393,72 @@ def read_manifest(backup_dir: str | os.PathLike) -> dict[str, Any]:
         raise BackupError(f"{path.parent} is not a complete backup: {MANIFEST} is missing") from None
     except (ValueError, UnicodeDecodeError):
         raise BackupError(f"{path} is damaged (not valid JSON; truncated?)") from None
-    if not isinstance(manifest, dict) or manifest.get("checksum") != _manifest_checksum(manifest):
-        raise BackupError(f"{path} is damaged (its checksum does not match its content)")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise BackupError(f"{path}: unsupported backup format version {manifest.get('format_version')!r}")
+    if not isinstance(manifest, dict):
+        raise BackupError(f"{path} is damaged (not a JSON object)")
+    version = manifest.get("format_version")
+    if version == 1:
+        raise BackupError(
+            f"{path}: backup format 1 is not signed (its checksum is unkeyed, anyone can recompute it), "
+            "so it cannot be trusted; take a new backup"
+        )
+    if version != FORMAT_VERSION:
+        raise BackupError(f"{path}: unsupported backup format version {version!r}")
+    signature = manifest.get("hmac")
+    if not isinstance(signature, str) or not hmac.compare_digest(
+        signature, manifest_signature(manifest, key)
+    ):
+        if manifest.get("key_id") != backup_key_id(key):
+            raise BackupError(
+                f"{path} is damaged or was signed with another backup key (key id "
+                f"{manifest.get('key_id')!r}, this environment's key id {backup_key_id(key)!r}): "
+                "restore with the key that made the backup"
+            )
+        raise BackupError(
+            f"{path} is damaged or was tampered with (its signature does not match its content)"
+        )
+    _check_shape(manifest, path)
     return manifest
+
+
+def _check_shape(manifest: dict[str, Any], path: Path) -> None:
+    """Every table name, file path, checksum and size of a manifest is well formed."""
+    tables = manifest.get("tables")
+    if not isinstance(tables, dict):
+        raise BackupError(f"{path}: 'tables' is not a mapping")
+    for name, entry in tables.items():
+        try:
+            validate_table_name(name)
+        except TableNameError as exc:
+            raise BackupError(f"{path}: {exc}") from None
+        if not isinstance(entry, dict) or entry.get("format") not in FILES_OF_VERSION:
+            raise BackupError(f"{path}: table {name} has no known format")
+        files = entry.get("files")
+        if not isinstance(files, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in (entry.get("version"), entry.get("rows"))
+        ):
+            raise BackupError(f"{path}: table {name} lacks its files, version or row count")
+        for relative, expected in files.items():
+            _check_relative(relative, path, f"table {name}")
+            if not (
+                isinstance(expected, dict)
+                and isinstance(expected.get("sha256"), str)
+                and re.fullmatch(r"[0-9a-f]{64}", expected["sha256"])
+                and isinstance(expected.get("size"), int)
+                and expected["size"] >= 0
+            ):
+                raise BackupError(f"{path}: table {name}, file {relative!r} has no valid sha256 and size")
+    catalog = manifest.get("catalog")
+    if catalog is not None and not isinstance(catalog, dict):
+        raise BackupError(f"{path}: 'catalog' is not a mapping")
+    if catalog and "file" in catalog:
+        _check_relative(catalog["file"], path, "the catalog")
+
+
+def _check_relative(relative: Any, path: Path, what: str) -> None:
+    try:
+        check_relative(relative)
+    except UnsafePathError as exc:
+        raise BackupError(f"{path}: {what}: {exc}") from None
 
 
 def _check_file(path: Path, expected: dict[str, Any], what: str) -> None:
@@ -363,18 +468,28 @@ def _check_file(path: Path, expected: dict[str, Any], what: str) -> None:
         raise BackupError(f"{what}: file {path} does not match its checksum (corrupt)")
 
 
-def verify_backup(backup_dir: str | os.PathLike, tables: list[str] | None = None) -> dict[str, Any]:
-    """Check every file of the backup (or of ``tables``) against the manifest; return it."""
+def verify_backup(backup_dir: str | os.PathLike, key: str, tables: list[str] | None = None) -> dict[str, Any]:
+    """Check the signed manifest and every file of the backup (or of ``tables``); return the manifest.
+
+    ``key`` is the backup key (``BACKUP_KEY.read(settings)``). Each file must lie inside
+    the backup (no symlink out) and match its checksum.
+    """
     root = Path(backup_dir).expanduser().resolve()
-    manifest = read_manifest(root)
+    manifest = read_manifest(root, key)
     for name in tables or manifest["tables"]:
         entry = _manifest_table(manifest, name, root)
         for relative, expected in entry["files"].items():
-            _check_file(_table_dir(root, name) / relative, expected, f"backup of {name}")
+            _check_file(_backup_file(root, name, relative), expected, f"backup of {name}")
     catalog = manifest.get("catalog") or {}
     if not tables and catalog.get("file"):
-        _check_file(root / catalog["file"], catalog, "backup of the catalog")
+        _check_file(_within(root, catalog["file"], "backup of the catalog"), catalog, "backup of the catalog")
     return manifest
+
+
+def _backup_file(root: Path, name: str, relative: str) -> Path:
+    """A file of table ``name`` in the backup ``root``; it must lie inside the backup, symlinks resolved."""
+    layer, short = name.split(".", 1)
+    return _within(root, f"tables/{layer}/{short}/{relative}", f"backup of {name}")
 
 
 def _manifest_table(manifest: dict[str, Any], name: str, root: Path) -> dict[str, Any]:
@@ -394,39 +509,50 @@ def restore(
     """Restore a backup (or some of its tables) into the warehouse folder ``target``.
 
     Tables land in ``<target>/<layer>/<table>``, the catalog in ``<target>/catalog.db``
-    (only when restoring everything). Existing tables are never overwritten.
+    (only when restoring everything). Nothing is written before the signature, every
+    path and every checksum have been checked; existing files are never overwritten.
     """
     root = Path(backup_dir).expanduser().resolve()
     target = Path(target).expanduser().resolve()
-    manifest = verify_backup(root, tables)
+    manifest = verify_backup(root, BACKUP_KEY.read(lh.settings), tables)
     names = tables or sorted(manifest["tables"])
-    report = RestoreReport(target)
+    copies: list[tuple[str, Path, Path, dict[str, Any]]] = []
+    destinations: dict[str, Path] = {}
     for name in names:
         layer, short = name.split(".", 1)
-        destination = target / layer / short
-        if destination.exists() and any(destination.iterdir()):
+        destination = _within(target, f"{layer}/{short}", f"restore of {name}")
+        if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
             raise BackupError(f"restore of {name}: {destination} is not empty; choose a new --to folder")
+        destinations[name] = destination
+        what = f"restore of {name}"
+        for relative, expected in manifest["tables"][name]["files"].items():
+            copy = _within(target, f"{layer}/{short}/{relative}", what)
+            copies.append((name, _backup_file(root, name, relative), copy, expected))
+    catalog = manifest.get("catalog") or {}
+    if not tables and catalog.get("file"):
+        catalog_copy = _within(target, CATALOG_FILE, "restore of the catalog")
+        if catalog_copy.exists():
+            raise BackupError(f"restore of the catalog: {catalog_copy} exists; choose a new --to folder")
+        copies.append(
+            ("the catalog", _within(root, catalog["file"], "backup of the catalog"), catalog_copy, catalog)
+        )
+    for name, source, copy, expected in copies:
+        try:
+            copied = _copy_file(source, copy)
+        except OSError as exc:
+            raise BackupError(f"restore of {name}: cannot write {copy}: {exc.strerror}") from None
+        if copied != {"sha256": expected["sha256"], "size": expected["size"]}:
+            raise BackupError(f"restore of {name}: the copy of {source.name} does not match its checksum")
+    report = RestoreReport(target, catalog=bool(not tables and catalog.get("file")))
     for name in names:
         entry = manifest["tables"][name]
-        layer, short = name.split(".", 1)
-        destination = target / layer / short
-        for relative, expected in entry["files"].items():
-            copied = _copy_file(_table_dir(root, name) / relative, destination / relative)
-            if copied != {"sha256": expected["sha256"], "size": expected["size"]}:
-                raise BackupError(f"restore of {name}: the copy of {relative} does not match its checksum")
         report.tables[name] = {
             "version": entry["version"],
             "files": len(entry["files"]),
-            "path": str(destination),
+            "path": str(destinations[name]),
         }
         if verify:
-            report.tables[name].update(verify_table(lh, name, entry, destination))
-    catalog = manifest.get("catalog") or {}
-    if not tables and catalog.get("file"):
-        copied = _copy_file(root / catalog["file"], target / "catalog.db")
-        if copied["sha256"] != catalog["sha256"]:
-            raise BackupError("restore of the catalog: the copy does not match its checksum")
-        report.catalog = True
+            report.tables[name].update(verify_table(lh, name, entry, destinations[name]))
     return report
 
 

@@ -114,6 +114,13 @@ class QualitySettings(_Section):
     token_key_file: Path | None = None
 
 
+class BackupSettings(_Section):
+    """The key that signs backup manifests (HMAC-SHA256): a secret, from ``key_env`` or ``key_file``."""
+
+    key_env: str = "NEUROLAKE_BACKUP_KEY"
+    key_file: Path | None = None
+
+
 class MetricsSettings(_Section):
     enabled: bool = True
     pushgateway_url: str | None = None
@@ -230,6 +237,7 @@ class Settings(_Section):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     lineage: LineageSettings = Field(default_factory=LineageSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     locks: LockSettings = Field(default_factory=LockSettings)
@@ -411,10 +419,21 @@ def _anchor_to(settings: Settings, base: Path) -> None:
             setattr(owner, name, value.expanduser())
 
 
-def read_secret(env_var: str | None, file: Path | None, what: str, env: dict[str, str] | None = None) -> str:
+SECRETS_INIT_COMMAND = "neurolake secrets init"
+"""The command that creates the secret files the settings name (see :mod:`neurolake_spark.secret_files`)."""
+
+
+def read_secret(
+    env_var: str | None,
+    file: Path | None,
+    what: str,
+    env: dict[str, str] | None = None,
+    created_by: str | None = None,
+) -> str:
     """Return a secret from ``env_var`` or ``file``; there is never a default.
 
-    Raises :class:`ConfigError` naming where the secret was expected, never its value.
+    Raises :class:`ConfigError` naming where the secret was expected, never its value;
+    ``created_by`` is the command that creates a missing ``file`` (named in the error).
     """
     env = os.environ if env is None else env
     if env_var and env.get(env_var):
@@ -422,6 +441,14 @@ def read_secret(env_var: str | None, file: Path | None, what: str, env: dict[str
     if file:
         try:
             value = Path(file).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            if not created_by:
+                raise ConfigError(f"{what}: cannot read secret file {file}") from None
+            alternative = f", or set env var {env_var}" if env_var else ""
+            raise ConfigError(
+                f"{what} is not set: secret file {file} does not exist; create it with '{created_by}'"
+                f"{alternative}"
+            ) from None
         except OSError:
             raise ConfigError(f"{what}: cannot read secret file {file}") from None
         if value:

@@ -29,14 +29,10 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
 fi
 export PATH="$VENV/bin:$PATH"
 
-# Secrets are never defaults in code: a fresh checkout gets random local ones, kept in .cache/.
-SECRETS="$CACHE/secrets"
-mkdir -p "$SECRETS" && chmod 700 "$SECRETS"
-for name in pii_salt token_key; do
-  [ -s "$SECRETS/$name" ] || (umask 077 && "$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(32))' > "$SECRETS/$name")
-done
-export NEUROLAKE__QUALITY__PII_SALT_FILE="${NEUROLAKE__QUALITY__PII_SALT_FILE:-$SECRETS/pii_salt}"
-export NEUROLAKE__QUALITY__TOKEN_KEY_FILE="${NEUROLAKE__QUALITY__TOKEN_KEY_FILE:-$SECRETS/token_key}"
+# Secrets are never defaults in code: a fresh checkout gets random local ones in the files
+# conf/local.yaml names (.cache/secrets/, mode 0600 in a 0700 folder); existing ones are kept.
+neurolake secrets init --conf-file "$ROOT/conf/local.yaml" >&2 \
+  || die "cannot create the local secrets in $CACHE/secrets (see the line above)"
 
 step "JVM jars (Delta) from Maven Central into $CACHE/jars (once; later runs are offline)"
 neurolake jars --conf-file "$ROOT/conf/local.yaml" >/dev/null

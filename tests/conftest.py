@@ -17,6 +17,7 @@ import pytest
 # Test-only secrets: the pipeline reads them from env vars and has no defaults.
 os.environ.setdefault("NEUROLAKE_PII_SALT", "test-only-pii-salt-5c1d")
 os.environ.setdefault("NEUROLAKE_TOKEN_KEY", "test-only-token-key-9e07a3b1c2d4e5f6")
+os.environ.setdefault("NEUROLAKE_BACKUP_KEY", "test-only-backup-key-41f6d2")
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_CONF = ROOT / "conf" / "local.yaml"

@@ -18,6 +18,7 @@ Example::
 
 from .errors import (
     ConcurrentModificationError,
+    CorruptTableError,
     NCFTableError,
     NotATableError,
     SchemaMismatchError,
@@ -27,6 +28,7 @@ from .errors import (
 from .files import conform, read_data_file, write_data_file
 from .log import CHECKPOINT_INTERVAL, DataFile, Snapshot
 from .maintenance import SAFE_RETENTION_HOURS, compact, vacuum
+from .paths import UnsafePathError, check_relative, inside
 from .retries import with_retries
 from .table import NCFTable, Transaction, prepare_write, to_epoch_ms
 
@@ -34,6 +36,7 @@ __all__ = [
     "CHECKPOINT_INTERVAL",
     "SAFE_RETENTION_HOURS",
     "ConcurrentModificationError",
+    "CorruptTableError",
     "DataFile",
     "NCFTable",
     "NCFTableError",
@@ -42,9 +45,12 @@ __all__ = [
     "Snapshot",
     "TimeTravelError",
     "Transaction",
+    "UnsafePathError",
     "VacuumRetentionError",
+    "check_relative",
     "compact",
     "conform",
+    "inside",
     "prepare_write",
     "read_data_file",
     "to_epoch_ms",

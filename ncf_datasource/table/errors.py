@@ -13,6 +13,10 @@ class NotATableError(NCFTableError):
     """The path holds no NCF table (no ``_ncf_log/`` commit log)."""
 
 
+class CorruptTableError(NCFTableError):
+    """The table's log contradicts the format's rules (e.g. it names a file outside the table folder)."""
+
+
 class ConcurrentModificationError(NCFTableError):
     """Another commit changed what this operation read; nothing was committed by it."""
 

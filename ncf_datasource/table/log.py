@@ -11,7 +11,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ import pyarrow as pa
 from ..format.stats import from_json
 from ..format.types import schema_from_json, schema_to_json
 from ..format.writer import fsync_dir
-from .errors import NCFTableError, NotATableError, TimeTravelError
+from .errors import CorruptTableError, NCFTableError, NotATableError, TimeTravelError
+from .paths import UnsafePathError, check_relative, inside
 
 LOG_DIR = "_ncf_log"
 LAST_CHECKPOINT = "_last_checkpoint"
@@ -103,9 +104,14 @@ class Snapshot:
         return self.properties.get("sort_key") or None
 
     def absolute(self, data_file: DataFile | str) -> str:
-        """Absolute path of a data file of this table."""
+        """Absolute path of a data file of this table; :class:`CorruptTableError` if it is outside."""
         rel = data_file.path if isinstance(data_file, DataFile) else data_file
-        return str(self.table_path / rel)
+        try:
+            return str(inside(self.table_path, rel))
+        except UnsafePathError as exc:
+            raise CorruptTableError(
+                f"{self.table_path}: corrupt table: its log names a file outside it: {exc}"
+            ) from None
 
     def prune(self, expr: Any) -> list[DataFile]:
         """Files whose statistics do not exclude a match of the bound filter ``expr``."""
@@ -124,7 +130,7 @@ class Snapshot:
         for removed in commit.get("remove") or ():
             self.files.pop(removed["path"], None)
         for added in commit.get("add") or ():
-            data_file = DataFile.from_json(added)
+            data_file = _logged_file(self.table_path, added, f"version {version}")
             self.files[data_file.path] = data_file
         txn = commit.get("txn")
         if txn:
@@ -143,7 +149,7 @@ class Snapshot:
     def from_checkpoint(cls, table_path: Path, d: dict[str, Any]) -> Snapshot:
         files = {}
         for f in d["files"]:
-            data_file = DataFile.from_json(f)
+            data_file = _logged_file(table_path, f, f"the checkpoint of version {d['version']}")
             files[data_file.path] = data_file
         return cls(
             table_path,
@@ -154,6 +160,18 @@ class Snapshot:
             files,
             {k: int(v) for k, v in (d.get("txns") or {}).items()},
         )
+
+
+def _logged_file(table_path: Path, action: dict[str, Any], where: str) -> DataFile:
+    """The data file an ``add`` action of the log names; its path must stay inside the table."""
+    data_file = DataFile.from_json(action)
+    try:
+        check_relative(data_file.path)
+    except UnsafePathError as exc:
+        raise CorruptTableError(
+            f"{table_path}: corrupt table: {where} adds a file outside the table folder: {exc}"
+        ) from None
+    return data_file
 
 
 def merge_stats(parts: list[dict[str, Any]], t: pa.DataType) -> dict[str, Any]:
@@ -305,11 +323,15 @@ class CommitLog:
         versions = self.versions()
         if not versions:
             raise NotATableError(f"{self.table_path}: not an NCF table (no commits in {LOG_DIR}/)")
-        stamp: Callable[[int], int] = lambda v: int(self.read(v)["timestamp"])
+
+        def stamp(v: int) -> int:
+            return int(self.read(v)["timestamp"])
+
         lo, hi = 0, len(versions) - 1
         if stamp(versions[0]) > timestamp_ms:
             raise TimeTravelError(
-                f"{self.table_path}: timestamp {timestamp_ms} ms is before the first commit ({stamp(versions[0])} ms)"
+                f"{self.table_path}: timestamp {timestamp_ms} ms is before the first commit "
+                f"({stamp(versions[0])} ms)"
             )
         while lo < hi:
             mid = (lo + hi + 1) // 2

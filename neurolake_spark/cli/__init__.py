@@ -27,6 +27,7 @@ from neurolake_spark.errors import (
     NeuroLakeError,
     TableNameError,
 )
+from neurolake_spark.redaction import mask_credentials
 
 COMMAND_MODULES = [
     "neurolake_spark.cli.pipeline",
@@ -36,6 +37,7 @@ COMMAND_MODULES = [
     "neurolake_spark.cli.quality",
     "neurolake_spark.cli.ops",
     "neurolake_spark.cli.service",
+    "neurolake_spark.cli.secrets",
 ]
 
 
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except (NeuroLakeError, NCFError) as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = mask_credentials(" ".join(str(exc).split())) or type(exc).__name__
         print(f"neurolake: error: {message}", file=sys.stderr)
         return exit_code(exc)
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ from neurolake_spark.lineage.spark_listener import ingest_listener_events
 from neurolake_spark.lineage.spool import CircuitBreaker, Spool
 from neurolake_spark.lineage.transport_config import parse_transport
 from neurolake_spark.lineage.transports import DeliveryError, Transport, build_transport, build_transports
+from neurolake_spark.redaction import mask_credentials
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,9 @@ class LineageEmitter:
                 outbox.deliver(event, key)
             except Exception as exc:  # delivery must never fail a data job
                 log.warning(
-                    "lineage: %s could not deliver or spool an event: %s", outbox.transport.transport_id, exc
+                    "lineage: %s could not deliver or spool an event: %s",
+                    outbox.transport.transport_id,
+                    mask_credentials(exc),
                 )
 
 

@@ -4,6 +4,7 @@ Layout of ``settings.lineage_spool_dir``::
 
     <transport id>/                  one queue per backend
         transport.json               the backend's config, so replay reaches the same one
+                                     (URL credentials masked: give them by auth_env/auth_file)
         000000000001.event.json      one event per file, written atomically, in order
         sequence                     the last sequence number (updated under a file lock)
         breaker.json                 the circuit breaker's state, shared by all processes
@@ -28,6 +29,7 @@ from typing import Any
 
 from neurolake_spark.lineage import LineageEventError
 from neurolake_spark.lineage.events import parse_event
+from neurolake_spark.redaction import mask_credentials
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ def move_aside(path: Path, spool_root: Path, reason: str, prefix: str = "") -> P
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"{prefix}{path.name}"
     os.replace(path, target)
+    reason = mask_credentials(reason)
     target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
     log.warning("lineage: %s (moved to %s)", reason, target)
     return target
@@ -112,7 +115,8 @@ class Spool:
         """Append ``event`` durably behind every event already waiting."""
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.config is not None and not (self.folder / "transport.json").exists():
-            write_atomic(self.folder / "transport.json", json.dumps(self.config, sort_keys=True, indent=2))
+            config = json.dumps(self.config, sort_keys=True, indent=2)
+            write_atomic(self.folder / "transport.json", mask_credentials(config))
         counter = self.folder / "sequence"
         with file_lock(self.folder / ".sequence.lock"):
             text = counter.read_text().strip() if counter.exists() else ""

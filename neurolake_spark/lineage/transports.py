@@ -45,15 +45,20 @@ from neurolake_spark.lineage.transport_config import (
     TransportConfig,
     leaf_transports,
 )
+from neurolake_spark.redaction import mask_credentials
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class DeliveryError(NeuroLakeError):
-    """A backend did not take an event; ``retry`` is False when resending cannot help."""
+    """A backend did not take an event; ``retry`` is False when resending cannot help.
+
+    The message has every URL's credentials masked: it is logged, kept in flush results
+    and printed by ``neurolake lineage replay``.
+    """
 
     def __init__(self, message: str, retry: bool = True):
-        super().__init__(message)
+        super().__init__(mask_credentials(message))
         self.retry = retry
 
 

@@ -15,9 +15,18 @@ Policies come from ``conf/pii.yaml`` (``settings.quality.pii_policies``)::
 Policies: ``hash`` (salted SHA-256), ``redact``, ``partial_mask`` (keep a few characters,
 or an email's domain), ``tokenize`` (deterministic AES-GCM with a synthetic IV: equal
 values give equal tokens, only the key holder can reverse them, see :func:`detokenize`)
-and ``drop``. Masks are Spark column expressions; nothing is collected but a detection
-sample. The salt and the token key are secrets read with
+and ``drop``. ``hash`` and ``tokenize`` take ``scope: table`` to key each table apart
+(HMAC with a per-table key derived from the secret), so values cannot be linked across
+tables; the default ``shared`` gives equal results in every table. Nothing is collected
+but a detection sample. The salt and the token key are secrets read with
 :func:`~neurolake_spark.config.read_secret` (never defaults) and never logged.
+
+The secrets never enter a Spark plan: ``hash`` and ``tokenize`` are vectorised Arrow UDFs
+whose key material reaches the executors in a Spark broadcast, so EXPLAIN, the Spark UI,
+event logs, analysis errors and the OpenLineage plan facet show ``pii_hash(email)``, never
+a literal. Their results are byte for byte those of the earlier Spark expressions
+(``sha2(concat(salt, v), 256)`` and ``base64(aes_encrypt(...))``, line breaks included), so
+tables masked before stay consistent.
 
 Example::
 
@@ -37,13 +46,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pyspark.sql import Column, DataFrame
+from pyspark import Broadcast
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from neurolake_spark.config import QualitySettings, read_secret
+from neurolake_spark.config import SECRETS_INIT_COMMAND, QualitySettings, read_secret
 from neurolake_spark.errors import ConfigError
 
 PII_CLASSES = (
@@ -74,7 +85,8 @@ NAME_PATTERNS: dict[str, re.Pattern] = {
 
 EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 PHONE = re.compile(
-    r"^(\+[0-9]{1,3}[ .-]?([(]?[0-9]{1,4}[)]?[ .-]?){1,4}[0-9]{2,7}|[(]?[0-9]{3}[)]?[ .-][0-9]{3}[ .-][0-9]{4})$"
+    r"^(\+[0-9]{1,3}[ .-]?([(]?[0-9]{1,4}[)]?[ .-]?){1,4}[0-9]{2,7}"
+    r"|[(]?[0-9]{3}[)]?[ .-][0-9]{3}[ .-][0-9]{4})$"
 )
 CARD = re.compile(r"^[0-9]{4}([ -]?[0-9]{2,4}){2,4}$")
 SSN = re.compile(r"^(?!000|666|9[0-9]{2})[0-9]{3}-(?!00)[0-9]{2}-(?!0000)[0-9]{4}$")
@@ -202,11 +214,20 @@ class Policy(BaseModel):
     keep_domain: bool = False
     mask_char: str = Field(default="*", min_length=1, max_length=1)
     replacement: str = "[REDACTED]"
+    scope: Literal["shared", "table"] = "shared"
+    """``hash``/``tokenize``: ``shared`` gives a value the same result in every table (joinable
+    across tables, and so linkable); ``table`` keys each table apart (HMAC with a per-table key)."""
 
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         return {"policy": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _scoped_only_when_keyed(self) -> Policy:
+        if self.scope == "table" and self.policy not in ("hash", "tokenize"):
+            raise ValueError(f"scope: table applies to hash and tokenize, not to {self.policy}")
+        return self
 
 
 class TablePolicies(BaseModel):
@@ -283,7 +304,7 @@ class SecretSource:
         if "salt" not in self._cache:
             q = self._quality
             self._cache["salt"] = read_secret(
-                q.pii_salt_env, q.pii_salt_file, "the PII hash salt", env=self._env
+                q.pii_salt_env, q.pii_salt_file, "the PII hash salt", self._env, SECRETS_INIT_COMMAND
             )
         return self._cache["salt"]
 
@@ -291,7 +312,7 @@ class SecretSource:
         if "token" not in self._cache:
             q = self._quality
             self._cache["token"] = read_secret(
-                q.token_key_env, q.token_key_file, "the PII token key", env=self._env
+                q.token_key_env, q.token_key_file, "the PII token key", self._env, SECRETS_INIT_COMMAND
             )
         return self._cache["token"]
 
@@ -300,9 +321,105 @@ def _derived_key(secret: str, purpose: str, size: int = 32) -> bytes:
     return hmac.new(secret.encode(), f"neurolake-pii-{purpose}".encode(), hashlib.sha256).digest()[:size]
 
 
-def hash_column(column: Column, salt: str) -> Column:
-    """Salted SHA-256 hex of the value's text; null stays null."""
-    return F.sha2(F.concat(F.lit(salt), column.cast("string")), 256)
+def _broadcast(material: tuple) -> Broadcast:
+    """Key material for the executors, outside every plan (a plan only holds the broadcast's id)."""
+    return SparkSession.active().sparkContext.broadcast(material)
+
+
+def _chunked_base64() -> bool:
+    """Whether Spark's ``base64`` breaks lines every 76 characters (as the tokens were first made)."""
+    return SparkSession.active().conf.get("spark.sql.chunkBase64String.enabled", "true") == "true"
+
+
+def _hash_udf(material: Broadcast):
+    """``pii_hash``: hex SHA-256 of salt + text (``("salt", salt)``), hex HMAC-SHA256 (``("hmac", key)``)."""
+
+    def pii_hash(values: pa.Array) -> pa.Array:
+        import hashlib
+        import hmac
+
+        mode, key = material.value
+        if mode == "salt":
+            salted = hashlib.sha256(key)
+
+            def digest(text: str) -> str:
+                one = salted.copy()
+                one.update(text.encode())
+                return one.hexdigest()
+        else:
+
+            def digest(text: str) -> str:
+                return hmac.digest(key, text.encode(), "sha256").hex()
+
+        return pa.array([None if v is None else digest(v) for v in values.to_pylist()], pa.string())
+
+    return F.arrow_udf(pii_hash, "string")
+
+
+def _tokenize_udf(material: Broadcast, chunked: bool):
+    """``pii_tokenize``: base64 of IV + AES-256-GCM(text) + tag, IV = SHA-256(iv prefix + text)[:12]."""
+
+    def pii_tokenize(values: pa.Array) -> pa.Array:
+        import base64
+        import hashlib
+
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        encryption_key, iv_prefix = material.value
+        cipher = AESGCM(encryption_key)
+
+        def token(text: str) -> str:
+            data = text.encode()
+            iv = hashlib.sha256(iv_prefix + data).digest()[:12]
+            encoded = base64.b64encode(iv + cipher.encrypt(iv, data, None)).decode()
+            if not chunked:
+                return encoded
+            return "\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+
+        return pa.array([None if v is None else token(v) for v in values.to_pylist()], pa.string())
+
+    return F.arrow_udf(pii_tokenize, "string")
+
+
+def _detokenize_udf(material: Broadcast):
+    """``pii_detokenize``: the text of a ``pii_tokenize`` token (fails on a token of another key)."""
+
+    def pii_detokenize(values: pa.Array) -> pa.Array:
+        import base64
+
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        cipher = AESGCM(material.value)
+
+        def text(token: str) -> str:
+            blob = base64.b64decode(token)
+            return cipher.decrypt(blob[:12], blob[12:], None).decode(errors="replace")
+
+        return pa.array([None if v is None else text(v) for v in values.to_pylist()], pa.string())
+
+    return F.arrow_udf(pii_detokenize, "string")
+
+
+def _hash_material(salt: str, table: str | None) -> tuple[str, bytes]:
+    """Shared scope: the salt; table scope: an HMAC key derived from the salt for ``table``."""
+    if table is None:
+        return ("salt", salt.encode())
+    return ("hmac", _derived_key(salt, f"hash-table:{table}"))
+
+
+def _token_material(key: str, table: str | None) -> tuple[bytes, bytes]:
+    """The AES key and the IV prefix, from the token key or (table scope) a key derived for ``table``."""
+    secret = key if table is None else _derived_key(key, f"token-table:{table}").hex()
+    return (_derived_key(secret, "token-enc"), _derived_key(secret, "token-iv").hex().encode())
+
+
+def hash_column(column: Column, salt: str, table: str | None = None) -> Column:
+    """Salted SHA-256 hex of the value's text; null stays null.
+
+    With ``table``, HMAC-SHA256 under a key derived from the salt for that table instead,
+    so the same value hashes differently in each table. The salt stays out of the plan.
+    """
+    return _hash_udf(_broadcast(_hash_material(salt, table)))(column.cast("string"))
 
 
 def redact_column(column: Column, replacement: str = "[REDACTED]") -> Column:
@@ -331,67 +448,75 @@ def partial_mask_column(
     )
 
 
-def tokenize_column(column: Column, key: str) -> Column:
+def tokenize_column(column: Column, key: str, table: str | None = None) -> Column:
     """Deterministic, reversible token: base64 of AES-256-GCM with IV = keyed hash of the value.
 
     Equal values give equal tokens (joins and counts still work); :func:`detokenize`
-    reverses it with the same key. Null stays null.
+    reverses it with the same key (and ``table``, if given: a per-table derived key).
+    Null stays null; the key stays out of the plan.
     """
-    text = column.cast("string")
-    enc_key, iv_key = _derived_key(key, "token-enc"), _derived_key(key, "token-iv")
-    iv = F.substring(F.unhex(F.sha2(F.concat(F.lit(iv_key.hex()), text), 256)), 1, 12)
-    return F.base64(F.aes_encrypt(text, F.lit(enc_key), F.lit("GCM"), F.lit("DEFAULT"), iv))
+    return _tokenize_udf(_broadcast(_token_material(key, table)), _chunked_base64())(column.cast("string"))
 
 
-def detokenize(column: Column, key: str) -> Column:
+def detokenize(column: Column, key: str, table: str | None = None) -> Column:
     """The original text of a :func:`tokenize_column` token (needs the token key)."""
-    return F.aes_decrypt(F.unbase64(column), F.lit(_derived_key(key, "token-enc")), F.lit("GCM")).cast(
-        "string"
-    )
+    return _detokenize_udf(_broadcast(_token_material(key, table)[0]))(column)
+
+
+class MaskPlan(dict):
+    """``{column: Policy}`` for one ``table``, as :meth:`Masker.plan` makes it (for ``scope: table``)."""
+
+    def __init__(self, table: str, policies: dict[str, Policy] | None = None):
+        super().__init__(policies or {})
+        self.table = table
 
 
 class Masker:
-    """Applies the policies of ``pii.yaml`` to a table's frames as Spark expressions."""
+    """Applies the policies of ``pii.yaml`` to a table's frames; secrets reach no plan, only broadcasts."""
 
     def __init__(self, policies: PiiPolicies, secrets: SecretSource):
         self.policies, self.secrets = policies, secrets
 
-    def plan(self, table: str, detected: dict[str, Detection], columns: list[str]) -> dict[str, Policy]:
+    def plan(self, table: str, detected: dict[str, Detection], columns: list[str]) -> MaskPlan:
         """``{column: policy}`` for ``table``: explicit policies, then class defaults of detected columns.
 
         A detected column that is neither allowed nor covered by a policy is a ConfigError,
         so raw PII never passes silently.
         """
         table_policies = self.policies.for_table(table)
-        plan = {c: p for c, p in table_policies.columns.items() if c in columns}
+        plan = MaskPlan(table, {c: p for c, p in table_policies.columns.items() if c in columns})
         for column, detection in detected.items():
             if column in plan or column in table_policies.allow:
                 continue
             default = self.policies.defaults.get(detection.pii_class)
             if default is None:
                 raise ConfigError(
-                    f"table {table}: column '{column}' looks like PII ({detection.pii_class}, by {detection.evidence}) "
-                    f"but the PII policies give it no policy: add one under tables.{table}.columns, "
-                    f"a default for {detection.pii_class}, or allow it"
+                    f"table {table}: column '{column}' looks like PII ({detection.pii_class}, "
+                    f"by {detection.evidence}) but the PII policies give it no policy: add one under "
+                    f"tables.{table}.columns, a default for {detection.pii_class}, or allow it"
                 )
             plan[column] = default
         return plan
 
-    def expression(self, column: str, policy: Policy) -> Column:
-        """The masked value of ``column`` under ``policy`` (not for ``drop``)."""
+    def expression(self, column: str, policy: Policy, table: str | None = None) -> Column:
+        """The masked value of ``column`` under ``policy`` (not ``drop``); ``table`` keys ``scope: table``."""
         source = F.col(column)
+        if policy.scope == "table" and table is None:
+            raise ConfigError(f"column '{column}': scope: table needs the table name (use Masker.plan)")
+        scoped = table if policy.scope == "table" else None
         if policy.policy == "hash":
-            return hash_column(source, self.secrets.salt())
+            return hash_column(source, self.secrets.salt(), scoped)
         if policy.policy == "redact":
             return redact_column(source, policy.replacement)
         if policy.policy == "partial_mask":
             return partial_mask_column(
                 source, policy.keep_first, policy.keep_last, policy.mask_char, policy.keep_domain
             )
-        return tokenize_column(source, self.secrets.token_key())
+        return tokenize_column(source, self.secrets.token_key(), scoped)
 
-    def apply(self, df: DataFrame, plan: dict[str, Policy]) -> DataFrame:
+    def apply(self, df: DataFrame, plan: MaskPlan) -> DataFrame:
         """``df`` with every planned column masked (or dropped), other columns untouched."""
+        table = getattr(plan, "table", None)
         dropped = [c for c, p in plan.items() if p.policy == "drop"]
-        masked = {c: self.expression(c, p) for c, p in plan.items() if p.policy != "drop"}
+        masked = {c: self.expression(c, p, table) for c, p in plan.items() if p.policy != "drop"}
         return df.withColumns(masked).drop(*dropped) if masked else df.drop(*dropped)

@@ -225,5 +225,5 @@ def test_the_dag_runs_one_night_end_to_end_under_airflow(tmp_path, spark):
     assert len(backups) == 1
     from neurolake_spark import backup
 
-    manifest = backup.verify_backup(backups[0])
+    manifest = backup.verify_backup(backups[0], os.environ["NEUROLAKE_BACKUP_KEY"])
     assert manifest["tables"]["silver.orders"]["rows"] == orders.count()

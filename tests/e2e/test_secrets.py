@@ -14,13 +14,16 @@ import base64
 import os
 import secrets
 import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import sqlalchemy
 
+from neurolake_spark.quality.pii import _derived_key
 from tests.e2e.cluster import LOCAL_CONF, VENV_BIN
 from tests.e2e.postgres import needs_postgres, private_postgres
 
@@ -28,7 +31,7 @@ DAY = "2026-11-24"
 
 
 class _StandInPushgateway(BaseHTTPRequestHandler):
-    received: list[str] = []
+    received: ClassVar[list[str]] = []
 
     def do_PUT(self):
         self.received.append(self.headers.get("Authorization", ""))
@@ -130,3 +133,83 @@ def test_a_nightly_run_never_prints_logs_or_stores_its_secrets_with_a_stand_in_p
         if any(value in row for row in catalog_rows)
     ]
     assert not leaks, leaks
+
+
+PROBE = """
+import sys
+from pyspark.sql import functions as F
+from neurolake_spark import Lakehouse
+from neurolake_spark.quality.pii import Masker, SecretSource, detect_pii, load_policies
+
+conf, warehouse, events, lineage_file = sys.argv[1:5]
+lh = Lakehouse.open(conf, overrides={
+    "storage.warehouse": warehouse,
+    "spark.log_level": "INFO",
+    "spark.conf": {"spark.eventLog.enabled": "true", "spark.eventLog.dir": events},
+    "lineage.transports": [{"type": "catalog"}, {"type": "file", "location": lineage_file}],
+})
+df = lh.spark.createDataFrame(
+    [(1, "Ana Smith", "ana@example.com", "+1-555-0000001", "1 Oak Street")],
+    "customer_id BIGINT, name STRING, email STRING, phone STRING, address STRING",
+)
+masker = Masker(load_policies(lh.settings.quality.pii_policies), SecretSource(lh.settings.quality))
+masked = masker.apply(df, masker.plan("bronze.customers", detect_pii(df, sample_rows=0), df.columns))
+masked.explain(mode="extended")
+masked.write.format("noop").mode("overwrite").save()
+try:
+    with lh.run("silver", run_date="2026-11-24"):
+        masked.where("email + 1 > array(1)").count()
+except Exception as exc:
+    print("run failed as expected:", type(exc).__name__)
+lh.spark.stop()
+"""
+
+
+def test_pii_secrets_reach_no_plan_event_log_run_error_lineage_event_or_log(tmp_path):
+    """EXPLAIN, the Spark event log (what the Spark UI and history server show), a run failed by an
+    analysis error (its stored error and lineage events) and the logs at INFO: no secret byte."""
+    salt, key = f"salt-{secrets.token_hex(16)}", f"tok-{secrets.token_hex(16)}"
+    forms = {"pii salt": salt, "token key": key}
+    for purpose in ("token-iv", "token-enc"):
+        derived = _derived_key(key, purpose).hex()
+        forms[f"derived {purpose} key"], forms[f"derived {purpose} key (upper case)"] = (
+            derived,
+            derived.upper(),
+        )
+    (tmp_path / "salt").write_text(salt)
+    (tmp_path / "key").write_text(key)
+    events, warehouse = tmp_path / "events", tmp_path / "warehouse"
+    events.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NEUROLAKE")},
+        "NEUROLAKE__QUALITY__PII_SALT_FILE": str(tmp_path / "salt"),
+        "NEUROLAKE__QUALITY__TOKEN_KEY_FILE": str(tmp_path / "key"),
+        "NEUROLAKE__SPARK__SHUFFLE_PARTITIONS": "2",
+    }
+    (tmp_path / "probe.py").write_text(PROBE)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(tmp_path / "probe.py"),
+            str(LOCAL_CONF),
+            str(warehouse),
+            str(events),
+            str(tmp_path / "lineage.jsonl"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-6000:]
+    output = done.stdout + done.stderr
+    lineage = (tmp_path / "lineage.jsonl").read_text()
+    leaks = [f"{name} in the output" for name, value in forms.items() if value in output]
+    leaks += [f"{name} in lineage events" for name, value in forms.items() if value in lineage]
+    leaks += _files_containing(events, forms) + _files_containing(warehouse, forms)
+    leaks += _files_containing(tmp_path, {n: v for n, v in forms.items() if "derived" in n})
+    assert not leaks, leaks
+    assert "== Physical Plan ==" in output and "pii_hash" in output and "pii_tokenize" in output
+    assert "run failed as expected: AnalysisException" in output
+    assert "email + 1" in lineage  # the failed run's error is in its events
+    assert [p for p in events.rglob("*") if p.is_file()], "no Spark event log was written"

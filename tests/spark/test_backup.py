@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -144,16 +146,23 @@ def test_a_damaged_backup_is_never_restored(backed_up, tmp_path, capsys, damage,
     assert not target.exists() or not any(target.rglob("*.parquet"))
 
 
-def test_backup_during_concurrent_appends_is_exactly_one_committed_version(make_lakehouse, tmp_path):
-    lh = make_lakehouse(tmp_path / "wh")
-    ref = lh.resolve("silver.products")
-    batch = lambda n: lh.spark.range(n * 100, n * 100 + 100).selectExpr(
+def _products(spark, start: int, count: int):
+    return spark.range(start, start + count).selectExpr(
         "id AS product_id",
         "concat('p', id) AS name",
         "'toys' AS category",
         "CAST(id AS DECIMAL(10,2)) AS list_price",
         "current_timestamp() AS updated_at",
     )
+
+
+def test_backup_during_concurrent_appends_is_exactly_one_committed_version(make_lakehouse, tmp_path):
+    lh = make_lakehouse(tmp_path / "wh")
+    ref = lh.resolve("silver.products")
+
+    def batch(n):
+        return _products(lh.spark, n * 100, 100)
+
     bulk.insert(lh.spark, ref, batch(0))
     appends = 6
     errors = []
@@ -179,3 +188,96 @@ def test_backup_during_concurrent_appends_is_exactly_one_committed_version(make_
     restored = lh.spark.read.format("delta").load(report.tables["silver.products"]["path"])
     assert_df_equality(restored, lh.table("silver.products", version=version), ignore_row_order=True)
     assert restored.count() == (version + 1) * 100
+
+
+def _reseal(copy: Path, edit) -> None:
+    """Edit a backup's manifest and sign it again with the backup key (what only a key holder can do)."""
+    manifest = copy / "manifest.json"
+    data = json.loads(manifest.read_text())
+    edit(data)
+    data["hmac"] = backup.manifest_signature(data, os.environ["NEUROLAKE_BACKUP_KEY"])
+    manifest.write_text(json.dumps(data))
+
+
+def _recompute_unkeyed(copy: Path, edit) -> None:
+    """Edit a manifest and recompute a plain SHA-256 over it (what anyone could do to the old format)."""
+    manifest = copy / "manifest.json"
+    data = json.loads(manifest.read_text())
+    edit(data)
+    body = {k: v for k, v in data.items() if k not in ("hmac", "checksum")}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    data["hmac" if "hmac" in data else "checksum"] = digest
+    manifest.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("seal", [_recompute_unkeyed, _reseal], ids=["unkeyed-checksum", "signed"])
+def test_a_crafted_backup_never_writes_outside_the_target_nor_truncates_a_file(
+    backed_up, tmp_path, capsys, seal
+):
+    lh, folder, _ = backed_up
+    copy = _damaged_copy(folder, tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (copy / "escaped.txt").write_text("planted")  # tables/gold/daily_revenue/../../../escaped.txt
+    planted = {"sha256": backup.sha256_of(copy / "escaped.txt"), "size": len("planted")}
+
+    def craft(data):
+        files = data["tables"]["bronze.customers"]["files"]
+        files["../../../escaped.txt"] = planted
+        files[str(victim)] = {"sha256": backup.sha256_of(victim), "size": victim.stat().st_size}
+
+    seal(copy, craft)
+    target = tmp_path / "restore" / "to"
+    code = main(["restore", str(copy), "--to", str(target), "--set", _wh(lh)])
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "restore" / "escaped.txt").exists()
+    assert not target.exists() or not [p for p in target.rglob("*") if p.is_file()]
+
+
+def test_a_crafted_table_name_is_refused_before_anything_is_written(backed_up, tmp_path, capsys):
+    lh, folder, _ = backed_up
+    copy = _damaged_copy(folder, tmp_path)
+    _reseal(copy, lambda data: data["tables"].update({"../..": data["tables"]["gold.daily_revenue"]}))
+    target = tmp_path / "to"
+    assert main(["restore", str(copy), "--to", str(target), "--set", _wh(lh)]) != 0
+    assert "invalid table name '../..'" in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_a_backup_file_symlinked_out_of_the_backup_is_refused(backed_up, tmp_path, capsys):
+    lh, folder, _ = backed_up
+    copy = _damaged_copy(folder, tmp_path)
+    data_file = _some_data_file(copy)
+    outside = tmp_path / "outside.parquet"
+    data_file.rename(outside)
+    data_file.symlink_to(outside)
+    target = tmp_path / "to"
+    assert main(["restore", str(copy), "silver.orders", "--to", str(target), "--set", _wh(lh)]) != 0
+    assert "resolves outside" in capsys.readouterr().err
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("escape", ["absolute", "dot-dot"])
+def test_backup_refuses_a_delta_log_path_outside_the_table_and_writes_nothing_outside(
+    make_lakehouse, tmp_path, capsys, escape
+):
+    lh = make_lakehouse(tmp_path / "a" / "b" / "c" / "wh")
+    ref = lh.resolve("silver.products")
+    bulk.insert(lh.spark, ref, _products(lh.spark, 0, 3))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "a" / "planted.txt").write_text("planted")
+    backup_dir = tmp_path / "b"
+    # absolute: the old code read and rewrote the same file, truncating it; dot-dot: the source
+    # <wh>/silver/products/../../../../../planted.txt is <tmp>/a/planted.txt, its copy went to <tmp>
+    path = str(victim) if escape == "absolute" else "../../../../../planted.txt"
+    commit = ref.path / "_delta_log" / f"{1:020d}.json"
+    commit.write_text(json.dumps({"add": {"path": path, "size": 8}}) + "\n")
+    code = main(["backup", "silver.products", "--to", str(backup_dir), "--no-catalog", "--set", _wh(lh)])
+    err = capsys.readouterr().err
+    assert code != 0 and "the log names a file outside the table" in err, err
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "planted.txt").exists()
+    assert not [p for p in backup_dir.rglob("*") if p.is_file()]

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 import secrets
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pyspark.errors import AnalysisException, PythonException
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from neurolake_spark.config import QualitySettings
+from neurolake_spark.errors import ConfigError
 from neurolake_spark.quality import QualityGates
 from neurolake_spark.quality.pii import (
+    Masker,
+    PiiPolicies,
+    SecretSource,
     _derived_key,
     detect_pii,
     detokenize,
     hash_column,
+    load_policies,
     partial_mask_column,
     redact_column,
     tokenize_column,
@@ -70,7 +80,7 @@ def test_tokens_are_deterministic_and_reversible_only_with_the_key(spark):
     assert all("Ana" not in r.t and "Smith" not in r.t for r in rows[:3])
     blob = base64.b64decode(rows[1].t)  # Spark's GCM output: 12-byte IV, ciphertext, 16-byte tag
     assert AESGCM(_derived_key(key, "token-enc")).decrypt(blob[:12], blob[12:], None) == b"Ben Kim"
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidTag):
         AESGCM(_derived_key(secrets.token_hex(16), "token-enc")).decrypt(blob[:12], blob[12:], None)
 
 
@@ -122,7 +132,8 @@ def test_gate_masks_pii_and_never_leaks_secrets(spark, make_lakehouse, tmp_path,
     suites.mkdir()
     (suites / "bronze.customers.yaml").write_text("""
 rules:
-  - {name: email_well_formed, type: matches_regex, column: email, pattern: "^[^@]+@[^@]+$", action: quarantine}
+  - {name: email_well_formed, type: matches_regex, column: email, pattern: "^[^@]+@[^@]+$",
+     action: quarantine}
 """)
     lh = make_lakehouse(
         tmp_path / "warehouse",
@@ -184,3 +195,98 @@ rules:
     for secret in (salt, key):
         assert not any(secret in text for text in evidence)
     assert "Ana Smith" not in caplog.text and "ana.smith1@example.com" not in caplog.text
+
+
+def _spark_expression_hash(column, salt: str):
+    """How hash_column masked until the secrets left the plans (kept here to prove equal results)."""
+    return F.sha2(F.concat(F.lit(salt), column.cast("string")), 256)
+
+
+def _spark_expression_token(column, key: str):
+    """How tokenize_column masked until the secrets left the plans."""
+    text = column.cast("string")
+    iv = F.substring(F.unhex(F.sha2(F.concat(F.lit(_derived_key(key, "token-iv").hex()), text), 256)), 1, 12)
+    return F.base64(
+        F.aes_encrypt(text, F.lit(_derived_key(key, "token-enc")), F.lit("GCM"), F.lit("DEFAULT"), iv)
+    )
+
+
+def test_masks_without_secrets_in_the_plan_equal_the_earlier_spark_expressions(spark):
+    salt, key = secrets.token_hex(32), secrets.token_hex(32)
+    values = ["ana@example.com", "", "Zoë Ünal 東京", "x" * 29, "y" * 120, "1 Oak Street, Springfield", None]
+    df = spark.createDataFrame(
+        [(v, i, dt.date(2026, 11, i + 1)) for i, v in enumerate(values)], "v STRING, n INT, d DATE"
+    )
+    for column in ("v", "n", "d"):
+        got = df.select(
+            hash_column(F.col(column), salt).alias("new_hash"),
+            _spark_expression_hash(F.col(column), salt).alias("old_hash"),
+            tokenize_column(F.col(column), key).alias("new_token"),
+            _spark_expression_token(F.col(column), key).alias("old_token"),
+        ).collect()
+        assert [(r.new_hash, r.new_token) for r in got] == [(r.old_hash, r.old_token) for r in got]
+    long_token = df.where("v LIKE 'yyy%'").select(tokenize_column(F.col("v"), key)).first()[0]
+    assert "\r\n" in long_token  # Spark's base64 breaks lines after 76 characters; so do the new tokens
+
+
+def _plan_text(df) -> str:
+    return df._jdf.queryExecution().toString()  # parsed, analyzed, optimized and physical plans
+
+
+def test_salt_and_token_key_appear_in_no_plan_nor_analysis_error(spark):
+    salt, key = "salt-" + secrets.token_hex(12), "key-" + secrets.token_hex(12)
+    forms = [salt, key, _derived_key(key, "token-iv").hex(), _derived_key(key, "token-enc").hex()]
+    forms += [f.upper() for f in forms]
+    df = one_column(spark, ["ana@example.com", "ben@example.org"])
+    masked = df.select(
+        hash_column(F.col("v"), salt).alias("h"),
+        hash_column(F.col("v"), salt, table="bronze.customers").alias("ht"),
+        tokenize_column(F.col("v"), key).alias("t"),
+        detokenize(tokenize_column(F.col("v"), key, table="x.y"), key, table="x.y").alias("back"),
+    )
+    assert [r.back for r in masked.collect()] == ["ana@example.com", "ben@example.org"]
+    plans = _plan_text(masked)
+    assert "pii_hash" in plans and "pii_tokenize" in plans
+    with pytest.raises(AnalysisException) as error:
+        masked.where("h + 1 > array(1)").collect()
+    assert "pii_hash" in str(error.value)
+    for text in (plans, str(error.value)):
+        assert not [form for form in forms if form in text]
+
+
+def test_table_scope_keys_each_table_apart(spark):
+    salt, key = secrets.token_hex(16), secrets.token_hex(16)
+    df = one_column(spark, ["ana@example.com", None])
+    rows = df.select(
+        hash_column(F.col("v"), salt).alias("shared"),
+        hash_column(F.col("v"), salt, table="silver.customers").alias("customers"),
+        hash_column(F.col("v"), salt, table="silver.orders").alias("orders"),
+        tokenize_column(F.col("v"), key, table="silver.customers").alias("token"),
+        tokenize_column(F.col("v"), key).alias("shared_token"),
+    ).collect()
+    table_key = hmac.new(salt.encode(), b"neurolake-pii-hash-table:silver.customers", hashlib.sha256).digest()
+    assert rows[0].customers == hmac.new(table_key, b"ana@example.com", hashlib.sha256).hexdigest()
+    assert len({rows[0].shared, rows[0].customers, rows[0].orders}) == 3
+    assert rows[0].token != rows[0].shared_token
+    assert (rows[1].customers, rows[1].token) == (None, None)
+    tokens = spark.createDataFrame([(rows[0].token,)], "t STRING")
+    back = tokens.select(detokenize(F.col("t"), key, table="silver.customers")).first()[0]
+    assert back == "ana@example.com"
+    with pytest.raises(PythonException, match="InvalidTag"):
+        tokens.select(detokenize(F.col("t"), key)).collect()
+
+
+def test_a_masker_policy_with_table_scope_uses_the_plans_table(spark, tmp_path):
+    salt = secrets.token_hex(16)
+    policies = PiiPolicies.model_validate({"defaults": {"email": {"policy": "hash", "scope": "table"}}})
+    masker = Masker(policies, SecretSource(QualitySettings(pii_salt_env="SALT"), env={"SALT": salt}))
+    df = spark.createDataFrame([("ana@example.com",)], "email STRING")
+    detected = detect_pii(df, sample_rows=0)
+    one = masker.apply(df, masker.plan("bronze.customers", detected, df.columns)).first().email
+    other = masker.apply(df, masker.plan("bronze.payments", detected, df.columns)).first().email
+    expected = df.select(hash_column(F.col("email"), salt, table="bronze.customers")).first()[0]
+    assert one == expected and other != one
+    wrong = tmp_path / "pii.yaml"
+    wrong.write_text("defaults:\n  phone: {policy: redact, scope: table}\n")
+    with pytest.raises(ConfigError, match="defaults.phone: scope: table applies to hash and tokenize"):
+        load_policies(wrong)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
-SECRET_NAMES = ("pii_salt", "token_key", "catalog_db_password")
+SECRET_NAMES = ("pii_salt", "token_key", "backup_key", "catalog_db_password")
 
 
 @pytest.fixture(scope="module")

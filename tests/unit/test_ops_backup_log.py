@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -56,6 +57,26 @@ def test_delta_files_starts_from_the_newest_checkpoint_at_or_before_the_version(
     assert "_delta_log/00000000000000000001.checkpoint.parquet" in files.log_files
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["../../victim.parquet", "/etc/passwd", "%2E%2E/%2e%2e/victim.parquet", "a/%2F..%2F..%2Fx", "a%00b"],
+)
+def test_delta_files_refuses_log_paths_that_leave_the_table(tmp_path, path):
+    table = tmp_path / "wh" / "silver" / "orders"
+    _commit(table, 0, add("a.parquet"), add(path))
+    with pytest.raises(backup.BackupError, match="the log names a file outside the table"):
+        backup.delta_files(table)
+
+
+def test_delta_files_refuses_a_data_file_symlinked_out_of_the_table(tmp_path):
+    table = tmp_path / "table"
+    _commit(table, 0, add("a.parquet"), add("part/b.parquet"))
+    (tmp_path / "elsewhere").mkdir()
+    (table / "part").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(backup.BackupError, match="resolves outside"):
+        backup.delta_files(table)
+
+
 def test_delta_files_refuses_unknown_versions_foreign_paths_and_deletion_vectors(tmp_path):
     with pytest.raises(backup.BackupError, match="not a Delta table"):
         backup.delta_files(tmp_path)
@@ -70,25 +91,78 @@ def test_delta_files_refuses_unknown_versions_foreign_paths_and_deletion_vectors
         backup.delta_files(tmp_path / "dv")
 
 
-def _manifest(tmp_path: Path, **changes) -> Path:
-    body = {"format_version": backup.FORMAT_VERSION, "tables": {}, "catalog": None, **changes}
-    body["checksum"] = backup._manifest_checksum(body)
+KEY = "unit-test-backup-key"
+SHA = "0" * 64
+
+
+def _manifest(tmp_path: Path, key: str = KEY, **changes) -> Path:
+    body = {
+        "format_version": backup.FORMAT_VERSION,
+        "key_id": backup.backup_key_id(key),
+        "tables": {},
+        "catalog": None,
+        **changes,
+    }
+    body["hmac"] = backup.manifest_signature(body, key)
     (tmp_path / backup.MANIFEST).write_text(json.dumps(body))
     return tmp_path
 
 
 def test_read_manifest_accepts_an_intact_manifest_and_rejects_damaged_ones(tmp_path):
-    assert backup.read_manifest(_manifest(tmp_path))["tables"] == {}
+    assert backup.read_manifest(_manifest(tmp_path), KEY)["tables"] == {}
     text = (tmp_path / backup.MANIFEST).read_text()
     (tmp_path / backup.MANIFEST).write_text(text.replace('"tables": {}', '"tables": {"x.y": {}}'))
-    with pytest.raises(backup.BackupError, match="checksum does not match"):
-        backup.read_manifest(tmp_path)
+    with pytest.raises(backup.BackupError, match="damaged or was tampered with"):
+        backup.read_manifest(tmp_path, KEY)
     (tmp_path / backup.MANIFEST).write_text(text[: len(text) // 2])
     with pytest.raises(backup.BackupError, match="not valid JSON"):
-        backup.read_manifest(tmp_path)
+        backup.read_manifest(tmp_path, KEY)
     (tmp_path / backup.MANIFEST).unlink()
     with pytest.raises(backup.BackupError, match="manifest.json is missing"):
-        backup.read_manifest(tmp_path)
+        backup.read_manifest(tmp_path, KEY)
+
+
+def test_a_manifest_is_only_believed_under_the_backup_key(tmp_path):
+    """An unkeyed checksum can be recomputed by anyone; the HMAC needs the backup key."""
+    forged = {"format_version": backup.FORMAT_VERSION, "key_id": backup.backup_key_id(KEY), "tables": {}}
+    payload = json.dumps(forged, sort_keys=True, separators=(",", ":"))
+    forged["hmac"] = hashlib.sha256(payload.encode()).hexdigest()
+    (tmp_path / backup.MANIFEST).write_text(json.dumps(forged))
+    with pytest.raises(backup.BackupError, match="tampered with"):
+        backup.read_manifest(tmp_path, KEY)
+    _manifest(tmp_path, key="another-key")
+    with pytest.raises(backup.BackupError, match="signed with another backup key .*restore with the key"):
+        backup.read_manifest(tmp_path, KEY)
+    old = {"format_version": 1, "tables": {}, "catalog": None}
+    old["checksum"] = hashlib.sha256(
+        json.dumps(old, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    (tmp_path / backup.MANIFEST).write_text(json.dumps(old))
+    with pytest.raises(backup.BackupError, match="backup format 1 is not signed"):
+        backup.read_manifest(tmp_path, KEY)
+
+
+def _table(files: dict, name: str = "silver.orders") -> dict:
+    return {name: {"format": "delta", "version": 0, "rows": 1, "files": files}}
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"tables": _table({"../../../x": {"sha256": SHA, "size": 1}})}, "not a plain relative path"),
+        ({"tables": _table({"/etc/passwd": {"sha256": SHA, "size": 1}})}, "is absolute"),
+        ({"tables": _table({}, name="../x.y")}, "invalid table name"),
+        ({"tables": _table({}, name="silver.orders/../../x")}, "invalid table name"),
+        ({"tables": _table({"a.parquet": {"sha256": "zz", "size": 1}})}, "no valid sha256 and size"),
+        ({"tables": _table({"a.parquet": {"sha256": SHA, "size": -1}})}, "no valid sha256 and size"),
+        ({"catalog": {"file": "../catalog.db", "sha256": SHA, "size": 1}}, "the catalog: path"),
+        ({"tables": []}, "'tables' is not a mapping"),
+    ],
+)
+def test_even_a_signed_manifest_may_not_name_paths_outside_the_backup(tmp_path, changes, message):
+    _manifest(tmp_path, **changes)
+    with pytest.raises(backup.BackupError, match=message):
+        backup.read_manifest(tmp_path, KEY)
 
 
 def test_sqlite_catalog_urls_and_server_catalogs():
