@@ -46,11 +46,7 @@ def _groups(store, results: list[dict[str, Any]], scope) -> list[dict[str, Any]]
             links += samples[run]
         group["samples"] = links
         group["failed"] = sum(not r["success"] for r in group["results"])
-        group["quarantined"] = sum(
-            r["unexpected_count"] or 0
-            for r in group["results"]
-            if not r["success"] and r["severity"] == "quarantine"
-        )
+        group["quarantined"] = sum(o["rows"] or 0 for o in links)
         out.append(group)
     return out
 

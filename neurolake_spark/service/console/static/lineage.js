@@ -30,6 +30,9 @@
     s.setAttribute('data-height', h);
     s.setAttribute('preserveAspectRatio', 'xMidYMid meet');
     setBox({x: 0, y: 0, w: w, h: h});
+    var canvas = document.getElementById('canvas');
+    var wanted = canvas.clientWidth * h / w + 24;
+    canvas.style.height = Math.max(320, Math.min(wanted, window.innerHeight * 0.72)) + 'px';
   }
   function zoom(factor, cx, cy) {
     if (!view) return;
@@ -71,7 +74,6 @@
     fit();
     s.querySelectorAll('.node').forEach(function (node) {
       node.setAttribute('role', 'button');
-      node.setAttribute('aria-label', node.querySelector('title').textContent);
       node.addEventListener('click', function () { select(node); });
       node.addEventListener('keydown', function (e) {
         if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(node); }
