@@ -128,7 +128,11 @@ def chromium():
 
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory):
-    """A folder for the console's page screenshots (test artefacts)."""
-    folder = tmp_path_factory.mktemp("console-screenshots")
+    """The folder for the console's page screenshots (artefacts): ``$CONSOLE_SCREENSHOTS`` or a temp one."""
+    import os
+
+    given = os.environ.get("CONSOLE_SCREENSHOTS")
+    folder = Path(given) if given else tmp_path_factory.mktemp("console-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
     print(f"console screenshots in {folder}")
     return folder

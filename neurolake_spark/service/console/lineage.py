@@ -115,7 +115,12 @@ def _scoped(graph: Graph, scope: TenantScope, limit: int) -> tuple[Graph, bool]:
     edges = [e for e in graph.edges if e.source not in hidden and e.target not in hidden]
     linked = {end for e in edges for end in (e.source, e.target)}
     nodes = {k: v for k, v in graph.nodes.items() if k not in hidden and (v.kind != "job" or k in linked)}
-    kept, truncated = _nearest(graph.root, nodes, {(e.source, e.target): e for e in edges}, limit)
+    # every column of the table is a starting point of a column-level view, as the root is
+    root = graph.nodes[graph.root]
+    starts = {k for k, v in nodes.items() if v.kind == "column" and v.dataset_id == root.dataset_id}
+    links: dict[tuple[str, str], Any] = {(e.source, e.target): e for e in edges}
+    links.update({(graph.root, start): None for start in starts - {graph.root}})
+    kept, truncated = _nearest(graph.root, nodes, links, limit)
     keep = set(kept)
     graph.nodes = {k: v for k, v in nodes.items() if k in keep}
     graph.edges = [e for e in edges if e.source in keep and e.target in keep]
