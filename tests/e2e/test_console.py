@@ -215,6 +215,7 @@ def test_lineage_page_without_javascript_shows_the_drawing(chromium, served, ser
         page = context.new_page()
         sign_in(page, service_site.keys[("auditor", "default")], f"/lineage/{ROOT_TABLE}")
         assert _node_ids(page) == _expected_nodes(service_site)
+        assert page.locator("#node-details h2").inner_text() == ROOT_TABLE
         page.get_by_role("link", name="+1 step upstream").click()
         assert "up=4" in page.url and page.get_by_label("Steps upstream").input_value() == "4"
     finally:

@@ -232,25 +232,23 @@ async def lineage_drawing(
     return HTMLResponse(html)
 
 
-@router.get("/lineage/{name:path}/node")
-async def lineage_node(
-    request: Request,
-    name: str,
-    user: AuditorPage,
-    id: Annotated[str, Query(max_length=200, pattern=r"^(dataset|job|column):[0-9]+(:.*)?$")] = "",
-    as_of: Time = "",
-) -> Response:
+NodeId = Annotated[str, Query(max_length=200, pattern=r"^(dataset|job|column):[0-9]+(:.*)?$")]
+
+
+async def _node_details(request: Request, user: Principal, node_id: str, when: datetime | None) -> Markup:
+    """The details panel of one box (a table, one of its columns, or a job) as of ``when``."""
     ctx = context(request)
     scope = ctx.scope(user)
-    when = request_time(as_of or None, "as_of")
-    kind, number = id.split(":")[0], int(id.split(":")[1])
+    kind, number = node_id.split(":")[0], int(node_id.split(":")[1])
 
     def load(store) -> dict[str, Any]:
         if kind == "job":
             runs = store.job_runs(number, when)
-            job = runs[0]["job"] if runs else None
-            return {"kind": "job", "job": job, "runs": runs if scope.unrestricted else runs[:5]}
-        detail = store.dataset_details([number], as_of=when).get(number)
+            return {"kind": "job", "job": runs[0]["job"] if runs else None, "runs": runs}
+        try:
+            detail = store.dataset_details([number], as_of=when)[number]
+        except IndexError:  # no dataset has that id
+            detail = None
         return {"kind": "dataset", "detail": detail}
 
     found = await ctx.gate.run("console.lineage.node", load)
@@ -258,10 +256,17 @@ async def lineage_node(
         detail = found["detail"]
         if detail is None or not scope.sees(detail.summary.name, detail.summary.namespace):
             raise Problem("not-found", "no such box in this graph")
-        latest = [q for q in detail.quality if q["run"] == detail.quality[0]["run"]] if detail.quality else []
-        found["quality"] = latest
-    html = TEMPLATES.get_template("lineage_node.html.j2").render(found=found)
-    return HTMLResponse(html)
+        found["quality"] = (
+            [q for q in detail.quality if q["run"] == detail.quality[0]["run"]] if detail.quality else []
+        )
+    return Markup(TEMPLATES.get_template("lineage_node.html.j2").render(found=found))
+
+
+@router.get("/lineage/{name:path}/node")
+async def lineage_node(
+    request: Request, name: str, user: AuditorPage, id: NodeId = "", as_of: Time = ""
+) -> Response:
+    return HTMLResponse(await _node_details(request, user, id, request_time(as_of or None, "as_of")))
 
 
 @router.get("/lineage/{name:path}/export.{kind}")
@@ -319,6 +324,7 @@ async def lineage_page(
         "lineage.html.j2",
         view=view,
         drawn=drawn,
+        root_details=await _node_details(request, user, drawn["root"], view.as_of),
         summary=_summary(view, drawn),
         columns=columns,
         params=_params(up, down, column, as_of, compare),

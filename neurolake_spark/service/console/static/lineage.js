@@ -20,23 +20,35 @@
     view = box;
     svg().setAttribute('viewBox', [box.x, box.y, box.w, box.h].join(' '));
   }
-  function fit() {
+  var READABLE = 0.6; // the smallest scale at which the boxes' words can be read
+  function fit(readable) {
+    // readable: show the root at a readable scale when the whole graph would be too small to read
     var s = svg();
     if (!s) return;
-    var w = parseFloat(s.getAttribute('width')), h = parseFloat(s.getAttribute('height'));
-    s.removeAttribute('width');
-    s.removeAttribute('height');
-    s.setAttribute('data-width', w);
-    s.setAttribute('data-height', h);
-    s.setAttribute('preserveAspectRatio', 'xMidYMid meet');
-    setBox({x: 0, y: 0, w: w, h: h});
+    if (s.hasAttribute('width')) {
+      s.setAttribute('data-width', s.getAttribute('width'));
+      s.setAttribute('data-height', s.getAttribute('height'));
+      s.removeAttribute('width');
+      s.removeAttribute('height');
+      s.setAttribute('preserveAspectRatio', 'xMidYMid meet');
+    }
+    var w = parseFloat(s.getAttribute('data-width')), h = parseFloat(s.getAttribute('data-height'));
     var canvas = document.getElementById('canvas');
-    var wanted = canvas.clientWidth * h / w + 24;
-    canvas.style.height = Math.max(320, Math.min(wanted, window.innerHeight * 0.72)) + 'px';
+    var whole = canvas.clientWidth / w;
+    var scale = readable ? Math.max(whole, READABLE) : whole;
+    canvas.style.height = Math.max(260, Math.min(h * scale + 24, window.innerHeight * 0.72)) + 'px';
+    if (!readable || whole >= READABLE) { setBox({x: 0, y: 0, w: w, h: h}); return; }
+    var box = {w: canvas.clientWidth / READABLE, h: canvas.clientHeight / READABLE};
+    var root = s.querySelector('.node.root rect');
+    var cx = root ? parseFloat(root.getAttribute('x')) + parseFloat(root.getAttribute('width')) / 2 : w / 2;
+    var cy = root ? parseFloat(root.getAttribute('y')) + parseFloat(root.getAttribute('height')) / 2 : h / 2;
+    box.x = Math.max(0, Math.min(cx - box.w / 2, w - box.w));
+    box.y = Math.max(Math.min(0, (h - box.h) / 2), Math.min(cy - box.h / 2, h - box.h));
+    setBox(box);
   }
   function zoom(factor, cx, cy) {
     if (!view) return;
-    var w = Math.max(60, Math.min(view.w * factor, 40 * parseFloat(svg().getAttribute('data-width'))));
+    var w = Math.max(60, Math.min(view.w * factor, 4 * parseFloat(svg().getAttribute('data-width'))));
     var h = view.h * (w / view.w);
     cx = cx === undefined ? view.x + view.w / 2 : cx;
     cy = cy === undefined ? view.y + view.h / 2 : cy;
@@ -71,7 +83,7 @@
     if (!s || !canvas) return;
     s.setAttribute('role', 'group');
     s.setAttribute('aria-label', 'lineage graph');
-    fit();
+    fit(true);
     s.querySelectorAll('.node').forEach(function (node) {
       node.setAttribute('role', 'button');
       node.addEventListener('click', function () { select(node); });
@@ -105,7 +117,7 @@
       if (keys[e.key]) { e.preventDefault(); pan(keys[e.key][0], keys[e.key][1]); }
       else if (e.key === '+' || e.key === '=') zoom(1 / 1.25);
       else if (e.key === '-') zoom(1.25);
-      else if (e.key === '0') fit();
+      else if (e.key === '0') fit(false);
     });
     var root = s.querySelector('.node.root');
     if (root) select(root);
@@ -161,7 +173,7 @@
   document.querySelectorAll('[data-zoom]').forEach(function (b) {
     b.addEventListener('click', function () {
       var how = b.getAttribute('data-zoom');
-      if (how === 'fit') fit(); else zoom(how === 'in' ? 1 / 1.25 : 1.25);
+      if (how === 'fit') fit(false); else zoom(how === 'in' ? 1 / 1.25 : 1.25);
     });
   });
   window.addEventListener('popstate', function () {
