@@ -22,6 +22,10 @@ from neurolake_spark.catalog.store import CatalogStore
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 ROOT_TABLE = "gold.daily_revenue"
+# The lineage test adds a job reading this table (a tenant seeing only gold.* must not see it: other
+# modules share the server and check what that tenant sees).
+LINEAGE_TABLE = "silver.orders"
+NEW_OUTPUT = "report.orders_by_status"
 
 
 @pytest.fixture
@@ -74,11 +78,11 @@ def _node_ids(page) -> set[str]:
     return set(page.eval_on_selector_all("#canvas .node", "nodes => nodes.map(n => n.dataset.id)"))
 
 
-def _expected_nodes(service_site, as_of=None) -> set[str]:
-    """What the library's lineage graph holds around the root, 3 job steps each way, as the CLI draws it."""
+def _expected_nodes(service_site, table: str, as_of=None) -> set[str]:
+    """What the library's lineage graph holds around ``table``, 3 job steps each way, as the CLI draws it."""
     store = CatalogStore.from_settings(service_site.settings)
     try:
-        return set(drawable(store.graph().lineage(ROOT_TABLE, "both", 3, as_of)).nodes)
+        return set(drawable(store.graph().lineage(table, "both", 3, as_of)).nodes)
     finally:
         store.close()
 
@@ -135,7 +139,7 @@ def test_search_and_open_a_table_and_a_missing_one(browser_for, screenshots):
 
 def _post_event(served, service_site, job: str, inputs: list[str], outputs: list[str]) -> None:
     namespace = httpx.get(
-        f"{served.url}/api/v1/catalog/assets/{ROOT_TABLE}", headers=service_site.headers("viewer")
+        f"{served.url}/api/v1/catalog/assets/{inputs[0]}", headers=service_site.headers("viewer")
     ).json()["namespace"]
     run_id = str(uuid.uuid4())
     for state in ("START", "COMPLETE"):
@@ -160,15 +164,15 @@ def test_lineage_draws_every_node_as_of_a_time_and_marks_a_diff(
 ):
     before = datetime.now(UTC).replace(microsecond=0)
     time.sleep(1.1)
-    _post_event(served, service_site, "console_report", [ROOT_TABLE], ["report.revenue_by_country"])
+    _post_event(served, service_site, "console_report", [LINEAGE_TABLE], [NEW_OUTPUT])
     page = browser_for("auditor")
-    page.goto(f"/lineage/{ROOT_TABLE}")
+    page.goto(f"/lineage/{LINEAGE_TABLE}")
     page.wait_for_selector("body[data-ready=true]")
     now_nodes = _node_ids(page)
-    assert now_nodes == _expected_nodes(service_site)
-    assert "report.revenue_by_country" in page.locator("#canvas .node title").all_text_contents()
+    assert now_nodes == _expected_nodes(service_site, LINEAGE_TABLE)
+    assert NEW_OUTPUT in page.locator("#canvas .node title").all_text_contents()
     page.wait_for_selector("#node-details h2")
-    assert page.locator("#node-details h2").inner_text() == ROOT_TABLE  # the root's details
+    assert page.locator("#node-details h2").inner_text() == LINEAGE_TABLE  # the root's details
     shoot(page, screenshots, "lineage")
 
     stamp = before.strftime("%Y-%m-%dT%H:%M:%S")
@@ -176,8 +180,8 @@ def test_lineage_draws_every_node_as_of_a_time_and_marks_a_diff(
     page.get_by_role("button", name="Draw").click()
     page.wait_for_selector("body[data-ready=true]")
     then_nodes = _node_ids(page)
-    assert then_nodes == _expected_nodes(service_site, before.replace(tzinfo=None))
-    assert then_nodes < now_nodes and "report.revenue_by_country" not in page.inner_text("#canvas")
+    assert then_nodes == _expected_nodes(service_site, LINEAGE_TABLE, before.replace(tzinfo=None))
+    assert then_nodes < now_nodes and NEW_OUTPUT not in page.inner_text("#canvas")
     assert f"as_of={stamp.replace(':', '%3A')}" in page.url
     shoot(page, screenshots, "lineage-as-of")
 
@@ -186,7 +190,7 @@ def test_lineage_draws_every_node_as_of_a_time_and_marks_a_diff(
     page.get_by_role("button", name="Draw").click()
     page.wait_for_selector("body[data-ready=true]")
     added = page.locator("#canvas path.edge.added")
-    assert added.count() == 2  # gold.daily_revenue -> the new job -> its output
+    assert added.count() == 2  # silver.orders -> the new job -> its output
     assert all("console_report" in t for t in added.locator("title").all_text_contents())
     assert page.locator("#canvas path.edge.removed").count() == 0
     assert "2 link(s) added, 0 removed" in page.inner_text("#graph-summary")
@@ -205,7 +209,7 @@ def test_lineage_draws_every_node_as_of_a_time_and_marks_a_diff(
     with page.expect_download() as report:
         page.get_by_role("link", name="Export HTML report").click()
     html = Path(report.value.path()).read_text()
-    assert 'id="lineage-data"' in html and "report.revenue_by_country" in html
+    assert 'id="lineage-data"' in html and NEW_OUTPUT in html
     assert page.errors == []
 
 
@@ -214,7 +218,7 @@ def test_lineage_page_without_javascript_shows_the_drawing(chromium, served, ser
     try:
         page = context.new_page()
         sign_in(page, service_site.keys[("auditor", "default")], f"/lineage/{ROOT_TABLE}")
-        assert _node_ids(page) == _expected_nodes(service_site)
+        assert _node_ids(page) == _expected_nodes(service_site, ROOT_TABLE)
         assert page.locator("#node-details h2").inner_text() == ROOT_TABLE
         page.get_by_role("link", name="+1 step upstream").click()
         assert "up=4" in page.url and page.get_by_label("Steps upstream").input_value() == "4"

@@ -86,19 +86,40 @@ async def run_page(
     scope = ctx.scope(user)
     if not await ctx.gate.run("runs.visible", pages.run_visible, run_id, scope):
         raise Problem("not-found", f"unknown run '{run_id}'")
-    run = await ctx.gate.run("runs.get", lambda store: store.get_run(run_id))
+
+    def load(store) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        run = store.get_run(run_id)
+        steps = [store.get_run(child["run"]) for child in run["children"]] if scope.unrestricted else []
+        return run, steps
+
+    run, steps = await ctx.gate.run("runs.get", load)
     inputs = [i for i in run["inputs"] if scope.sees(i["dataset"])]
     outputs = [o for o in run["outputs"] if scope.sees(o["dataset"])]
     quality = [q for q in run["quality"] if scope.sees(q["dataset"])]
     run["children"] = run["children"] if scope.unrestricted else []
+    # a nightly run reads and writes through its steps: its metrics are theirs added up
+    read = inputs + [i for step in steps for i in step["inputs"]]
+    written = outputs + [o for step in steps for o in step["outputs"]]
+    checks = quality + [q for step in steps for q in step["quality"]]
     metrics = {
-        "rows read": sum(i["rows"] or 0 for i in inputs),
-        "rows written": sum(o["rows"] or 0 for o in outputs if not o["dataset"].startswith(QUARANTINE_LAYER)),
-        "rows quarantined": sum(o["rows"] or 0 for o in outputs if o["dataset"].startswith(QUARANTINE_LAYER)),
-        "bytes written": sum(o["bytes"] or 0 for o in outputs),
-        "files written": sum(o["files"] or 0 for o in outputs),
-        "quality checks": len(quality),
-        "quality checks failed": sum(not q["success"] for q in quality),
+        "rows read": sum(i["rows"] or 0 for i in read),
+        "rows written": sum(o["rows"] or 0 for o in written if not o["dataset"].startswith(QUARANTINE_LAYER)),
+        "rows quarantined": sum(o["rows"] or 0 for o in written if o["dataset"].startswith(QUARANTINE_LAYER)),
+        "bytes written": sum(o["bytes"] or 0 for o in written),
+        "files written": sum(o["files"] or 0 for o in written),
+        "quality checks": len(checks),
+        "quality checks failed": sum(not q["success"] for q in checks),
+    }
+    step_rows = {
+        step["run"]: {
+            "written": sum(
+                o["rows"] or 0 for o in step["outputs"] if not o["dataset"].startswith(QUARANTINE_LAYER)
+            ),
+            "quarantined": sum(
+                o["rows"] or 0 for o in step["outputs"] if o["dataset"].startswith(QUARANTINE_LAYER)
+            ),
+        }
+        for step in steps
     }
     return render(
         request,
@@ -108,6 +129,7 @@ async def run_page(
         outputs=outputs,
         quality=quality,
         metrics=metrics,
+        step_rows=step_rows,
         timeline=_timeline(run),
         quarantine=QUARANTINE_LAYER,
     )
