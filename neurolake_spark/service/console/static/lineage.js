@@ -34,9 +34,10 @@
     }
     var w = parseFloat(s.getAttribute('data-width')), h = parseFloat(s.getAttribute('data-height'));
     var canvas = document.getElementById('canvas');
-    var whole = canvas.clientWidth / w;
+    var tallest = window.innerHeight * 0.72;
+    var whole = Math.min(canvas.clientWidth / w, tallest / h);
     var scale = readable ? Math.max(whole, READABLE) : whole;
-    canvas.style.height = Math.max(260, Math.min(h * scale + 24, window.innerHeight * 0.72)) + 'px';
+    canvas.style.height = Math.max(260, Math.min(h * scale + 24, tallest)) + 'px';
     if (!readable || whole >= READABLE) { setBox({x: 0, y: 0, w: w, h: h}); return; }
     var box = {w: canvas.clientWidth / READABLE, h: canvas.clientHeight / READABLE};
     var root = s.querySelector('.node.root rect');
