@@ -32,16 +32,18 @@ def _last_state(store, writers: list[str]) -> RunStatus | None:
 
 
 def _results(store, found: pages.Page) -> list[dict[str, Any]]:
-    """Each asset of a page with its latest version, the state of its writers' last run, its freshness."""
+    """Each asset of a page with its latest version, its rows, its writers' last run state, its freshness."""
     rows = []
     for asset in found.items:
-        detail = store.get_dataset(asset.name, asset.namespace, limit=1)
+        detail = store.get_dataset(asset.name, asset.namespace, limit=5)
         latest = detail.versions[0] if detail.versions else None
+        # maintenance (compaction) writes versions without a row count: show the newest count
+        counted = next((v["rows"] for v in detail.versions if v["rows"] is not None), None)
         rows.append(
             {
                 "asset": asset,
                 "version": latest["version"] if latest else None,
-                "rows": latest["rows"] if latest else None,
+                "rows": counted,
                 "written": detail.summary.last_updated,
                 "state": _last_state(store, detail.writers),
             }
