@@ -38,6 +38,7 @@ from neurolake_spark.errors import NeuroLakeError
 from neurolake_spark.service.audit import AuditLog
 from neurolake_spark.service.auth import CSRF_HEADER, Authenticator
 from neurolake_spark.service.catalog_gate import CatalogGate
+from neurolake_spark.service.console import add_console
 from neurolake_spark.service.deps import ServiceContext
 from neurolake_spark.service.middleware import BodyTooLarge, EdgeMiddleware, route_of
 from neurolake_spark.service.observability import HttpMetrics, current_trace_id, tracer_provider
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics = HttpMetrics(settings)
     for router in ROUTERS:
         app.include_router(router)
+    add_console(app)
     _add_error_handlers(app)
     _add_docs(app)
     app.openapi = lambda: _openapi(app)
