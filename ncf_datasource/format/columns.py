@@ -70,6 +70,7 @@ _NESTED = (Encoding.FOR, Encoding.BITPACK, Encoding.PATCHED)
 _WITH_RUNS = (*_NESTED, Encoding.RLE)
 TOKEN_MIN_PER_ROW = 1.5
 TOKEN_MAX_DISTINCT = 0.5
+WORD_BYTE = ord("0")  # tokens start at a byte from here up that follows a byte below it
 
 
 @dataclass
@@ -239,16 +240,17 @@ def _dictionary(arr: pa.Array, kind: str) -> Choice | None:
 
 def tokenize(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Cut every string of ``arr`` into words: a token starts at each string's start and
-    wherever an ASCII letter or digit follows another byte, so ``"slyly final, ideas"`` is
-    ``"slyly "``, ``"final, "``, ``"ideas"``. Returns each row's first token (``n + 1``
+    wherever a byte from ``0`` (0x30) up follows a byte below it (space, punctuation such as
+    ``,.-#/()``), so ``"slyly final, ideas"`` is ``"slyly "``, ``"final, "``, ``"ideas"``;
+    UTF-8 sequences (bytes from 0x80) are never cut. Returns each row's first token (``n + 1``
     entries) and the tokens as a binary array over the same bytes."""
     offsets = offsets_of(arr)
     data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
     offsets = offsets - offsets[0]
-    alnum = ((data | np.uint8(0x20)) - np.uint8(ord("a")) < 26) | (data - np.uint8(ord("0")) < 10)
+    word = data >= WORD_BYTE
     begins = np.empty(len(data) + 1, dtype=bool)  # the last entry closes the last token
     begins[0] = begins[-1] = True
-    np.greater(alnum[1:], alnum[:-1], out=begins[1:-1])
+    np.greater(word[1:], word[:-1], out=begins[1:-1])
     begins[offsets[:-1][np.diff(offsets) > 0]] = True
     bounds = np.flatnonzero(begins)
     first = np.searchsorted(bounds, offsets)
@@ -618,27 +620,23 @@ def _bytes_array(t: pa.DataType, n: int, validity, stream: Stream) -> pa.Array:
 
 def _joined_tokens(t: pa.DataType, n: int, stream: Stream, dictionary: pa.Array) -> pa.Array:
     """The ``n`` strings of a TOKENS stream: its tokens taken from the dictionary (or the
-    page's literals) in one Arrow ``take``, then cut into rows by the token counts."""
+    page's literals) in one Arrow ``take``, whose bytes are the strings' bytes; the strings'
+    offsets are the token offsets at each string's first token."""
     counts, indices, literal_stream, m = decode_tokens(stream, n, len(dictionary))
     if m:
         dictionary = pa.concat_arrays([dictionary, _bytes_array(t, m, None, literal_stream)])
     tokens = dictionary.take(pa.array(indices))
-    token_offsets = offsets_of(tokens)
+    large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+    token_offsets = np.frombuffer(tokens.buffers()[1], dtype=np.int64 if large else np.int32)
     rows = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=rows[1:])
-    offsets = token_offsets[rows] - token_offsets[0]
-    large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+    offsets = token_offsets[tokens.offset + rows]
+    start = int(offsets[0])
+    if start:
+        offsets = offsets - offsets.dtype.type(start)
     data = tokens.buffers()[2]
-    start = int(token_offsets[0])
     return pa.Array.from_buffers(
-        t,
-        n,
-        [
-            None,
-            pa.py_buffer(offsets if large else offsets.astype(np.int32)),
-            data[start:] if data else pa.py_buffer(b""),
-        ],
-        null_count=0,
+        t, n, [None, pa.py_buffer(offsets), data[start:] if data else pa.py_buffer(b"")], null_count=0
     )
 
 

@@ -330,8 +330,15 @@ def _for_parts(values: np.ndarray) -> tuple[int, int, np.ndarray]:
     return base, width, offsets
 
 
-def _unfor(offsets: np.ndarray, base: int) -> np.ndarray:
-    return (offsets.astype(np.uint64) + np.uint64(base & _MASK64)).view(np.int64)
+def _unfor(offsets: np.ndarray, base: int, dt: np.dtype) -> np.ndarray:
+    """``base + offsets`` truncated to the width of ``dt`` (computed in that width: the low
+    bytes of a sum depend only on the low bytes of its terms). May return ``offsets`` itself."""
+    udt = _UINT_DTYPES[dt.itemsize]
+    out = offsets.astype(udt, copy=False)
+    base &= (1 << (8 * dt.itemsize)) - 1
+    if base:
+        out = out + udt.type(base)
+    return out.view(dt)
 
 
 @functools.lru_cache(maxsize=16)
@@ -370,15 +377,18 @@ def _pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _unpack_bits(data: bytes, n: int, bits: int) -> np.ndarray:
-    """Inverse of :func:`_pack_bits`: ``n`` unsigned values of ``bits`` bits each."""
+    """Inverse of :func:`_pack_bits`: ``n`` unsigned values of ``bits`` bits each (uint8 for
+    widths of 1, 2, 4 and 8 bits, else uint64)."""
     if 8 % bits == 0:
-        per = 8 // bits
         packed = np.frombuffer(data, dtype=np.uint8)
+        if bits == 8:
+            return packed[:n]
+        per = 8 // bits
         lanes = np.empty((len(packed), per), dtype=np.uint8)
         mask = np.uint8((1 << bits) - 1)
         for j in range(per):
             np.bitwise_and(packed >> np.uint8(j * bits), mask, out=lanes[:, j])
-        return lanes.reshape(-1)[:n].astype(np.uint64)
+        return lanes.reshape(-1)[:n]
     words = np.zeros((n * bits + 63) // 64 + 1, dtype="<u8")
     words.view(np.uint8)[: len(data)] = np.frombuffer(data, dtype=np.uint8)
     word, following, shift, inverse = _bit_positions(n, bits)
@@ -565,7 +575,7 @@ def decode_ints(
             if width > 64:
                 raise CorruptData(f"bad bit width {width}")
             offsets = _unpack_bits(stream.data(1, (n * width + 7) // 8), n, width)
-        return _unfor(offsets, base).astype(dt, copy=False)
+        return _unfor(offsets, base, dt)
     if enc == Encoding.DELTA:
         size, n, first = _read_params(stream, "<BQq")
         check(n)
@@ -603,17 +613,21 @@ def decode_ints(
         if flags & ~_ZIGZAG:
             raise CorruptData(f"bad PATCHED flags {flags}")
         low = np.frombuffer(stream.data(1, n), dtype=np.uint8)
-        out = low.astype(np.int64)
+        # without zigzag only the low bytes matter (see _unfor); zigzag's shift needs 64 bits
+        zigzag = bool(flags & _ZIGZAG)
+        wide = np.dtype(np.uint64) if zigzag else _UINT_DTYPES[dt.itemsize]
         if len(stream) == 3:
+            unsigned = low.astype(wide)
             escaped = np.flatnonzero(low == 255)
-            out[escaped] += decode_ints(stream.nested(2), len(escaped)).astype(np.int64, copy=False)
+            extra = decode_ints(stream.nested(2), len(escaped)).astype(np.int64, copy=False)
+            unsigned[escaped] += extra.view(np.uint64).astype(wide, copy=False)
         elif len(stream) != 2 or (n and low.max() == 255):
             raise CorruptData("PATCHED escapes do not match its buffers")
-        if flags & _ZIGZAG:
-            out = _unzigzag(out.view(np.uint64)).view(np.int64)
-        if base:
-            out += np.int64(base)
-        return out.astype(dt, copy=False)
+        else:
+            unsigned = low
+        if zigzag:
+            unsigned = _unzigzag(unsigned.astype(np.uint64, copy=False))
+        return _unfor(unsigned, base, dt)
     if enc == Encoding.SPLIT:
         size, n = _read_params(stream, "<BQ")
         check(n)
@@ -737,18 +751,21 @@ def encode_tokens(
 def decode_tokens(stream: Stream, count: int, entries: int) -> tuple[np.ndarray, np.ndarray, Stream, int]:
     """``(token counts per string, token indices, literal STRINGS stream, literal count)`` of
     a TOKENS stream of ``count`` strings over a dictionary of ``entries`` tokens: index
-    ``entries + j`` is the page's literal j. Indices are not range-checked here: the caller's
-    Arrow ``take`` refuses any outside the dictionary and the literals."""
+    ``entries + j`` is the page's literal j. Indices keep the stored integer width and are not
+    range-checked here: the caller's Arrow ``take`` refuses any outside the dictionary and the
+    literals."""
     n, t, m = _read_params(stream, "<QQQ")
     _check_count(n, count)
-    counts = decode_ints(stream.nested(1), n).astype(np.int64, copy=False)
-    if n and (counts.min() < 0 or int(counts.sum()) != t):
+    counts = decode_ints(stream.nested(1), n)
+    if n and (counts.min() < 0 or int(counts.sum(dtype=np.int64)) != t):
         raise CorruptData("token counts do not add up")
-    codes = decode_ints(stream.nested(2), t).astype(np.int64, copy=False)
-    literals = np.flatnonzero(codes == entries)
-    if len(literals) != m:
-        raise CorruptData("literal tokens do not match the codes")
+    codes = decode_ints(stream.nested(2), t)
     if m:
-        codes = codes.copy()
+        literals = np.flatnonzero(codes == entries)
+        if len(literals) != m:
+            raise CorruptData("literal tokens do not match the codes")
+        wide = np.promote_types(codes.dtype, np.min_scalar_type(-(entries + m)))
+        if codes.dtype != wide or not codes.flags.writeable:
+            codes = codes.astype(wide)
         codes[literals] = entries + np.arange(m)
     return counts, codes, stream.nested(3, frozenset({Encoding.STRINGS})), m

@@ -23,10 +23,11 @@ Spark's pushed filters map one to one: ``EqualTo`` ``=``, ``GreaterThan(OrEqual)
 
 Semantics are SQL's: a comparison with a null column value is unknown and never selects the
 row (also under ``not``); ``in`` ignores null list entries and ``not in`` with a null entry
-selects nothing. Comparisons on floats follow IEEE/Arrow rules (NaN compares false, but ``in`` matches
-NaN with NaN; -0.0 equals 0.0 in both), so the Spark source should also evaluate float predicates itself. A number
-that does not fit the column exactly (``2.5`` for an int column) is compared, not truncated. Literals are converted to the
-column's type (``datetime``/``date``/``Decimal``/``str``/``bytes``/numbers).
+selects nothing. Comparisons on floats follow IEEE/Arrow rules (NaN compares false, but ``in``
+matches NaN with NaN; -0.0 equals 0.0 in both), so the Spark source should also evaluate float
+predicates itself. A number that does not fit the column exactly (``2.5`` for an int column) is
+compared, not truncated. Literals are converted to the column's type
+(``datetime``/``date``/``Decimal``/``str``/``bytes``/numbers).
 """
 
 from __future__ import annotations
