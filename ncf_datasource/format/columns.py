@@ -8,13 +8,13 @@ The order and number of streams depend only on the type, so a page needs no stre
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .encodings import (
     DECODE_COST,
@@ -24,6 +24,7 @@ from .encodings import (
     Stream,
     alp_exponent,
     alp_integers,
+    compress,
     declared_count,
     decode_bitmap,
     decode_bytes,
@@ -77,13 +78,15 @@ WORD_BYTE = ord("0")  # tokens start at a byte from here up that follows a byte 
 class Choice:
     """The encoding of one stream position in a chunk: its ``plan`` (the cascade of
     encodings); for CODES the chunk ``dictionary`` (most frequent value first) and the chunk
-    rows' ``indices`` into it; for TOKENS the chunk's :class:`Tokens`."""
+    rows' ``indices`` into it; for TOKENS the chunk's :class:`Tokens`; ``block``, the encoded
+    dictionary block, once measured."""
 
     plan: Plan
     dictionary: Any = None
     indices: np.ndarray | None = None
     tokens: Tokens | None = None
     validity: bool = False
+    block: bytes | None = None
 
     @property
     def encoding(self) -> Encoding:
@@ -184,8 +187,8 @@ def stream_count(t: pa.DataType) -> int:
 
 
 def sample_slices(arr: pa.Array) -> list[pa.Array]:
-    """A few evenly spaced contiguous slices of ``arr``; each is encoded on its own, so runs,
-    deltas and value ranges are measured as pages will see them."""
+    """A few evenly spaced contiguous slices of ``arr``, measured the way pages see them
+    (ranges, runs and differences per slice)."""
     n = len(arr)
     if n <= SAMPLE_SLICES * SAMPLE_SLICE_ROWS:
         return [arr]
@@ -202,39 +205,42 @@ def encode_dictionary(dictionary, level: int) -> bytes:
     return encode_ints(dictionary, FOR_PLAN, level)
 
 
-def _by_frequency(indices: np.ndarray, entries: int, valid: np.ndarray | None = None) -> tuple:
-    """``(order, codes, counts)``: dictionary entries from most to least frequent, ``indices``
-    renumbered in that order (so that small codes dominate; invalid rows get code 0), and the
-    entries' counts in that order."""
+def _ranks(indices: np.ndarray, entries: int, valid: np.ndarray | None = None) -> tuple:
+    """``(order, rank, counts)``: dictionary entries from most to least frequent, each entry's
+    position in that order (int32) and the entries' counts in that order."""
     counts = np.bincount(indices if valid is None else indices[valid], minlength=entries)
     order = np.argsort(-counts, kind="stable")
     rank = np.empty(entries, dtype=np.int32)
     rank[order] = np.arange(entries, dtype=np.int32)
-    codes = np.take(rank, indices)
-    if valid is not None:
-        codes[~valid] = 0
-    return order, codes, counts[order]
+    return order, rank, counts[order]
 
 
-def _dictionary(arr: pa.Array, kind: str) -> Choice | None:
-    """A CODES choice with the chunk's dictionary, or None when the chunk has too many
-    distinct values (or none)."""
+def _indices(encoded: pa.DictionaryArray) -> np.ndarray:
+    """The int32 indices of a dictionary array (unspecified at null rows)."""
+    indices = encoded.indices
+    return np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset * 4)
+
+
+def _dictionary(arr: pa.Array, kind: str, max_entries: int) -> Choice | None:
+    """A CODES choice with ``arr``'s dictionary (most frequent value first; null rows get code
+    0), or None when ``arr`` has more than ``max_entries`` distinct values (or none)."""
     if kind == BYTES:
         encoded = arr.dictionary_encode()
-        entries = len(encoded.dictionary)
-        if not 0 < entries <= DICT_MAX_ENTRIES:
-            return None
-        valid = _validity(arr)
-        order, codes, _ = _by_frequency(encoded.indices.fill_null(0).to_numpy(), entries, valid)
-        return Choice(Plan(Encoding.CODES), encoded.dictionary.take(pa.array(order)), codes)
-    values = flatten(arr, [])[1][1]
-    if len(values) != len(arr):
-        return None  # decimals wider than 64 bits
-    encoded = pa.array(values).dictionary_encode()
+    else:
+        values = flatten(arr, [])[1][1]
+        if len(values) != len(arr):
+            return None  # decimals wider than 64 bits
+        encoded = pa.array(values).dictionary_encode()
     entries = len(encoded.dictionary)
-    if not 0 < entries <= DICT_MAX_ENTRIES:
+    if not 0 < entries <= max_entries:
         return None
-    order, codes, _ = _by_frequency(encoded.indices.to_numpy(), entries)
+    valid = _validity(arr) if encoded.indices.null_count else None
+    order, rank, _ = _ranks(_indices(encoded), entries, valid)
+    codes = np.take(rank, _indices(encoded), mode="clip")
+    if valid is not None:
+        codes[~valid] = 0
+    if kind == BYTES:
+        return Choice(Plan(Encoding.CODES), encoded.dictionary.take(pa.array(order)), codes)
     return Choice(Plan(Encoding.CODES), encoded.dictionary.to_numpy()[order], codes)
 
 
@@ -262,17 +268,22 @@ def tokenize(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return first, tokens
 
 
-def _tokens(arr: pa.Array) -> Choice | None:
-    """A TOKENS choice: the chunk's tokens, coded against a dictionary of the tokens that
-    occur at least twice (most frequent first, at most one per row and 65 536)."""
+def _tokens(arr: pa.Array, check: bool = True) -> Choice | None:
+    """A TOKENS choice: ``arr``'s tokens coded against a dictionary of the tokens that occur at
+    least twice (most frequent first, at most one per row and 65 536), or None when there are
+    no tokens or (with ``check``) the strings are not wordy: fewer than 1.5 tokens per row, or
+    more than one distinct token in two."""
     first, tokens = tokenize(arr)
+    if check and len(tokens) < TOKEN_MIN_PER_ROW * len(arr):
+        return None
     encoded = tokens.dictionary_encode()
     entries = len(encoded.dictionary)
-    if not entries:
+    if not entries or (check and entries > TOKEN_MAX_DISTINCT * len(tokens)):
         return None
-    order, codes, counts = _by_frequency(encoded.indices.to_numpy(), entries)
+    order, rank, counts = _ranks(_indices(encoded), entries)
     kept = int(min(np.count_nonzero(counts >= 2), DICT_MAX_ENTRIES, len(arr)))
-    codes[codes >= kept] = kept
+    rank[order[kept:]] = kept
+    codes = np.take(rank.astype(np.int16) if kept < 1 << 15 else rank, _indices(encoded))
     dictionary = encoded.dictionary.take(pa.array(order[:kept])).view(_plain_bytes_type(arr.type))
     return Choice(Plan(Encoding.TOKENS), dictionary, tokens=Tokens(first, codes, tokens, dictionary))
 
@@ -284,70 +295,119 @@ def _plain_bytes_type(t: pa.DataType) -> pa.DataType:
     return pa.string() if pa.types.is_string(t) else pa.binary()
 
 
-def _looks_tokenizable(samples: list[pa.Array]) -> bool:
-    rows = sum(len(s) for s in samples)
-    tokens = pa.concat_arrays([tokenize(s)[1] for s in samples])
-    return len(tokens) >= TOKEN_MIN_PER_ROW * rows and (
-        len(pc.unique(tokens)) <= TOKEN_MAX_DISTINCT * len(tokens)
-    )
+class _Sample:
+    """The values of one integer stream in the sample slices, joined, and prepared the way
+    pages see them: from each slice's minimum (frame of reference), around each slice's
+    median (zigzag), and as each slice's differences (delta). Each candidate encoding is
+    then measured with one call on the joined values."""
+
+    def __init__(self, slices: list[np.ndarray]):
+        self.slices = [s for s in slices if len(s)] or slices[:1]
+        self.joined = np.concatenate(self.slices) if len(self.slices) > 1 else self.slices[0]
+
+    @functools.cached_property
+    def wide(self) -> list[np.ndarray]:
+        return [s.astype(np.int64, copy=False) for s in self.slices]
+
+    @functools.cached_property
+    def from_min(self) -> np.ndarray:
+        return np.concatenate([s - s.min() for s in self.wide if len(s)] or [np.zeros(0, np.int64)])
+
+    @functools.cached_property
+    def around_median(self) -> np.ndarray:
+        parts = [s - np.partition(s, len(s) // 2)[len(s) // 2] for s in self.wide if len(s)]
+        return np.concatenate(parts or [np.zeros(0, np.int64)])
+
+    @functools.cached_property
+    def bits(self) -> int:
+        """Bits of the widest slice's range."""
+        return int(self.from_min.view(np.uint64).max()).bit_length() if len(self.from_min) else 0
+
+    @functools.cached_property
+    def runs(self) -> int:
+        return sum(int(np.count_nonzero(s[1:] != s[:-1])) + 1 for s in self.slices if len(s))
+
+    @functools.cached_property
+    def diffs(self) -> _Sample | None:
+        parts = [np.diff(s) for s in self.wide if len(s) > 1]
+        return _Sample(parts) if parts else None
 
 
-def _best_plan(values: list[np.ndarray], encodings, level: int, max_cost: float) -> Plan:
-    """The plan among ``encodings`` (each with its own best nested plans) that stores
-    ``values`` (one array per sample slice) smallest."""
-    best: tuple[float, float, Plan] | None = None
-    for plan in _plans(encodings, values, level, max_cost):
-        if plan.cost > max_cost:
-            continue
-        size = sum(len(encode_ints(v, plan, level)) for v in values)
+_DELTA_HEADER = 40  # bytes a DELTA stream adds to its nested differences (per page)
+
+
+def _best_plan(sample: _Sample, encodings, level: int, max_cost: float) -> tuple[Plan, float]:
+    """``(plan, size)``: the plan among ``encodings`` (nested plans chosen the same way) that
+    stores ``sample`` smallest, a cheaper encoding winning ties within 2 % per unit of cost."""
+    best: tuple[tuple[float, float], Plan, float] | None = None
+    for plan, size in _sized_plans(sample, encodings, level, max_cost):
         key = (size * (1 + 0.02 * plan.cost), plan.cost)
-        if best is None or key < best[:2]:
-            best = (*key, plan)
-    return best[2] if best else Plan(Encoding.PLAIN)
+        if best is None or key < best[0]:
+            best = (key, plan, size)
+    if best is None:
+        return Plan(Encoding.PLAIN), len(encode_ints(sample.joined, Plan(Encoding.PLAIN), level))
+    return best[1], best[2]
 
 
-def _plans(encodings, values: list[np.ndarray], level: int, max_cost: float):
-    """Candidate plans of ``encodings`` for ``values``, nested streams already chosen.
-    Plans that cannot beat another candidate on these values are skipped: PLAIN when the
-    range fits a narrower width (FOR is smaller), PATCHED when it fits one byte (FOR is the
-    same), aligned BITPACK when the exact width is already aligned, RLE without runs."""
-    joined = np.concatenate(values) if len(values) > 1 else values[0]
-    v64 = joined.astype(np.int64, copy=False)
-    span = int((v64 - v64.min()).view(np.uint64).max()) if len(v64) else 0
-    bits = span.bit_length()
+def _sized_plans(sample: _Sample, encodings, level: int, max_cost: float):
+    """``(plan, size on the sample)`` of each candidate in ``encodings``. Candidates that cannot
+    beat another on these values are skipped: PLAIN when the range fits a narrower width (FOR
+    is smaller), BITPACK at a whole byte width and PATCHED within one byte (FOR is the same),
+    aligned BITPACK when the exact width is already aligned, RLE without runs."""
+    bits, width = sample.bits, 8 * sample.joined.dtype.itemsize
+    has_for = Encoding.FOR in encodings and DECODE_COST[Encoding.FOR] <= max_cost
     for enc in encodings:
-        if enc == Encoding.PLAIN and Encoding.FOR in encodings and bits < 8 * joined.dtype.itemsize:
+        if DECODE_COST[enc] > max_cost:
             continue
-        if enc == Encoding.BITPACK:
-            yield Plan(enc)
-            if bits < 8 and bits not in (1, 2, 4):
-                yield Plan(enc, aligned=True)
+        if enc == Encoding.FOR:
+            yield FOR_PLAN, len(encode_ints(sample.from_min, FOR_PLAN, level))
+        elif enc == Encoding.PLAIN:
+            if not has_for or bits >= width:
+                yield Plan(enc), len(encode_ints(sample.joined, Plan(enc), level))
+        elif enc == Encoding.BITPACK:
+            if not has_for or bits not in (0, 8, 16, 32, 64):
+                yield Plan(enc), len(encode_ints(sample.from_min, Plan(enc), level))
+            if bits < 8 and bits not in (0, 1, 2, 4):
+                plan = Plan(enc, aligned=True)
+                yield plan, len(encode_ints(sample.from_min, plan, level))
         elif enc == Encoding.PATCHED:
-            if bits > 8 or Encoding.FOR not in encodings:
-                yield Plan(enc)
-                yield Plan(enc, zigzag=True)
+            if bits > 8 or not has_for:
+                yield Plan(enc), len(encode_ints(sample.from_min, Plan(enc), level))
+                plan = Plan(enc, zigzag=True)
+                yield plan, len(encode_ints(sample.around_median, plan, level))
         elif enc == Encoding.DELTA:
-            diffs = [np.diff(v.astype(np.int64, copy=False)) for v in values if len(v) > 1]
-            inner = (Encoding.FOR, Encoding.BITPACK, Encoding.PATCHED)
-            yield Plan(enc, (_best_plan(diffs, inner, level, max_cost),) if diffs else ())
+            diffs = sample.diffs
+            if diffs is not None:
+                inner, size = _best_plan(diffs, _NESTED, level, max_cost)
+                yield Plan(enc, (inner,)), size + _DELTA_HEADER * len(sample.slices)
         elif enc == Encoding.RLE:
-            if 2 * sum(int(np.count_nonzero(v[1:] != v[:-1])) + 1 for v in values if len(v)) <= len(joined):
-                yield Plan(enc, (FOR_PLAN, FOR_PLAN))
+            if 2 * sample.runs <= len(sample.joined):
+                plan = Plan(enc, (FOR_PLAN, FOR_PLAN))
+                yield plan, len(encode_ints(sample.joined, plan, level))
         elif enc == Encoding.ALP:
-            yield from _alp_plans(values, level, max_cost)
+            yield from _alp_plans(sample, level, max_cost)
         else:
-            yield Plan(enc)
+            yield Plan(enc), len(encode_ints(sample.joined, Plan(enc), level))
 
 
-def _alp_plans(values: list[np.ndarray], level: int, max_cost: float):
-    joined = np.concatenate(values)
+_ALP_PROBE = 1024  # values on which the exponent is searched before it is checked on the sample
+
+
+def _alp_plans(sample: _Sample, level: int, max_cost: float):
+    joined = sample.joined
     if not len(joined):
         return
-    e, misses = alp_exponent(joined)
+    e, _ = alp_exponent(joined[:: max(1, len(joined) // _ALP_PROBE)])
+    k, miss = alp_integers(joined, e)
+    misses = int(np.count_nonzero(miss))
     if misses > len(joined) // 8:
         return
-    ints = [alp_integers(v, e)[0] for v in values]
-    yield Plan(Encoding.ALP, (_best_plan(ints, _NESTED, level, max_cost),), exponent=e)
+    if misses:
+        k[miss] = k[np.argmin(miss)]  # as the encoder stores them
+    bounds = np.cumsum([len(s) for s in sample.slices])[:-1]
+    inner, size = _best_plan(_Sample(np.split(k, bounds)), _NESTED, level, max_cost)
+    exceptions = misses * (8 + joined.dtype.itemsize) // 2 + (40 if misses else 0)
+    yield Plan(Encoding.ALP, (inner,), exponent=e), size + exceptions
 
 
 def choose(
@@ -359,17 +419,20 @@ def choose(
 ) -> list[Choice]:
     """Pick, per stream position, the cascade of encodings with the smallest projected size.
 
-    Candidates are encoded on each of ``samples`` (slices of ``arr`` from
-    :func:`sample_slices`), their sizes scaled to the chunk (plus the dictionary block for
-    CODES and TOKENS), and those whose decode cost exceeds ``max_decode_cost`` are not tried.
-    Nested streams (differences, dictionary codes, escapes...) are chosen the same way on
-    the sample's nested values. CODES and TOKENS are first tried with a dictionary of the
-    sample alone; only when that looks smallest is the chunk's dictionary built (a hash pass
-    over the whole chunk). A cheaper encoding wins ties within 2 % per unit of cost.
-    ``override`` forces the top-level values plan when its encoding applies to the type.
+    Each candidate is encoded once on the joined ``samples`` (slices of ``arr`` from
+    :func:`sample_slices`, prepared per slice as pages see them, see :class:`_Sample`), its
+    size scaled to the chunk (plus the dictionary block for CODES and TOKENS); candidates
+    whose decode cost exceeds ``max_decode_cost`` are not tried. Nested streams (differences,
+    dictionary codes, escapes...) are chosen the same way on the sample's nested values.
+    CODES and TOKENS are first tried with a dictionary of the sample alone; only when that
+    looks smallest is the chunk's dictionary built (a hash pass over the whole chunk). A
+    cheaper encoding wins ties within 2 % per unit of cost. ``override`` forces the
+    top-level values plan when its encoding applies to the type.
     """
-    scale = len(arr) / max(sum(len(s) for s in samples), 1)
+    rows = sum(len(s) for s in samples)
+    scale = len(arr) / max(rows, 1)
     starts = [s.offset - arr.offset for s in samples]
+    whole = len(samples) == 1 and len(samples[0]) == len(arr)  # the sample is the chunk
     top_level = not pa.types.is_nested(arr.type)
     flat = [flatten(s, []) for s in samples]
     plan = []
@@ -381,125 +444,116 @@ def choose(
         candidates = CANDIDATES[kind]
         if pos != 1 or not top_level:
             candidates = tuple(c for c in candidates if c not in (Encoding.CODES, Encoding.TOKENS))
-        chunk_wide: tuple[Encoding, ...] = ()
         if override is not None and pos == 1 and override.encoding in candidates:
-            choices = _forced(override, kind, payloads, arr)
-        else:
-            candidates = tuple(c for c in candidates if DECODE_COST[c] <= max_decode_cost)
-            chunk_wide = tuple(c for c in candidates if c in (Encoding.CODES, Encoding.TOKENS))
-            choices = _choices(kind, candidates, payloads, level, max_decode_cost)
-
-        best: tuple[float, float, Choice] | None = None
-        for choice in choices:
-            key = _key(kind, payloads, choice, starts, level, scale)
-            if best is None or key < best[:2]:
-                best = (*key, choice)
-        joined = pa.concat_arrays(samples) if chunk_wide else None
+            forced = _forced(override, kind, payloads, arr)
+            plan.append(forced or Choice(Plan(Encoding.STRINGS if kind == BYTES else Encoding.PLAIN)))
+            continue
+        candidates = tuple(c for c in candidates if DECODE_COST[c] <= max_decode_cost)
+        best_choice, best_key = _plain_best(kind, candidates, payloads, level, max_decode_cost, scale)
+        chunk_wide = [c for c in candidates if c in (Encoding.CODES, Encoding.TOKENS)]
+        joined = pa.concat_arrays(samples) if chunk_wide and not whole else arr
         at = np.cumsum([0] + [len(s) for s in samples])[:-1].tolist()
-        whole = len(samples) == 1 and len(samples[0]) == len(arr)  # the sample is the chunk
-        for enc in (e for e in chunk_wide if _suits(e, kind, payloads)):
+        for enc in chunk_wide:
+            trial = _chunk_choice(enc, kind, joined, rows)
+            if trial is None:
+                continue
             if not whole:
-                trial = _chunk_choice(enc, kind, joined, at, payloads, level, max_decode_cost)
-                if trial is None or (
-                    best is not None and _key(kind, payloads, trial, at, level, scale) >= best[:2]
-                ):
+                key = _dictionary_key(trial, kind, payloads, at, level, max_decode_cost, scale)
+                if key >= best_key:
                     continue
-            choice = _chunk_choice(enc, kind, arr, starts, payloads, level, max_decode_cost)
-            key = _key(kind, payloads, choice, starts, level, scale) if choice is not None else None
-            if key is not None and (best is None or key < best[:2]):
-                best = (*key, choice)
-        plan.append(best[2] if best else Choice(Plan(Encoding.STRINGS if kind == BYTES else Encoding.PLAIN)))
+                trial = _chunk_choice(enc, kind, arr, len(arr))
+                if trial is None:
+                    continue
+            key = _dictionary_key(trial, kind, payloads, starts, level, max_decode_cost, scale)
+            if key < best_key:
+                best_choice, best_key = trial, key
+        plan.append(best_choice)
     return plan
 
 
-def _key(kind: str, payloads: list, choice: Choice, starts, level: int, scale: float) -> tuple[float, float]:
-    """``(projected chunk size weighted by decode cost, cost)`` of ``choice`` on the sample."""
-    size = sum(len(encode_stream(kind, p, choice, level, st)) for p, st in zip(payloads, starts)) * scale
-    if choice.dictionary is not None:
-        size += len(encode_dictionary(choice.dictionary, level))
-    return size * (1 + 0.02 * choice.plan.cost), choice.plan.cost
+def _plain_best(kind: str, candidates, payloads: list, level: int, max_cost: float, scale: float):
+    """``(choice, key)``: the best choice without a chunk dictionary for one stream position,
+    key = (projected chunk size weighted by decode cost, cost)."""
+    if kind == BOOL:
+        sample = _Sample([p.view(np.int8) for p in payloads])
+        sizes = []
+        for enc in candidates:
+            if enc == Encoding.RLE and 2 * sample.runs <= len(sample.joined):
+                plan = Plan(enc, (FOR_PLAN, FOR_PLAN))
+                sizes.append((len(encode_ints(sample.joined, plan, level)), plan))
+            elif enc == Encoding.BITMAP:
+                sizes.append((len(encode_bitmap(sample.joined.view(bool), level)), Plan(enc)))
+        size, plan = min(
+            sizes or [(0, Plan(Encoding.BITMAP))], key=lambda x: (x[0] * (1 + 0.02 * x[1].cost), x[1].cost)
+        )
+    elif kind == BYTES:
+        lengths = _Sample([p[0] for p in payloads])
+        inner, size = _best_plan(lengths, _WITH_RUNS + (Encoding.DELTA,), level, max_cost)
+        data = np.concatenate([p[1] for p in payloads])
+        size += len(compress(data, level)[2])
+        plan = Plan(Encoding.STRINGS, (inner,))
+    else:
+        encodings = tuple(c for c in candidates if c != Encoding.CODES)
+        plan, size = _best_plan(_Sample(payloads), encodings, level, max_cost)
+    return Choice(plan), (size * scale * (1 + 0.02 * plan.cost), plan.cost)
 
 
-def _suits(enc: Encoding, kind: str, payloads: list) -> bool:
-    """Whether the sample makes CODES (few distinct values) or TOKENS (wordy text) worth a try."""
-    if enc == Encoding.TOKENS:
-        return _looks_tokenizable([p[2] for p in payloads])
-    if kind == BYTES:
-        return _few_distinct(pa.concat_arrays([p[2] for p in payloads]))
-    return _few_distinct(pa.array(np.concatenate([p.astype(np.int64, copy=False) for p in payloads])))
-
-
-def _chunk_choice(
-    enc: Encoding, kind: str, source: pa.Array, starts, payloads, level, max_cost
-) -> Choice | None:
-    """A CODES or TOKENS choice whose dictionary comes from ``source`` (the chunk, or the
-    joined sample for an estimate), with nested plans chosen on the sample; ``starts`` are
-    the sample slices' positions in ``source``. None when there is no dictionary."""
+def _chunk_choice(enc: Encoding, kind: str, source: pa.Array, rows: int) -> Choice | None:
+    """A CODES or TOKENS choice with the dictionary of ``source`` (the chunk, or the joined
+    sample for an estimate), or None when its data does not suit it: CODES needs at most one
+    distinct value in four rows of the sample, TOKENS wordy text (:func:`_tokens`)."""
     if enc == Encoding.CODES:
-        choice = _dictionary(source, kind)
-        return None if choice is None else _with_codes_plan(choice, starts, payloads, level, max_cost)
-    choice = _tokens(source)
-    return None if choice is None else _with_token_plans(choice, starts, payloads, level, max_cost)
+        return _dictionary(source, kind, min(DICT_MAX_ENTRIES, rows // 4))
+    return _tokens(source)
 
 
-def _forced(plan: Plan, kind: str, payloads: list, arr: pa.Array) -> list[Choice]:
-    """The choice a user forced (none if the data cannot take it, e.g. no dictionary)."""
+def _dictionary_key(
+    choice: Choice, kind: str, payloads: list, starts, level: int, max_cost: float, scale: float
+) -> tuple[float, float]:
+    """Choose the nested plans of a CODES or TOKENS ``choice`` on the sample rows at ``starts``
+    in its source, and return its key (see :func:`_plain_best`), dictionary block included
+    (kept on the choice for the writer)."""
+    lengths = [_rows(p) for p in payloads]
+    if choice.encoding == Encoding.CODES:
+        codes = _Sample([choice.indices[st : st + n] for st, n in zip(starts, lengths)])
+        inner, size = _best_plan(codes, _WITH_RUNS, level, max_cost)
+        choice.plan = Plan(Encoding.CODES, (inner,))
+    else:
+        tok = choice.tokens
+        firsts = [tok.first[st : st + n + 1] for st, n in zip(starts, lengths)]
+        counts = _Sample([np.diff(f) for f in firsts])
+        codes = _Sample([tok.codes[f[0] : f[-1]] for f in firsts])
+        count_plan, count_size = _best_plan(counts, _WITH_RUNS, level, max_cost)
+        code_plan, code_size = _best_plan(codes, _NESTED, level, max_cost)
+        choice.plan = Plan(Encoding.TOKENS, (count_plan, code_plan))
+        literals = [_literals(tok, int(f[0]), int(f[-1])) for f in firsts]
+        size = count_size + code_size + len(compress(np.concatenate(literals), level)[2])
+    choice.block = encode_dictionary(choice.dictionary, level)
+    cost = choice.plan.cost
+    return (size * scale + len(choice.block)) * (1 + 0.02 * cost), cost
+
+
+def _literals(tok: Tokens, a: int, b: int) -> np.ndarray:
+    """The bytes of the literal tokens among tokens ``a .. b`` (those not in the dictionary)."""
+    literals = tok.tokens.slice(a, b - a).filter(pa.array(tok.codes[a:b] == len(tok.dictionary)))
+    offsets = offsets_of(literals)
+    return np.frombuffer(literals.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+
+
+def _forced(plan: Plan, kind: str, payloads: list, arr: pa.Array) -> Choice | None:
+    """The choice a user forced (None if the data cannot take it, e.g. no dictionary)."""
+    choice: Choice | None
     if plan.encoding == Encoding.CODES:
-        choice = _dictionary(arr, kind)
+        choice = _dictionary(arr, kind, DICT_MAX_ENTRIES)
     elif plan.encoding == Encoding.TOKENS:
-        choice = _tokens(arr)
+        choice = _tokens(arr, check=False)
     elif plan.encoding == Encoding.ALP:
         joined = np.concatenate(payloads)
         choice = Choice(dataclasses.replace(plan, exponent=alp_exponent(joined)[0] if len(joined) else 0))
     else:
         choice = Choice(plan)
-    if choice is None:
-        return []
-    choice.plan = dataclasses.replace(choice.plan, children=plan.children)
-    return [choice]
-
-
-def _choices(kind, candidates, payloads, level, max_cost):
-    """Candidate :class:`Choice` s of one stream position without a chunk dictionary."""
-    if kind == BOOL:
-        for enc in candidates:
-            yield Choice(Plan(enc, (FOR_PLAN, FOR_PLAN)) if enc == Encoding.RLE else Plan(enc))
-        return
-    if kind == BYTES:
-        if Encoding.STRINGS in candidates:
-            lengths = [p[0] for p in payloads]
-            yield Choice(
-                Plan(
-                    Encoding.STRINGS, (_best_plan(lengths, _WITH_RUNS + (Encoding.DELTA,), level, max_cost),)
-                )
-            )
-        return
-    for plan in _plans([c for c in candidates if c != Encoding.CODES], payloads, level, max_cost):
-        if plan.cost <= max_cost:
-            yield Choice(plan)
-
-
-def _few_distinct(values: pa.Array) -> bool:
-    return len(values) > 0 and len(pc.unique(values)) <= len(values) // 4
-
-
-def _with_codes_plan(choice: Choice, starts, payloads, level: int, max_cost: float) -> Choice:
-    codes = [choice.indices[st : st + _rows(p)] for p, st in zip(payloads, starts)]
-    choice.plan = Plan(Encoding.CODES, (_best_plan(codes, _WITH_RUNS, level, max_cost),))
-    return choice
-
-
-def _with_token_plans(choice: Choice, starts, payloads, level: int, max_cost: float) -> Choice:
-    tok = choice.tokens
-    counts, codes = [], []
-    for p, st in zip(payloads, starts):
-        rows = tok.first[st : st + _rows(p) + 1]
-        counts.append(np.diff(rows))
-        codes.append(tok.codes[rows[0] : rows[-1]])
-    choice.plan = Plan(
-        Encoding.TOKENS,
-        (_best_plan(counts, _WITH_RUNS, level, max_cost), _best_plan(codes, _NESTED, level, max_cost)),
-    )
+    if choice is not None:
+        choice.plan = dataclasses.replace(choice.plan, children=plan.children)
     return choice
 
 

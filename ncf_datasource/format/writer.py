@@ -320,7 +320,7 @@ class NCFWriter:
         values = plan[1] if len(plan) > 1 else None
         meta: dict[str, Any] = {"dictionary": None}
         if values is not None and values.dictionary is not None:
-            block = colmod.encode_dictionary(values.dictionary, self._level)
+            block = values.block or colmod.encode_dictionary(values.dictionary, self._level)
             meta["block"] = block
             meta["dictionary"] = [0, len(block), crc32c(block), len(values.dictionary)]
         meta.update(
