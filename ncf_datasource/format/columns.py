@@ -24,6 +24,7 @@ from .encodings import (
     Stream,
     alp_exponent,
     alp_integers,
+    approximate_median,
     compress,
     declared_count,
     decode_bitmap,
@@ -315,7 +316,7 @@ class _Sample:
 
     @functools.cached_property
     def around_median(self) -> np.ndarray:
-        parts = [s - np.partition(s, len(s) // 2)[len(s) // 2] for s in self.wide if len(s)]
+        parts = [s - approximate_median(s) for s in self.wide if len(s)]
         return np.concatenate(parts or [np.zeros(0, np.int64)])
 
     @functools.cached_property

@@ -342,13 +342,15 @@ def _unfor(offsets: np.ndarray, base: int, dt: np.dtype) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _bit_positions(n: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _bit_positions(n: int, bits: int) -> tuple[np.ndarray, ...]:
     """For value i of a ``bits``-wide packing: its 64-bit word, the next word, the shift
-    inside the word and ``63 - shift`` (cached: every full page has the same layout)."""
+    inside the word and ``63 - shift``; then the first value of each word and that word
+    (cached: every full page has the same layout)."""
     offsets = np.arange(n, dtype=np.uint64) * np.uint64(bits)
     word = (offsets >> np.uint64(6)).astype(np.intp)
     shift = offsets & np.uint64(63)
-    arrays = (word, word + 1, shift, np.uint64(63) - shift)
+    starts = np.flatnonzero(np.diff(word, prepend=-1))
+    arrays = (word, word + 1, shift, np.uint64(63) - shift, starts, word[starts])
     for a in arrays:
         a.flags.writeable = False
     return arrays
@@ -366,10 +368,8 @@ def _pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
         for j in range(1, per):
             out |= lanes[:, j] << np.uint8(j * bits)
         return out
-    word, _, shift, inverse = _bit_positions(n, bits)
+    _, _, shift, inverse, starts, targets = _bit_positions(n, bits)
     words = np.zeros((n * bits + 63) // 64 + 1, dtype="<u8")
-    starts = np.flatnonzero(np.diff(word, prepend=-1))
-    targets = word[starts]
     words[targets] |= np.bitwise_or.reduceat(values << shift, starts)
     spill = (values >> np.uint64(1)) >> inverse  # values >> (64 - shift), 0 when shift == 0
     words[targets + 1] |= np.bitwise_or.reduceat(spill, starts)
@@ -391,7 +391,7 @@ def _unpack_bits(data: bytes, n: int, bits: int) -> np.ndarray:
         return lanes.reshape(-1)[:n]
     words = np.zeros((n * bits + 63) // 64 + 1, dtype="<u8")
     words.view(np.uint8)[: len(data)] = np.frombuffer(data, dtype=np.uint8)
-    word, following, shift, inverse = _bit_positions(n, bits)
+    word, following, shift, inverse, _, _ = _bit_positions(n, bits)
     values = words[word]
     values >>= shift
     high = words[following]
@@ -462,6 +462,16 @@ def alp_integers(values: np.ndarray, e: int) -> tuple[np.ndarray, np.ndarray]:
     return k, miss
 
 
+_MEDIAN_PROBE = 1024
+
+
+def approximate_median(values: np.ndarray) -> int:
+    """The median of ``values`` (of an evenly strided subset of about 1 024 of them when there
+    are more: any centre is valid, this one is cheap)."""
+    probe = values[:: max(1, len(values) // _MEDIAN_PROBE)]
+    return int(np.partition(probe, len(probe) // 2)[len(probe) // 2])
+
+
 def _zigzag(x: np.ndarray) -> np.ndarray:
     return ((x << np.int64(1)) ^ (x >> np.int64(63))).view(np.uint64)
 
@@ -513,7 +523,7 @@ def encode_ints(values: np.ndarray, plan: Plan, level: int) -> bytes:
         )
     if encoding == Encoding.PATCHED:
         if plan.zigzag:
-            base = int(np.partition(v64, n // 2)[n // 2])  # the median
+            base = approximate_median(v64)
             unsigned = _zigzag(v64 - np.int64(base))
         else:
             base = int(v64.min())
