@@ -72,6 +72,7 @@ _NESTED = (Encoding.FOR, Encoding.BITPACK, Encoding.PATCHED)
 _WITH_RUNS = (*_NESTED, Encoding.RLE)
 TOKEN_MIN_PER_ROW = 1.5
 TOKEN_MAX_DISTINCT = 0.5
+PAIR_MIN_WORDS = 6
 WORD_BYTE = ord("0")  # tokens start at a byte from here up that follows a byte below it
 
 
@@ -245,12 +246,14 @@ def _dictionary(arr: pa.Array, kind: str, max_entries: int) -> Choice | None:
     return Choice(Plan(Encoding.CODES), encoded.dictionary.to_numpy()[order], codes)
 
 
-def tokenize(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
+def tokenize(arr: pa.Array, pairs: bool = False) -> tuple[np.ndarray, pa.Array]:
     """Cut every string of ``arr`` into words: a token starts at each string's start and
     wherever a byte from ``0`` (0x30) up follows a byte below it (space, punctuation such as
     ``,.-#/()``), so ``"slyly final, ideas"`` is ``"slyly "``, ``"final, "``, ``"ideas"``;
-    UTF-8 sequences (bytes from 0x80) are never cut. Returns each row's first token (``n + 1``
-    entries) and the tokens as a binary array over the same bytes."""
+    UTF-8 sequences (bytes from 0x80) are never cut. With ``pairs`` a token is two words
+    (``"slyly final, "``, ``"ideas"``): half as many tokens to hash and to gather. Returns
+    each row's first token (``n + 1`` entries) and the tokens as a binary array over the same
+    bytes."""
     offsets = offsets_of(arr)
     data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
     offsets = offsets - offsets[0]
@@ -261,6 +264,16 @@ def tokenize(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     begins[offsets[:-1][np.diff(offsets) > 0]] = True
     bounds = np.flatnonzero(begins)
     first = np.searchsorted(bounds, offsets)
+    if pairs:  # keep the starts of a string's words 0, 2, 4...: word j where j - first is even
+        counts = np.diff(first)
+        keep = np.empty(len(bounds), dtype=bool)
+        keep[0::2] = True
+        keep[1::2] = False
+        keep[:-1] ^= np.repeat((first[:-1] & 1).astype(bool), counts)
+        keep[-1] = True
+        bounds = bounds[keep]
+        first = np.zeros(len(first), dtype=np.int64)
+        np.cumsum((counts + 1) // 2, out=first[1:])
     large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
     if not large:
         bounds = bounds.astype(np.int32)
@@ -269,12 +282,12 @@ def tokenize(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return first, tokens
 
 
-def _tokens(arr: pa.Array, check: bool = True) -> Choice | None:
-    """A TOKENS choice: ``arr``'s tokens coded against a dictionary of the tokens that occur at
-    least twice (most frequent first, at most one per row and 65 536), or None when there are
-    no tokens or (with ``check``) the strings are not wordy: fewer than 1.5 tokens per row, or
-    more than one distinct token in two."""
-    first, tokens = tokenize(arr)
+def _tokens(arr: pa.Array, check: bool = True, pairs: bool = False) -> Choice | None:
+    """A TOKENS choice: ``arr``'s tokens (words, or pairs of words) coded against a dictionary
+    of the tokens that occur at least twice (most frequent first, at most one per row and
+    65 536), or None when there are no tokens or (with ``check``) the strings are not wordy:
+    fewer than 1.5 words per row, or more than one distinct word in two."""
+    first, tokens = tokenize(arr, pairs)
     if check and len(tokens) < TOKEN_MIN_PER_ROW * len(arr):
         return None
     encoded = tokens.dictionary_encode()
@@ -458,16 +471,24 @@ def choose(
             trial = _chunk_choice(enc, kind, joined, rows)
             if trial is None:
                 continue
+            # long text (PAIR_MIN_WORDS words per row) as pairs of words, half the tokens
+            pairs = enc == Encoding.TOKENS and len(trial.tokens.tokens) >= PAIR_MIN_WORDS * rows
             if not whole:
                 key = _dictionary_key(trial, kind, payloads, at, level, max_decode_cost, scale)
                 if key >= best_key:
                     continue
-                trial = _chunk_choice(enc, kind, arr, len(arr))
-                if trial is None:
+            # chunk dictionaries to try in turn, words after pairs only if pairs lose
+            tries = [True, False] if pairs else [False]
+            for pair_try in tries:
+                choice = (
+                    trial if whole and not pair_try else _chunk_choice(enc, kind, arr, len(arr), pair_try)
+                )
+                if choice is None:
                     continue
-            key = _dictionary_key(trial, kind, payloads, starts, level, max_decode_cost, scale)
-            if key < best_key:
-                best_choice, best_key = trial, key
+                key = _dictionary_key(choice, kind, payloads, starts, level, max_decode_cost, scale)
+                if key < best_key:
+                    best_choice, best_key = choice, key
+                    break
         plan.append(best_choice)
     return plan
 
@@ -499,13 +520,15 @@ def _plain_best(kind: str, candidates, payloads: list, level: int, max_cost: flo
     return Choice(plan), (size * scale * (1 + 0.02 * plan.cost), plan.cost)
 
 
-def _chunk_choice(enc: Encoding, kind: str, source: pa.Array, rows: int) -> Choice | None:
+def _chunk_choice(
+    enc: Encoding, kind: str, source: pa.Array, rows: int, pairs: bool = False
+) -> Choice | None:
     """A CODES or TOKENS choice with the dictionary of ``source`` (the chunk, or the joined
     sample for an estimate), or None when its data does not suit it: CODES needs at most one
     distinct value in four rows of the sample, TOKENS wordy text (:func:`_tokens`)."""
     if enc == Encoding.CODES:
         return _dictionary(source, kind, min(DICT_MAX_ENTRIES, rows // 4))
-    return _tokens(source)
+    return _tokens(source, pairs=pairs)
 
 
 def _dictionary_key(
