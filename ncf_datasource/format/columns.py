@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .encodings import (
     DECODE_COST,
@@ -73,6 +74,8 @@ _WITH_RUNS = (*_NESTED, Encoding.RLE)
 TOKEN_MIN_PER_ROW = 1.5
 TOKEN_MAX_DISTINCT = 0.5
 PAIR_MIN_WORDS = 6
+PAIR_SIZE_TOLERANCE = 1.05  # pairs (half the tokens to gather) win unless 5 % larger than words
+TOKEN_SAMPLE_ROWS = 1 << 16
 WORD_BYTE = ord("0")  # tokens start at a byte from here up that follows a byte below it
 
 
@@ -100,14 +103,28 @@ class Choice:
 
 @dataclass
 class Tokens:
-    """A chunk of strings cut into words (see :func:`tokenize`): ``first[i]`` is row i's first
-    token, ``codes`` index the token ``dictionary`` (most frequent first) and equal its size
-    for literal tokens, ``tokens`` holds every token's bytes."""
+    """How a chunk's strings become tokens: cut into words or pairs of words (see
+    :func:`tokenize`), each looked up in ``dictionary`` (most frequent first; ``lookup`` holds
+    the same tokens as binary); tokens not in it are literals. ``per_row``: tokens per row
+    in the strings the dictionary was made from."""
 
-    first: np.ndarray
-    codes: np.ndarray
-    tokens: pa.Array
     dictionary: pa.Array
+    lookup: pa.Array
+    pairs: bool
+    per_row: float
+
+    def code(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        """``(token counts per row, codes, literal tokens)`` of the strings ``arr``: code
+        ``len(dictionary)`` marks a literal."""
+        first, tokens = tokenize(arr, self.pairs)
+        found = pc.index_in(tokens, value_set=self.lookup)
+        codes = np.frombuffer(found.buffers()[1] or b"", np.int32, len(found), found.offset * 4)
+        literals = tokens.slice(0, 0)
+        if found.null_count:
+            missing = found.is_null()
+            codes = np.where(missing.to_numpy(zero_copy_only=False), np.int32(len(self.lookup)), codes)
+            literals = tokens.filter(missing)
+        return np.diff(first), codes, literals
 
 
 def _validity(arr: pa.Array) -> np.ndarray | None:
@@ -282,24 +299,24 @@ def tokenize(arr: pa.Array, pairs: bool = False) -> tuple[np.ndarray, pa.Array]:
     return first, tokens
 
 
-def _tokens(arr: pa.Array, check: bool = True, pairs: bool = False) -> Choice | None:
-    """A TOKENS choice: ``arr``'s tokens (words, or pairs of words) coded against a dictionary
-    of the tokens that occur at least twice (most frequent first, at most one per row and
-    65 536), or None when there are no tokens or (with ``check``) the strings are not wordy:
-    fewer than 1.5 words per row, or more than one distinct word in two."""
-    first, tokens = tokenize(arr, pairs)
+def _tokens(arr: pa.Array, max_entries: int, check: bool = True, pairs: bool = False) -> Choice | None:
+    """A TOKENS choice whose dictionary holds the tokens (words, or pairs of words) that occur
+    at least twice in ``arr`` (the chunk or a sample of it), most frequent first, at most
+    ``max_entries``; None when there are no tokens or (with ``check``) the strings are not
+    wordy: fewer than 1.5 tokens per row, or more than one distinct token in two."""
+    _, tokens = tokenize(arr, pairs)
     if check and len(tokens) < TOKEN_MIN_PER_ROW * len(arr):
         return None
-    encoded = tokens.dictionary_encode()
-    entries = len(encoded.dictionary)
-    if not entries or (check and entries > TOKEN_MAX_DISTINCT * len(tokens)):
+    counted = pc.value_counts(tokens)
+    if not len(counted) or (check and len(counted) > TOKEN_MAX_DISTINCT * len(tokens)):
         return None
-    order, rank, counts = _ranks(_indices(encoded), entries)
-    kept = int(min(np.count_nonzero(counts >= 2), DICT_MAX_ENTRIES, len(arr)))
-    rank[order[kept:]] = kept
-    codes = np.take(rank.astype(np.int16) if kept < 1 << 15 else rank, _indices(encoded))
-    dictionary = encoded.dictionary.take(pa.array(order[:kept])).view(_plain_bytes_type(arr.type))
-    return Choice(Plan(Encoding.TOKENS), dictionary, tokens=Tokens(first, codes, tokens, dictionary))
+    counts = counted.field("counts").to_numpy()
+    order = np.argsort(-counts, kind="stable")
+    kept = int(min(np.count_nonzero(counts >= 2), max_entries))
+    lookup = counted.field("values").take(pa.array(order[:kept]))
+    dictionary = lookup.view(_plain_bytes_type(arr.type))
+    tokens_of = Tokens(dictionary, lookup, pairs, len(tokens) / max(len(arr), 1))
+    return Choice(Plan(Encoding.TOKENS), dictionary, tokens=tokens_of)
 
 
 def _plain_bytes_type(t: pa.DataType) -> pa.DataType:
@@ -471,24 +488,21 @@ def choose(
             trial = _chunk_choice(enc, kind, joined, rows)
             if trial is None:
                 continue
-            # long text (PAIR_MIN_WORDS words per row) as pairs of words, half the tokens
-            pairs = enc == Encoding.TOKENS and len(trial.tokens.tokens) >= PAIR_MIN_WORDS * rows
+            if enc == Encoding.TOKENS:  # pages are coded against a dictionary of a sample
+                found = _token_choice(trial, arr, samples, payloads, level, max_decode_cost, scale)
+                if found[1] < best_key:
+                    best_choice, best_key = found
+                continue
             if not whole:
                 key = _dictionary_key(trial, kind, payloads, at, level, max_decode_cost, scale)
                 if key >= best_key:
                     continue
-            # chunk dictionaries to try in turn, words after pairs only if pairs lose
-            tries = [True, False] if pairs else [False]
-            for pair_try in tries:
-                choice = (
-                    trial if whole and not pair_try else _chunk_choice(enc, kind, arr, len(arr), pair_try)
-                )
-                if choice is None:
+                trial = _chunk_choice(enc, kind, arr, len(arr))
+                if trial is None:
                     continue
-                key = _dictionary_key(choice, kind, payloads, starts, level, max_decode_cost, scale)
-                if key < best_key:
-                    best_choice, best_key = choice, key
-                    break
+            key = _dictionary_key(trial, kind, payloads, starts, level, max_decode_cost, scale)
+            if key < best_key:
+                best_choice, best_key = trial, key
         plan.append(best_choice)
     return plan
 
@@ -520,15 +534,40 @@ def _plain_best(kind: str, candidates, payloads: list, level: int, max_cost: flo
     return Choice(plan), (size * scale * (1 + 0.02 * plan.cost), plan.cost)
 
 
-def _chunk_choice(
-    enc: Encoding, kind: str, source: pa.Array, rows: int, pairs: bool = False
-) -> Choice | None:
+def _chunk_choice(enc: Encoding, kind: str, source: pa.Array, rows: int) -> Choice | None:
     """A CODES or TOKENS choice with the dictionary of ``source`` (the chunk, or the joined
-    sample for an estimate), or None when its data does not suit it: CODES needs at most one
-    distinct value in four rows of the sample, TOKENS wordy text (:func:`_tokens`)."""
+    sample), or None when its data does not suit it: CODES needs at most one distinct value
+    in four rows of the sample, TOKENS wordy text (:func:`_tokens`)."""
     if enc == Encoding.CODES:
         return _dictionary(source, kind, min(DICT_MAX_ENTRIES, rows // 4))
-    return _tokens(source, pairs=pairs)
+    return _tokens(source, min(DICT_MAX_ENTRIES, rows))
+
+
+def _token_choice(
+    words: Choice, arr: pa.Array, samples: list, payloads: list, level: int, max_cost: float, scale: float
+) -> tuple[Choice, tuple[float, float]]:
+    """``(choice, key)`` of TOKENS for the chunk ``arr`` given ``words``, the word dictionary of
+    the joined ``samples`` (pages are coded against it). Long text (PAIR_MIN_WORDS words per
+    row and more) is cut into pairs of words instead, with a dictionary from a larger sample
+    (TOKEN_SAMPLE_ROWS rows: pairs repeat less often than words), unless pairs come out more
+    than PAIR_SIZE_TOLERANCE times the size of words."""
+    at = np.cumsum([0] + [len(s) for s in samples])[:-1].tolist()
+    best = (words, _dictionary_key(words, BYTES, payloads, at, level, max_cost, scale))
+    if words.tokens is not None and words.tokens.per_row >= PAIR_MIN_WORDS:
+        source = arr if len(arr) <= TOKEN_SAMPLE_ROWS else pa.concat_arrays(_spread(arr, TOKEN_SAMPLE_ROWS))
+        pairs = _tokens(source, min(DICT_MAX_ENTRIES, len(arr)), check=False, pairs=True)
+        if pairs is not None:
+            key = _dictionary_key(pairs, BYTES, payloads, at, level, max_cost, scale)
+            if key[0] < best[1][0] * PAIR_SIZE_TOLERANCE:
+                best = (pairs, key)
+    return best
+
+
+def _spread(arr: pa.Array, rows: int) -> list[pa.Array]:
+    """About ``rows`` rows of ``arr`` as evenly spaced slices of SAMPLE_SLICE_ROWS rows."""
+    count = max(2, rows // SAMPLE_SLICE_ROWS)
+    step = (len(arr) - SAMPLE_SLICE_ROWS) // (count - 1)
+    return [arr.slice(i * step, SAMPLE_SLICE_ROWS) for i in range(count)]
 
 
 def _dictionary_key(
@@ -544,24 +583,21 @@ def _dictionary_key(
         choice.plan = Plan(Encoding.CODES, (inner,))
     else:
         tok = choice.tokens
-        firsts = [tok.first[st : st + n + 1] for st, n in zip(starts, lengths)]
-        counts = _Sample([np.diff(f) for f in firsts])
-        codes = _Sample([tok.codes[f[0] : f[-1]] for f in firsts])
-        count_plan, count_size = _best_plan(counts, _WITH_RUNS, level, max_cost)
-        code_plan, code_size = _best_plan(codes, _NESTED, level, max_cost)
+        coded = [tok.code(p[2]) for p in payloads]
+        count_plan, count_size = _best_plan(_Sample([c[0] for c in coded]), _WITH_RUNS, level, max_cost)
+        code_plan, code_size = _best_plan(_Sample([c[1] for c in coded]), _NESTED, level, max_cost)
         choice.plan = Plan(Encoding.TOKENS, (count_plan, code_plan))
-        literals = [_literals(tok, int(f[0]), int(f[-1])) for f in firsts]
-        size = count_size + code_size + len(compress(np.concatenate(literals), level)[2])
+        literals = np.concatenate([_bytes_of(c[2]) for c in coded])
+        size = count_size + code_size + len(compress(literals, level)[2])
     choice.block = encode_dictionary(choice.dictionary, level)
     cost = choice.plan.cost
     return (size * scale + len(choice.block)) * (1 + 0.02 * cost), cost
 
 
-def _literals(tok: Tokens, a: int, b: int) -> np.ndarray:
-    """The bytes of the literal tokens among tokens ``a .. b`` (those not in the dictionary)."""
-    literals = tok.tokens.slice(a, b - a).filter(pa.array(tok.codes[a:b] == len(tok.dictionary)))
-    offsets = offsets_of(literals)
-    return np.frombuffer(literals.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+def _bytes_of(arr: pa.Array) -> np.ndarray:
+    """The bytes of a (possibly sliced) string or binary array, all values concatenated."""
+    offsets = offsets_of(arr)
+    return np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
 
 
 def _forced(plan: Plan, kind: str, payloads: list, arr: pa.Array) -> Choice | None:
@@ -570,7 +606,7 @@ def _forced(plan: Plan, kind: str, payloads: list, arr: pa.Array) -> Choice | No
     if plan.encoding == Encoding.CODES:
         choice = _dictionary(arr, kind, DICT_MAX_ENTRIES)
     elif plan.encoding == Encoding.TOKENS:
-        choice = _tokens(arr, check=False)
+        choice = _tokens(arr, min(DICT_MAX_ENTRIES, len(arr)), check=False)
     elif plan.encoding == Encoding.ALP:
         joined = np.concatenate(payloads)
         choice = Choice(dataclasses.replace(plan, exponent=alp_exponent(joined)[0] if len(joined) else 0))
@@ -603,22 +639,16 @@ def encode_stream(kind: str, payload, choice: Choice, level: int, start: int = 0
     if kind == BYTES:
         lengths, data, arr = payload
         if plan.encoding == Encoding.TOKENS:
-            return _encode_tokens(choice, start, len(arr), level)
+            return _encode_tokens(choice, arr, level)
         return encode_bytes(lengths, data, level, plan.child(0))
     return encode_ints(payload, plan, level)
 
 
-def _encode_tokens(choice: Choice, start: int, rows: int, level: int) -> bytes:
+def _encode_tokens(choice: Choice, arr: pa.Array, level: int) -> bytes:
     tok = choice.tokens
-    first = tok.first[start : start + rows + 1]
-    a, b = int(first[0]), int(first[-1])
-    codes = tok.codes[a:b]
-    entries = len(tok.dictionary)
-    literals = tok.tokens.slice(a, b - a).filter(pa.array(codes == entries))
-    offsets = offsets_of(literals)
-    data = np.frombuffer(literals.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
-    literal_stream = encode_bytes(np.diff(offsets), data, level, FOR_PLAN)
-    return encode_tokens(np.diff(first), codes, entries, literal_stream, level, choice.plan)
+    counts, codes, literals = tok.code(arr)
+    literal_stream = encode_bytes(np.diff(offsets_of(literals)), _bytes_of(literals), level, FOR_PLAN)
+    return encode_tokens(counts, codes, len(tok.dictionary), literal_stream, level, choice.plan)
 
 
 def encode_page(arr: pa.Array, plan: list[Choice], level: int, start: int = 0) -> bytes:
