@@ -97,6 +97,20 @@ class Choice:
     def encoding(self) -> Encoding:
         return self.plan.encoding
 
+    @property
+    def codes(self) -> np.ndarray:
+        """The chunk rows' dictionary indices (CODES)."""
+        if self.indices is None:
+            raise ValueError(f"a {self.name()} choice has no dictionary indices")
+        return self.indices
+
+    @property
+    def coder(self) -> Tokens:
+        """The chunk's :class:`Tokens` (TOKENS)."""
+        if self.tokens is None:
+            raise ValueError(f"a {self.name()} choice has no tokens")
+        return self.tokens
+
     def name(self) -> str:
         return "validity" if self.validity else self.plan.name()
 
@@ -312,7 +326,7 @@ def _tokens(arr: pa.Array, max_entries: int, check: bool = True, pairs: bool = F
         return None
     counts = counted.field("counts").to_numpy()
     order = np.argsort(-counts, kind="stable")
-    kept = int(min(np.count_nonzero(counts >= 2), max_entries))
+    kept = min(int(np.count_nonzero(counts >= 2)), max_entries)
     lookup = counted.field("values").take(pa.array(order[:kept]))
     dictionary = lookup.view(_plain_bytes_type(arr.type))
     tokens_of = Tokens(dictionary, lookup, pairs, len(tokens) / max(len(arr), 1))
@@ -510,9 +524,10 @@ def choose(
 def _plain_best(kind: str, candidates, payloads: list, level: int, max_cost: float, scale: float):
     """``(choice, key)``: the best choice without a chunk dictionary for one stream position,
     key = (projected chunk size weighted by decode cost, cost)."""
+    size: float
     if kind == BOOL:
         sample = _Sample([p.view(np.int8) for p in payloads])
-        sizes = []
+        sizes: list[tuple[int, Plan]] = []
         for enc in candidates:
             if enc == Encoding.RLE and 2 * sample.runs <= len(sample.joined):
                 plan = Plan(enc, (FOR_PLAN, FOR_PLAN))
@@ -578,12 +593,11 @@ def _dictionary_key(
     (kept on the choice for the writer)."""
     lengths = [_rows(p) for p in payloads]
     if choice.encoding == Encoding.CODES:
-        codes = _Sample([choice.indices[st : st + n] for st, n in zip(starts, lengths)])
+        codes = _Sample([choice.codes[st : st + n] for st, n in zip(starts, lengths)])
         inner, size = _best_plan(codes, _WITH_RUNS, level, max_cost)
         choice.plan = Plan(Encoding.CODES, (inner,))
     else:
-        tok = choice.tokens
-        coded = [tok.code(p[2]) for p in payloads]
+        coded = [choice.coder.code(p[2]) for p in payloads]
         count_plan, count_size = _best_plan(_Sample([c[0] for c in coded]), _WITH_RUNS, level, max_cost)
         code_plan, code_size = _best_plan(_Sample([c[1] for c in coded]), _NESTED, level, max_cost)
         choice.plan = Plan(Encoding.TOKENS, (count_plan, code_plan))
@@ -635,7 +649,7 @@ def encode_stream(kind: str, payload, choice: Choice, level: int, start: int = 0
             return encode_ints(payload.view(np.int8), plan, level)
         return encode_bitmap(payload, level)
     if plan.encoding == Encoding.CODES:
-        return encode_ints(choice.indices[start : start + _rows(payload)], plan, level)
+        return encode_ints(choice.codes[start : start + _rows(payload)], plan, level)
     if kind == BYTES:
         lengths, data, arr = payload
         if plan.encoding == Encoding.TOKENS:
@@ -645,7 +659,7 @@ def encode_stream(kind: str, payload, choice: Choice, level: int, start: int = 0
 
 
 def _encode_tokens(choice: Choice, arr: pa.Array, level: int) -> bytes:
-    tok = choice.tokens
+    tok = choice.coder
     counts, codes, literals = tok.code(arr)
     literal_stream = encode_bytes(np.diff(offsets_of(literals)), _bytes_of(literals), level, FOR_PLAN)
     return encode_tokens(counts, codes, len(tok.dictionary), literal_stream, level, choice.plan)
@@ -760,18 +774,18 @@ def _decode_node(t: pa.DataType, n: int, r: _PageReader, top: bool = False) -> p
         values = decode_bitmap(r.next(), n)
         return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(values)], null_count=nulls)
     if pa.types.is_integer(t) or pa.types.is_date32(t) or pa.types.is_timestamp(t) or pa.types.is_floating(t):
-        values = decode_ints(r.next(), n, dictionary=dictionary)
-        if values.dtype.itemsize * 8 != t.bit_width:
+        numbers = decode_ints(r.next(), n, dictionary=dictionary)
+        if numbers.dtype.itemsize * 8 != t.bit_width:
             raise CorruptData("value width does not match the column type")
-        return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(values)], null_count=nulls)
+        return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(numbers)], null_count=nulls)
     if pa.types.is_decimal(t):
-        values = decode_ints(r.next(), n, dictionary=dictionary, allow_wide=True)
-        if values.dtype.itemsize != 8:
+        words = decode_ints(r.next(), n, dictionary=dictionary, allow_wide=True)
+        if words.dtype.itemsize != 8:
             raise CorruptData("decimal values must be 64-bit words")
-        if len(values) == n:
-            values = np.column_stack((values, values >> 63))
+        if len(words) == n:
+            words = np.column_stack((words, words >> 63))
         return pa.Array.from_buffers(
-            t, n, [validity, pa.py_buffer(np.ascontiguousarray(values))], null_count=nulls
+            t, n, [validity, pa.py_buffer(np.ascontiguousarray(words))], null_count=nulls
         )
     if (
         pa.types.is_string(t)

@@ -71,8 +71,18 @@ DECODE_COST = {
 """Relative decode cost per value (PLAIN = 1), compared with the writer's ``max_decode_cost``;
 a cascade costs as much as its most expensive encoding."""
 
-_INT_DTYPES = {1: np.dtype("<i1"), 2: np.dtype("<i2"), 4: np.dtype("<i4"), 8: np.dtype("<i8")}
-_UINT_DTYPES = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
+_INT_DTYPES: dict[int, np.dtype] = {
+    1: np.dtype("<i1"),
+    2: np.dtype("<i2"),
+    4: np.dtype("<i4"),
+    8: np.dtype("<i8"),
+}
+_UINT_DTYPES: dict[int, np.dtype] = {
+    1: np.dtype("<u1"),
+    2: np.dtype("<u2"),
+    4: np.dtype("<u4"),
+    8: np.dtype("<u8"),
+}
 _MASK64 = (1 << 64) - 1
 
 _local = threading.local()
@@ -278,6 +288,8 @@ def _parse_plan(parts: list[str], i: int, depth: int) -> tuple[Plan, int]:
         raise ValueError(f"encodings nest at most {MAX_DEPTH - 1} deep")
     top = depth == 0
     match = _PLAN_TOKEN.fullmatch(parts[i])
+    if match is None:
+        raise ValueError(f"cannot parse encoding {parts[i]!r}")
     name = ALIASES.get(match.group(1), match.group(1)) if top else match.group(1)
     if name.upper() not in Encoding.__members__ or name in ("none", "dict", "scaled"):
         raise ValueError(f"unknown encoding {name!r}")

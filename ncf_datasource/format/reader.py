@@ -73,7 +73,7 @@ class ColumnChunk:
     offset: int
     length: int
     crc32c: int
-    pages: tuple[tuple[int, int, int], ...]
+    pages: tuple[tuple[int, ...], ...]  # (relative offset, length, crc) each
     dictionary: tuple[int, int, int, int] | None
     encodings: tuple[str, ...]
     stats: dict[str, Any]
@@ -603,6 +603,8 @@ class NCFFile:
             if intervals is None:
                 continue
             index = self.index(column)
+            if index is None:
+                continue
             try:
                 spans = sorted(self._span(index, lo, hi) for lo, hi in intervals)
             except NCFFilterError:

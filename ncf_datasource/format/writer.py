@@ -341,7 +341,7 @@ class NCFWriter:
         return plan, meta
 
     def _write_indexes(self) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for tracker in self._trackers:
             declared = tracker.name == self._sort_key
             if not tracker.sorted:
