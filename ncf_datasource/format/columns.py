@@ -76,6 +76,7 @@ TOKEN_MAX_DISTINCT = 0.5
 PAIR_MIN_WORDS = 12
 PAIR_SIZE_TOLERANCE = 1.05  # pairs (half the tokens to gather) win unless 5 % larger than words
 TOKEN_SAMPLE_ROWS = 1 << 16
+DIRECT_ROWS = 1 << 16
 WORD_BYTE = ord("0")  # tokens start at a byte from here up that follows a byte below it
 
 
@@ -398,11 +399,13 @@ def _sized_plans(sample: _Sample, encodings, level: int, max_cost: float):
     """``(plan, size on the sample)`` of each candidate in ``encodings``. Candidates that cannot
     beat another on these values are skipped: PLAIN when the range fits a narrower width (FOR
     is smaller), BITPACK at a whole byte width and PATCHED within one byte (FOR is the same),
-    aligned BITPACK when the exact width is already aligned, RLE without runs."""
+    aligned BITPACK when the exact width is already aligned, RLE without runs, PLAIN and SPLIT
+    when ALP reproduces every float of the sample (its integers are never larger)."""
     bits, width = sample.bits, 8 * sample.joined.dtype.itemsize
     has_for = Encoding.FOR in encodings and DECODE_COST[Encoding.FOR] <= max_cost
+    alp = _alp_plan(sample, level, max_cost) if Encoding.ALP in encodings else None
     for enc in encodings:
-        if DECODE_COST[enc] > max_cost:
+        if DECODE_COST[enc] > max_cost or (alp is not None and alp[2] == 0 and enc in _RAW_FLOATS):
             continue
         if enc == Encoding.FOR:
             yield FOR_PLAN, len(encode_ints(sample.from_min, FOR_PLAN, level))
@@ -430,29 +433,33 @@ def _sized_plans(sample: _Sample, encodings, level: int, max_cost: float):
                 plan = Plan(enc, (FOR_PLAN, FOR_PLAN))
                 yield plan, len(encode_ints(sample.joined, plan, level))
         elif enc == Encoding.ALP:
-            yield from _alp_plans(sample, level, max_cost)
+            if alp is not None:
+                yield alp[:2]
         else:
             yield Plan(enc), len(encode_ints(sample.joined, Plan(enc), level))
 
 
+_RAW_FLOATS = (Encoding.PLAIN, Encoding.SPLIT)
 _ALP_PROBE = 1024  # values on which the exponent is searched before it is checked on the sample
 
 
-def _alp_plans(sample: _Sample, level: int, max_cost: float):
+def _alp_plan(sample: _Sample, level: int, max_cost: float) -> tuple[Plan, int, int] | None:
+    """``(plan, size, exceptions)`` of ALP on the float bit patterns of ``sample``, or None when
+    more than one value in eight would be an exception."""
     joined = sample.joined
     if not len(joined):
-        return
+        return None
     e, _ = alp_exponent(joined[:: max(1, len(joined) // _ALP_PROBE)])
     k, miss = alp_integers(joined, e)
     misses = int(np.count_nonzero(miss))
     if misses > len(joined) // 8:
-        return
+        return None
     if misses:
         k[miss] = k[np.argmin(miss)]  # as the encoder stores them
     bounds = np.cumsum([len(s) for s in sample.slices])[:-1]
     inner, size = _best_plan(_Sample(np.split(k, bounds)), _NESTED, level, max_cost)
     exceptions = misses * (8 + joined.dtype.itemsize) // 2 + (40 if misses else 0)
-    yield Plan(Encoding.ALP, (inner,), exponent=e), size + exceptions
+    return Plan(Encoding.ALP, (inner,), exponent=e), size + exceptions, misses
 
 
 def choose(
@@ -469,15 +476,15 @@ def choose(
     size scaled to the chunk (plus the dictionary block for CODES and TOKENS); candidates
     whose decode cost exceeds ``max_decode_cost`` are not tried. Nested streams (differences,
     dictionary codes, escapes...) are chosen the same way on the sample's nested values.
-    CODES and TOKENS are first tried with a dictionary of the sample alone; only when that
-    looks smallest is the chunk's dictionary built (a hash pass over the whole chunk). A
-    cheaper encoding wins ties within 2 % per unit of cost. ``override`` forces the
+    For chunks beyond DIRECT_ROWS rows CODES is first tried with a dictionary of the sample
+    alone; only when that looks smallest is the chunk's dictionary built (a hash pass over
+    the whole chunk). TOKENS code pages against a dictionary of a sample. A cheaper encoding
+    wins ties within 2 % per unit of cost. ``override`` forces the
     top-level values plan when its encoding applies to the type.
     """
     rows = sum(len(s) for s in samples)
     scale = len(arr) / max(rows, 1)
     starts = [s.offset - arr.offset for s in samples]
-    whole = len(samples) == 1 and len(samples[0]) == len(arr)  # the sample is the chunk
     top_level = not pa.types.is_nested(arr.type)
     flat = [flatten(s, []) for s in samples]
     plan = []
@@ -496,10 +503,12 @@ def choose(
         candidates = tuple(c for c in candidates if DECODE_COST[c] <= max_decode_cost)
         best_choice, best_key = _plain_best(kind, candidates, payloads, level, max_decode_cost, scale)
         chunk_wide = [c for c in candidates if c in (Encoding.CODES, Encoding.TOKENS)]
-        joined = pa.concat_arrays(samples) if chunk_wide and not whole else arr
+        # a chunk up to DIRECT_ROWS rows: its own dictionary is cheap enough to try directly
+        direct = len(arr) <= DIRECT_ROWS
+        source = pa.concat_arrays(samples) if chunk_wide and not direct else arr
         at = np.cumsum([0] + [len(s) for s in samples])[:-1].tolist()
         for enc in chunk_wide:
-            trial = _chunk_choice(enc, kind, joined, rows)
+            trial = _chunk_choice(enc, kind, source, len(source))
             if trial is None:
                 continue
             if enc == Encoding.TOKENS:  # pages are coded against a dictionary of a sample
@@ -507,7 +516,7 @@ def choose(
                 if found[1] < best_key:
                     best_choice, best_key = found
                 continue
-            if not whole:
+            if not direct:
                 key = _dictionary_key(trial, kind, payloads, at, level, max_decode_cost, scale)
                 if key >= best_key:
                     continue
