@@ -443,7 +443,7 @@ _RAW_FLOATS = (Encoding.PLAIN, Encoding.SPLIT)
 _ALP_PROBE = 1024  # values on which the exponent is searched before it is checked on the sample
 
 
-def _alp_plan(sample: _Sample, level: int, max_cost: float) -> tuple[Plan, int, int] | None:
+def _alp_plan(sample: _Sample, level: int, max_cost: float) -> tuple[Plan, float, int] | None:
     """``(plan, size, exceptions)`` of ALP on the float bit patterns of ``sample``, or None when
     more than one value in eight would be an exception."""
     joined = sample.joined
