@@ -16,6 +16,7 @@ from .encodings import Encoding, Plan, parse_plan
 from .errors import NCFSchemaError, NCFWriterError
 from .index import LearnedIndex, indexable, key_floats
 from .layout import VERSION_MAJOR, VERSION_MINOR, crc32c, footer_bytes, header
+from .parallel import threads_pay
 from .stats import chunk_stats
 from .types import apply_tags, schema_to_json
 
@@ -99,7 +100,8 @@ class NCFWriter:
       ``index_epsilon`` (default 32) is the model's error bound in rows;
     * ``column_tags``: ``{column: {"pii": "email", "owner": "crm", "description": ...}}``;
     * ``metadata``: file-level ``{key: value}`` text metadata;
-    * ``use_threads`` (default True): encode columns in parallel.
+    * ``use_threads`` (default True): encode columns and pages in parallel, for row groups of
+      at least 1 MiB while the machine has idle cores (see :func:`.parallel.threads_pay`).
 
     Example::
 
@@ -157,6 +159,7 @@ class NCFWriter:
         else:
             self._trackers = []
         self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1) if use_threads else None
+        self._parallel = False
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._row_groups: list[dict[str, Any]] = []
@@ -279,6 +282,7 @@ class NCFWriter:
         self._pending = [rest] if rest.num_rows else []
         self._pending_rows = rest.num_rows
         arrays = [group.column(i).combine_chunks() for i in range(group.num_columns)]
+        self._parallel = self._pool is not None and threads_pay(sum(a.nbytes for a in arrays))
         jobs = [(arr, self._overrides.get(name)) for arr, name in zip(arrays, group.schema.names)]
         plans = self._map(lambda job: self._plan_chunk(*job), jobs)
         # every page of every column is one task, so that one big column uses every core
@@ -306,7 +310,7 @@ class NCFWriter:
         self._rows += rows
 
     def _map(self, func, items: list) -> list:
-        if self._pool is not None and len(items) > 1:
+        if self._parallel and self._pool is not None and len(items) > 1:
             return list(self._pool.map(func, items))
         return [func(x) for x in items]
 
