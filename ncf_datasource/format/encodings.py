@@ -492,6 +492,10 @@ def _unzigzag(u: np.ndarray) -> np.ndarray:
     return (u >> np.uint64(1)) ^ (np.uint64(0) - (u & np.uint64(1)))
 
 
+_UNZIGZAG_BYTE = _unzigzag(np.arange(256, dtype=np.uint64))
+_UNZIGZAG_BYTE.flags.writeable = False
+
+
 def encode_ints(values: np.ndarray, plan: Plan, level: int) -> bytes:
     """Encode a 1-d signed integer array (any width) with ``plan``.
 
@@ -639,16 +643,20 @@ def decode_ints(
         zigzag = bool(flags & _ZIGZAG)
         wide = np.dtype(np.uint64) if zigzag else _UINT_DTYPES[dt.itemsize]
         if len(stream) == 3:
-            unsigned = low.astype(wide)
             escaped = np.flatnonzero(low == 255)
-            extra = decode_ints(stream.nested(2), len(escaped)).astype(np.int64, copy=False)
-            unsigned[escaped] += extra.view(np.uint64).astype(wide, copy=False)
+            extra = decode_ints(stream.nested(2), len(escaped)).astype(np.int64, copy=False).view(np.uint64)
         elif len(stream) != 2 or (n and low.max() == 255):
             raise CorruptData("PATCHED escapes do not match its buffers")
         else:
-            unsigned = low
-        if zigzag:
-            unsigned = _unzigzag(unsigned.astype(np.uint64, copy=False))
+            escaped = None
+        if zigzag:  # a byte's zigzag value from a table; escapes (rare) computed in 64 bits
+            unsigned = np.take(_UNZIGZAG_BYTE, low)
+            if escaped is not None:
+                unsigned[escaped] = _unzigzag(extra + np.uint64(255))
+        else:
+            unsigned = low.astype(wide) if escaped is not None else low
+            if escaped is not None:
+                unsigned[escaped] += extra.astype(wide, copy=False)
         return _unfor(unsigned, base, dt)
     if enc == Encoding.SPLIT:
         size, n = _read_params(stream, "<BQ")
