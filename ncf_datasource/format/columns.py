@@ -8,6 +8,7 @@ The order and number of streams depend only on the type, so a page needs no stre
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from .encodings import (
     Stream,
     alp_exponent,
     alp_integers,
+    approximate_median,
+    compress,
     declared_count,
     decode_bitmap,
     decode_bytes,
@@ -70,23 +73,48 @@ _NESTED = (Encoding.FOR, Encoding.BITPACK, Encoding.PATCHED)
 _WITH_RUNS = (*_NESTED, Encoding.RLE)
 TOKEN_MIN_PER_ROW = 1.5
 TOKEN_MAX_DISTINCT = 0.5
+TOKEN_MAX_SIZE = 0.85
+"""TOKENS must come out at most this fraction of the best choice without it: gathering tokens
+costs about 100 ns per row of phone numbers against 17 for plain strings (c_phone: 6 % smaller
+as TOKENS, 2.4 times Parquet's read time)."""
+PAIR_MIN_WORDS = 12
+PAIR_SIZE_TOLERANCE = 1.05  # pairs (half the tokens to gather) win unless 5 % larger than words
+TOKEN_SAMPLE_ROWS = 1 << 16
+DIRECT_ROWS = 1 << 16
+WORD_BYTE = ord("0")  # tokens start at a byte from here up that follows a byte below it
 
 
 @dataclass
 class Choice:
     """The encoding of one stream position in a chunk: its ``plan`` (the cascade of
     encodings); for CODES the chunk ``dictionary`` (most frequent value first) and the chunk
-    rows' ``indices`` into it; for TOKENS the chunk's :class:`Tokens`."""
+    rows' ``indices`` into it; for TOKENS the chunk's :class:`Tokens`; ``block``, the encoded
+    dictionary block, once measured."""
 
     plan: Plan
     dictionary: Any = None
     indices: np.ndarray | None = None
     tokens: Tokens | None = None
     validity: bool = False
+    block: bytes | None = None
 
     @property
     def encoding(self) -> Encoding:
         return self.plan.encoding
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The chunk rows' dictionary indices (CODES)."""
+        if self.indices is None:
+            raise ValueError(f"a {self.name()} choice has no dictionary indices")
+        return self.indices
+
+    @property
+    def coder(self) -> Tokens:
+        """The chunk's :class:`Tokens` (TOKENS)."""
+        if self.tokens is None:
+            raise ValueError(f"a {self.name()} choice has no tokens")
+        return self.tokens
 
     def name(self) -> str:
         return "validity" if self.validity else self.plan.name()
@@ -94,14 +122,28 @@ class Choice:
 
 @dataclass
 class Tokens:
-    """A chunk of strings cut into words (see :func:`tokenize`): ``first[i]`` is row i's first
-    token, ``codes`` index the token ``dictionary`` (most frequent first) and equal its size
-    for literal tokens, ``tokens`` holds every token's bytes."""
+    """How a chunk's strings become tokens: cut into words or pairs of words (see
+    :func:`tokenize`), each looked up in ``dictionary`` (most frequent first; ``lookup`` holds
+    the same tokens as binary); tokens not in it are literals. ``per_row``: tokens per row
+    in the strings the dictionary was made from."""
 
-    first: np.ndarray
-    codes: np.ndarray
-    tokens: pa.Array
     dictionary: pa.Array
+    lookup: pa.Array
+    pairs: bool
+    per_row: float
+
+    def code(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        """``(token counts per row, codes, literal tokens)`` of the strings ``arr``: code
+        ``len(dictionary)`` marks a literal."""
+        first, tokens = tokenize(arr, self.pairs)
+        found = pc.index_in(tokens, value_set=self.lookup)
+        codes = np.frombuffer(found.buffers()[1] or b"", np.int32, len(found), found.offset * 4)
+        literals = tokens.slice(0, 0)
+        if found.null_count:
+            missing = found.is_null()
+            codes = np.where(missing.to_numpy(zero_copy_only=False), np.int32(len(self.lookup)), codes)
+            literals = tokens.filter(missing)
+        return np.diff(first), codes, literals
 
 
 def _validity(arr: pa.Array) -> np.ndarray | None:
@@ -183,8 +225,8 @@ def stream_count(t: pa.DataType) -> int:
 
 
 def sample_slices(arr: pa.Array) -> list[pa.Array]:
-    """A few evenly spaced contiguous slices of ``arr``; each is encoded on its own, so runs,
-    deltas and value ranges are measured as pages will see them."""
+    """A few evenly spaced contiguous slices of ``arr``, measured the way pages see them
+    (ranges, runs and differences per slice)."""
     n = len(arr)
     if n <= SAMPLE_SLICES * SAMPLE_SLICE_ROWS:
         return [arr]
@@ -201,57 +243,73 @@ def encode_dictionary(dictionary, level: int) -> bytes:
     return encode_ints(dictionary, FOR_PLAN, level)
 
 
-def _by_frequency(indices: np.ndarray, entries: int, valid: np.ndarray | None = None) -> tuple:
-    """``(order, codes, counts)``: dictionary entries from most to least frequent, ``indices``
-    renumbered in that order (so that small codes dominate; invalid rows get code 0), and the
-    entries' counts in that order."""
+def _ranks(indices: np.ndarray, entries: int, valid: np.ndarray | None = None) -> tuple:
+    """``(order, rank, counts)``: dictionary entries from most to least frequent, each entry's
+    position in that order (int32) and the entries' counts in that order."""
     counts = np.bincount(indices if valid is None else indices[valid], minlength=entries)
     order = np.argsort(-counts, kind="stable")
     rank = np.empty(entries, dtype=np.int32)
     rank[order] = np.arange(entries, dtype=np.int32)
-    codes = np.take(rank, indices)
-    if valid is not None:
-        codes[~valid] = 0
-    return order, codes, counts[order]
+    return order, rank, counts[order]
 
 
-def _dictionary(arr: pa.Array, kind: str) -> Choice | None:
-    """A CODES choice with the chunk's dictionary, or None when the chunk has too many
-    distinct values (or none)."""
+def _indices(encoded: pa.DictionaryArray) -> np.ndarray:
+    """The int32 indices of a dictionary array (unspecified at null rows)."""
+    indices = encoded.indices
+    return np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset * 4)
+
+
+def _dictionary(arr: pa.Array, kind: str, max_entries: int) -> Choice | None:
+    """A CODES choice with ``arr``'s dictionary (most frequent value first; null rows get code
+    0), or None when ``arr`` has more than ``max_entries`` distinct values (or none)."""
     if kind == BYTES:
         encoded = arr.dictionary_encode()
-        entries = len(encoded.dictionary)
-        if not 0 < entries <= DICT_MAX_ENTRIES:
-            return None
-        valid = _validity(arr)
-        order, codes, _ = _by_frequency(encoded.indices.fill_null(0).to_numpy(), entries, valid)
-        return Choice(Plan(Encoding.CODES), encoded.dictionary.take(pa.array(order)), codes)
-    values = flatten(arr, [])[1][1]
-    if len(values) != len(arr):
-        return None  # decimals wider than 64 bits
-    encoded = pa.array(values).dictionary_encode()
+    else:
+        values = flatten(arr, [])[1][1]
+        if len(values) != len(arr):
+            return None  # decimals wider than 64 bits
+        encoded = pa.array(values).dictionary_encode()
     entries = len(encoded.dictionary)
-    if not 0 < entries <= DICT_MAX_ENTRIES:
+    if not 0 < entries <= max_entries:
         return None
-    order, codes, _ = _by_frequency(encoded.indices.to_numpy(), entries)
+    valid = _validity(arr) if encoded.indices.null_count else None
+    order, rank, _ = _ranks(_indices(encoded), entries, valid)
+    codes = np.take(rank, _indices(encoded), mode="clip")
+    if valid is not None:
+        codes[~valid] = 0
+    if kind == BYTES:
+        return Choice(Plan(Encoding.CODES), encoded.dictionary.take(pa.array(order)), codes)
     return Choice(Plan(Encoding.CODES), encoded.dictionary.to_numpy()[order], codes)
 
 
-def tokenize(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
+def tokenize(arr: pa.Array, pairs: bool = False) -> tuple[np.ndarray, pa.Array]:
     """Cut every string of ``arr`` into words: a token starts at each string's start and
-    wherever an ASCII letter or digit follows another byte, so ``"slyly final, ideas"`` is
-    ``"slyly "``, ``"final, "``, ``"ideas"``. Returns each row's first token (``n + 1``
-    entries) and the tokens as a binary array over the same bytes."""
+    wherever a byte from ``0`` (0x30) up follows a byte below it (space, punctuation such as
+    ``,.-#/()``), so ``"slyly final, ideas"`` is ``"slyly "``, ``"final, "``, ``"ideas"``;
+    UTF-8 sequences (bytes from 0x80) are never cut. With ``pairs`` a token is two words
+    (``"slyly final, "``, ``"ideas"``): half as many tokens to hash and to gather. Returns
+    each row's first token (``n + 1`` entries) and the tokens as a binary array over the same
+    bytes."""
     offsets = offsets_of(arr)
     data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
     offsets = offsets - offsets[0]
-    alnum = ((data | np.uint8(0x20)) - np.uint8(ord("a")) < 26) | (data - np.uint8(ord("0")) < 10)
+    word = data >= WORD_BYTE
     begins = np.empty(len(data) + 1, dtype=bool)  # the last entry closes the last token
     begins[0] = begins[-1] = True
-    np.greater(alnum[1:], alnum[:-1], out=begins[1:-1])
+    np.greater(word[1:], word[:-1], out=begins[1:-1])
     begins[offsets[:-1][np.diff(offsets) > 0]] = True
     bounds = np.flatnonzero(begins)
     first = np.searchsorted(bounds, offsets)
+    if pairs:  # keep the starts of a string's words 0, 2, 4...: word j where j - first is even
+        counts = np.diff(first)
+        keep = np.empty(len(bounds), dtype=bool)
+        keep[0::2] = True
+        keep[1::2] = False
+        keep[:-1] ^= np.repeat((first[:-1] & 1).astype(bool), counts)
+        keep[-1] = True
+        bounds = bounds[keep]
+        first = np.zeros(len(first), dtype=np.int64)
+        np.cumsum((counts + 1) // 2, out=first[1:])
     large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
     if not large:
         bounds = bounds.astype(np.int32)
@@ -260,19 +318,24 @@ def tokenize(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return first, tokens
 
 
-def _tokens(arr: pa.Array) -> Choice | None:
-    """A TOKENS choice: the chunk's tokens, coded against a dictionary of the tokens that
-    occur at least twice (most frequent first, at most one per row and 65 536)."""
-    first, tokens = tokenize(arr)
-    encoded = tokens.dictionary_encode()
-    entries = len(encoded.dictionary)
-    if not entries:
+def _tokens(arr: pa.Array, max_entries: int, check: bool = True, pairs: bool = False) -> Choice | None:
+    """A TOKENS choice whose dictionary holds the tokens (words, or pairs of words) that occur
+    at least twice in ``arr`` (the chunk or a sample of it), most frequent first, at most
+    ``max_entries``; None when there are no tokens or (with ``check``) the strings are not
+    wordy: fewer than 1.5 tokens per row, or more than one distinct token in two."""
+    _, tokens = tokenize(arr, pairs)
+    if check and len(tokens) < TOKEN_MIN_PER_ROW * len(arr):
         return None
-    order, codes, counts = _by_frequency(encoded.indices.to_numpy(), entries)
-    kept = int(min(np.count_nonzero(counts >= 2), DICT_MAX_ENTRIES, len(arr)))
-    codes[codes >= kept] = kept
-    dictionary = encoded.dictionary.take(pa.array(order[:kept])).view(_plain_bytes_type(arr.type))
-    return Choice(Plan(Encoding.TOKENS), dictionary, tokens=Tokens(first, codes, tokens, dictionary))
+    counted = pc.value_counts(tokens)
+    if not len(counted) or (check and len(counted) > TOKEN_MAX_DISTINCT * len(tokens)):
+        return None
+    counts = counted.field("counts").to_numpy()
+    order = np.argsort(-counts, kind="stable")
+    kept = min(int(np.count_nonzero(counts >= 2)), max_entries)
+    lookup = counted.field("values").take(pa.array(order[:kept]))
+    dictionary = lookup.view(_plain_bytes_type(arr.type))
+    tokens_of = Tokens(dictionary, lookup, pairs, len(tokens) / max(len(arr), 1))
+    return Choice(Plan(Encoding.TOKENS), dictionary, tokens=tokens_of)
 
 
 def _plain_bytes_type(t: pa.DataType) -> pa.DataType:
@@ -282,70 +345,125 @@ def _plain_bytes_type(t: pa.DataType) -> pa.DataType:
     return pa.string() if pa.types.is_string(t) else pa.binary()
 
 
-def _looks_tokenizable(samples: list[pa.Array]) -> bool:
-    rows = sum(len(s) for s in samples)
-    tokens = pa.concat_arrays([tokenize(s)[1] for s in samples])
-    return len(tokens) >= TOKEN_MIN_PER_ROW * rows and (
-        len(pc.unique(tokens)) <= TOKEN_MAX_DISTINCT * len(tokens)
-    )
+class _Sample:
+    """The values of one integer stream in the sample slices, joined, and prepared the way
+    pages see them: from each slice's minimum (frame of reference), around each slice's
+    median (zigzag), and as each slice's differences (delta). Each candidate encoding is
+    then measured with one call on the joined values."""
+
+    def __init__(self, slices: list[np.ndarray]):
+        self.slices = [s for s in slices if len(s)] or slices[:1]
+        self.joined = np.concatenate(self.slices) if len(self.slices) > 1 else self.slices[0]
+
+    @functools.cached_property
+    def wide(self) -> list[np.ndarray]:
+        return [s.astype(np.int64, copy=False) for s in self.slices]
+
+    @functools.cached_property
+    def from_min(self) -> np.ndarray:
+        return np.concatenate([s - s.min() for s in self.wide if len(s)] or [np.zeros(0, np.int64)])
+
+    @functools.cached_property
+    def around_median(self) -> np.ndarray:
+        parts = [s - approximate_median(s) for s in self.wide if len(s)]
+        return np.concatenate(parts or [np.zeros(0, np.int64)])
+
+    @functools.cached_property
+    def bits(self) -> int:
+        """Bits of the widest slice's range."""
+        return int(self.from_min.view(np.uint64).max()).bit_length() if len(self.from_min) else 0
+
+    @functools.cached_property
+    def runs(self) -> int:
+        return sum(int(np.count_nonzero(s[1:] != s[:-1])) + 1 for s in self.slices if len(s))
+
+    @functools.cached_property
+    def diffs(self) -> _Sample | None:
+        parts = [np.diff(s) for s in self.wide if len(s) > 1]
+        return _Sample(parts) if parts else None
 
 
-def _best_plan(values: list[np.ndarray], encodings, level: int, max_cost: float) -> Plan:
-    """The plan among ``encodings`` (each with its own best nested plans) that stores
-    ``values`` (one array per sample slice) smallest."""
-    best: tuple[float, float, Plan] | None = None
-    for plan in _plans(encodings, values, level, max_cost):
-        if plan.cost > max_cost:
-            continue
-        size = sum(len(encode_ints(v, plan, level)) for v in values)
+_DELTA_HEADER = 40  # bytes a DELTA stream adds to its nested differences (per page)
+
+
+def _best_plan(sample: _Sample, encodings, level: int, max_cost: float) -> tuple[Plan, float]:
+    """``(plan, size)``: the plan among ``encodings`` (nested plans chosen the same way) that
+    stores ``sample`` smallest, a cheaper encoding winning ties within 2 % per unit of cost."""
+    best: tuple[tuple[float, float], Plan, float] | None = None
+    for plan, size in _sized_plans(sample, encodings, level, max_cost):
         key = (size * (1 + 0.02 * plan.cost), plan.cost)
-        if best is None or key < best[:2]:
-            best = (*key, plan)
-    return best[2] if best else Plan(Encoding.PLAIN)
+        if best is None or key < best[0]:
+            best = (key, plan, size)
+    if best is None:
+        return Plan(Encoding.PLAIN), len(encode_ints(sample.joined, Plan(Encoding.PLAIN), level))
+    return best[1], best[2]
 
 
-def _plans(encodings, values: list[np.ndarray], level: int, max_cost: float):
-    """Candidate plans of ``encodings`` for ``values``, nested streams already chosen.
-    Plans that cannot beat another candidate on these values are skipped: PLAIN when the
-    range fits a narrower width (FOR is smaller), PATCHED when it fits one byte (FOR is the
-    same), aligned BITPACK when the exact width is already aligned, RLE without runs."""
-    joined = np.concatenate(values) if len(values) > 1 else values[0]
-    v64 = joined.astype(np.int64, copy=False)
-    span = int((v64 - v64.min()).view(np.uint64).max()) if len(v64) else 0
-    bits = span.bit_length()
+def _sized_plans(sample: _Sample, encodings, level: int, max_cost: float):
+    """``(plan, size on the sample)`` of each candidate in ``encodings``. Candidates that cannot
+    beat another on these values are skipped: PLAIN when the range fits a narrower width (FOR
+    is smaller), BITPACK at a whole byte width and PATCHED within one byte (FOR is the same),
+    aligned BITPACK when the exact width is already aligned, RLE without runs, PLAIN and SPLIT
+    when ALP reproduces every float of the sample (its integers are never larger)."""
+    bits, width = sample.bits, 8 * sample.joined.dtype.itemsize
+    has_for = Encoding.FOR in encodings and DECODE_COST[Encoding.FOR] <= max_cost
+    alp = _alp_plan(sample, level, max_cost) if Encoding.ALP in encodings else None
     for enc in encodings:
-        if enc == Encoding.PLAIN and Encoding.FOR in encodings and bits < 8 * joined.dtype.itemsize:
+        if DECODE_COST[enc] > max_cost or (alp is not None and alp[2] == 0 and enc in _RAW_FLOATS):
             continue
-        if enc == Encoding.BITPACK:
-            yield Plan(enc)
-            if bits < 8 and bits not in (1, 2, 4):
-                yield Plan(enc, aligned=True)
+        if enc == Encoding.FOR:
+            yield FOR_PLAN, len(encode_ints(sample.from_min, FOR_PLAN, level))
+        elif enc == Encoding.PLAIN:
+            if not has_for or bits >= width:
+                yield Plan(enc), len(encode_ints(sample.joined, Plan(enc), level))
+        elif enc == Encoding.BITPACK:
+            if not has_for or bits not in (0, 8, 16, 32, 64):
+                yield Plan(enc), len(encode_ints(sample.from_min, Plan(enc), level))
+            if bits < 8 and bits not in (0, 1, 2, 4):
+                plan = Plan(enc, aligned=True)
+                yield plan, len(encode_ints(sample.from_min, plan, level))
         elif enc == Encoding.PATCHED:
-            if bits > 8 or Encoding.FOR not in encodings:
-                yield Plan(enc)
-                yield Plan(enc, zigzag=True)
+            if bits > 8 or not has_for:
+                yield Plan(enc), len(encode_ints(sample.from_min, Plan(enc), level))
+                plan = Plan(enc, zigzag=True)
+                yield plan, len(encode_ints(sample.around_median, plan, level))
         elif enc == Encoding.DELTA:
-            diffs = [np.diff(v.astype(np.int64, copy=False)) for v in values if len(v) > 1]
-            inner = (Encoding.FOR, Encoding.BITPACK, Encoding.PATCHED)
-            yield Plan(enc, (_best_plan(diffs, inner, level, max_cost),) if diffs else ())
+            diffs = sample.diffs
+            if diffs is not None:
+                inner, size = _best_plan(diffs, _NESTED, level, max_cost)
+                yield Plan(enc, (inner,)), size + _DELTA_HEADER * len(sample.slices)
         elif enc == Encoding.RLE:
-            if 2 * sum(int(np.count_nonzero(v[1:] != v[:-1])) + 1 for v in values if len(v)) <= len(joined):
-                yield Plan(enc, (FOR_PLAN, FOR_PLAN))
+            if 2 * sample.runs <= len(sample.joined):
+                plan = Plan(enc, (FOR_PLAN, FOR_PLAN))
+                yield plan, len(encode_ints(sample.joined, plan, level))
         elif enc == Encoding.ALP:
-            yield from _alp_plans(values, level, max_cost)
+            if alp is not None:
+                yield alp[:2]
         else:
-            yield Plan(enc)
+            yield Plan(enc), len(encode_ints(sample.joined, Plan(enc), level))
 
 
-def _alp_plans(values: list[np.ndarray], level: int, max_cost: float):
-    joined = np.concatenate(values)
+_RAW_FLOATS = (Encoding.PLAIN, Encoding.SPLIT)
+_ALP_PROBE = 1024  # values on which the exponent is searched before it is checked on the sample
+
+
+def _alp_plan(sample: _Sample, level: int, max_cost: float) -> tuple[Plan, float, int] | None:
+    """``(plan, size, exceptions)`` of ALP on the float bit patterns of ``sample``, or None when
+    more than one value in eight would be an exception."""
+    joined = sample.joined
     if not len(joined):
-        return
-    e, misses = alp_exponent(joined)
+        return None
+    e, _ = alp_exponent(joined[:: max(1, len(joined) // _ALP_PROBE)])
+    k, miss = alp_integers(joined, e)
+    misses = int(np.count_nonzero(miss))
     if misses > len(joined) // 8:
-        return
-    ints = [alp_integers(v, e)[0] for v in values]
-    yield Plan(Encoding.ALP, (_best_plan(ints, _NESTED, level, max_cost),), exponent=e)
+        return None
+    if misses:
+        k[miss] = k[np.argmin(miss)]  # as the encoder stores them
+    bounds = np.cumsum([len(s) for s in sample.slices])[:-1]
+    inner, size = _best_plan(_Sample(np.split(k, bounds)), _NESTED, level, max_cost)
+    exceptions = misses * (8 + joined.dtype.itemsize) // 2 + (40 if misses else 0)
+    return Plan(Encoding.ALP, (inner,), exponent=e), size + exceptions, misses
 
 
 def choose(
@@ -357,16 +475,19 @@ def choose(
 ) -> list[Choice]:
     """Pick, per stream position, the cascade of encodings with the smallest projected size.
 
-    Candidates are encoded on each of ``samples`` (slices of ``arr`` from
-    :func:`sample_slices`), their sizes scaled to the chunk (plus the dictionary block for
-    CODES and TOKENS), and those whose decode cost exceeds ``max_decode_cost`` are not tried.
-    Nested streams (differences, dictionary codes, escapes...) are chosen the same way on
-    the sample's nested values. CODES and TOKENS are first tried with a dictionary of the
-    sample alone; only when that looks smallest is the chunk's dictionary built (a hash pass
-    over the whole chunk). A cheaper encoding wins ties within 2 % per unit of cost.
-    ``override`` forces the top-level values plan when its encoding applies to the type.
+    Each candidate is encoded once on the joined ``samples`` (slices of ``arr`` from
+    :func:`sample_slices`, prepared per slice as pages see them, see :class:`_Sample`), its
+    size scaled to the chunk (plus the dictionary block for CODES and TOKENS); candidates
+    whose decode cost exceeds ``max_decode_cost`` are not tried. Nested streams (differences,
+    dictionary codes, escapes...) are chosen the same way on the sample's nested values.
+    For chunks beyond DIRECT_ROWS rows CODES is first tried with a dictionary of the sample
+    alone; only when that looks smallest is the chunk's dictionary built (a hash pass over
+    the whole chunk). TOKENS code pages against a dictionary of a sample. A cheaper encoding
+    wins ties within 2 % per unit of cost. ``override`` forces the
+    top-level values plan when its encoding applies to the type.
     """
-    scale = len(arr) / max(sum(len(s) for s in samples), 1)
+    rows = sum(len(s) for s in samples)
+    scale = len(arr) / max(rows, 1)
     starts = [s.offset - arr.offset for s in samples]
     top_level = not pa.types.is_nested(arr.type)
     flat = [flatten(s, []) for s in samples]
@@ -379,125 +500,147 @@ def choose(
         candidates = CANDIDATES[kind]
         if pos != 1 or not top_level:
             candidates = tuple(c for c in candidates if c not in (Encoding.CODES, Encoding.TOKENS))
-        chunk_wide: tuple[Encoding, ...] = ()
         if override is not None and pos == 1 and override.encoding in candidates:
-            choices = _forced(override, kind, payloads, arr)
-        else:
-            candidates = tuple(c for c in candidates if DECODE_COST[c] <= max_decode_cost)
-            chunk_wide = tuple(c for c in candidates if c in (Encoding.CODES, Encoding.TOKENS))
-            choices = _choices(kind, candidates, payloads, level, max_decode_cost)
-
-        best: tuple[float, float, Choice] | None = None
-        for choice in choices:
-            key = _key(kind, payloads, choice, starts, level, scale)
-            if best is None or key < best[:2]:
-                best = (*key, choice)
-        joined = pa.concat_arrays(samples) if chunk_wide else None
+            forced = _forced(override, kind, payloads, arr)
+            plan.append(forced or Choice(Plan(Encoding.STRINGS if kind == BYTES else Encoding.PLAIN)))
+            continue
+        candidates = tuple(c for c in candidates if DECODE_COST[c] <= max_decode_cost)
+        best_choice, best_key = _plain_best(kind, candidates, payloads, level, max_decode_cost, scale)
+        chunk_wide = [c for c in candidates if c in (Encoding.CODES, Encoding.TOKENS)]
+        # a chunk up to DIRECT_ROWS rows: its own dictionary is cheap enough to try directly
+        direct = len(arr) <= DIRECT_ROWS
+        source = pa.concat_arrays(samples) if chunk_wide and not direct else arr
         at = np.cumsum([0] + [len(s) for s in samples])[:-1].tolist()
-        whole = len(samples) == 1 and len(samples[0]) == len(arr)  # the sample is the chunk
-        for enc in (e for e in chunk_wide if _suits(e, kind, payloads)):
-            if not whole:
-                trial = _chunk_choice(enc, kind, joined, at, payloads, level, max_decode_cost)
-                if trial is None or (
-                    best is not None and _key(kind, payloads, trial, at, level, scale) >= best[:2]
-                ):
+        for enc in chunk_wide:
+            trial = _chunk_choice(enc, kind, source, len(source))
+            if trial is None:
+                continue
+            if enc == Encoding.TOKENS:  # pages are coded against a dictionary of a sample
+                found = _token_choice(trial, arr, samples, payloads, level, max_decode_cost, scale)
+                if found[1][0] < best_key[0] * TOKEN_MAX_SIZE:
+                    best_choice, best_key = found
+                continue
+            if not direct:
+                key = _dictionary_key(trial, kind, payloads, at, level, max_decode_cost, scale)
+                if key >= best_key:
                     continue
-            choice = _chunk_choice(enc, kind, arr, starts, payloads, level, max_decode_cost)
-            key = _key(kind, payloads, choice, starts, level, scale) if choice is not None else None
-            if key is not None and (best is None or key < best[:2]):
-                best = (*key, choice)
-        plan.append(best[2] if best else Choice(Plan(Encoding.STRINGS if kind == BYTES else Encoding.PLAIN)))
+                trial = _chunk_choice(enc, kind, arr, len(arr))
+                if trial is None:
+                    continue
+            key = _dictionary_key(trial, kind, payloads, starts, level, max_decode_cost, scale)
+            if key < best_key:
+                best_choice, best_key = trial, key
+        plan.append(best_choice)
     return plan
 
 
-def _key(kind: str, payloads: list, choice: Choice, starts, level: int, scale: float) -> tuple[float, float]:
-    """``(projected chunk size weighted by decode cost, cost)`` of ``choice`` on the sample."""
-    size = sum(len(encode_stream(kind, p, choice, level, st)) for p, st in zip(payloads, starts)) * scale
-    if choice.dictionary is not None:
-        size += len(encode_dictionary(choice.dictionary, level))
-    return size * (1 + 0.02 * choice.plan.cost), choice.plan.cost
+def _plain_best(kind: str, candidates, payloads: list, level: int, max_cost: float, scale: float):
+    """``(choice, key)``: the best choice without a chunk dictionary for one stream position,
+    key = (projected chunk size weighted by decode cost, cost)."""
+    size: float
+    if kind == BOOL:
+        sample = _Sample([p.view(np.int8) for p in payloads])
+        sizes: list[tuple[int, Plan]] = []
+        for enc in candidates:
+            if enc == Encoding.RLE and 2 * sample.runs <= len(sample.joined):
+                plan = Plan(enc, (FOR_PLAN, FOR_PLAN))
+                sizes.append((len(encode_ints(sample.joined, plan, level)), plan))
+            elif enc == Encoding.BITMAP:
+                sizes.append((len(encode_bitmap(sample.joined.view(bool), level)), Plan(enc)))
+        size, plan = min(
+            sizes or [(0, Plan(Encoding.BITMAP))], key=lambda x: (x[0] * (1 + 0.02 * x[1].cost), x[1].cost)
+        )
+    elif kind == BYTES:
+        lengths = _Sample([p[0] for p in payloads])
+        inner, size = _best_plan(lengths, _WITH_RUNS + (Encoding.DELTA,), level, max_cost)
+        data = np.concatenate([p[1] for p in payloads])
+        size += len(compress(data, level)[2])
+        plan = Plan(Encoding.STRINGS, (inner,))
+    else:
+        encodings = tuple(c for c in candidates if c != Encoding.CODES)
+        plan, size = _best_plan(_Sample(payloads), encodings, level, max_cost)
+    return Choice(plan), (size * scale * (1 + 0.02 * plan.cost), plan.cost)
 
 
-def _suits(enc: Encoding, kind: str, payloads: list) -> bool:
-    """Whether the sample makes CODES (few distinct values) or TOKENS (wordy text) worth a try."""
-    if enc == Encoding.TOKENS:
-        return _looks_tokenizable([p[2] for p in payloads])
-    if kind == BYTES:
-        return _few_distinct(pa.concat_arrays([p[2] for p in payloads]))
-    return _few_distinct(pa.array(np.concatenate([p.astype(np.int64, copy=False) for p in payloads])))
-
-
-def _chunk_choice(
-    enc: Encoding, kind: str, source: pa.Array, starts, payloads, level, max_cost
-) -> Choice | None:
-    """A CODES or TOKENS choice whose dictionary comes from ``source`` (the chunk, or the
-    joined sample for an estimate), with nested plans chosen on the sample; ``starts`` are
-    the sample slices' positions in ``source``. None when there is no dictionary."""
+def _chunk_choice(enc: Encoding, kind: str, source: pa.Array, rows: int) -> Choice | None:
+    """A CODES or TOKENS choice with the dictionary of ``source`` (the chunk, or the joined
+    sample), or None when its data does not suit it: CODES needs at most one distinct value
+    in four rows of the sample, TOKENS wordy text (:func:`_tokens`)."""
     if enc == Encoding.CODES:
-        choice = _dictionary(source, kind)
-        return None if choice is None else _with_codes_plan(choice, starts, payloads, level, max_cost)
-    choice = _tokens(source)
-    return None if choice is None else _with_token_plans(choice, starts, payloads, level, max_cost)
+        return _dictionary(source, kind, min(DICT_MAX_ENTRIES, rows // 4))
+    return _tokens(source, min(DICT_MAX_ENTRIES, rows))
 
 
-def _forced(plan: Plan, kind: str, payloads: list, arr: pa.Array) -> list[Choice]:
-    """The choice a user forced (none if the data cannot take it, e.g. no dictionary)."""
+def _token_choice(
+    words: Choice, arr: pa.Array, samples: list, payloads: list, level: int, max_cost: float, scale: float
+) -> tuple[Choice, tuple[float, float]]:
+    """``(choice, key)`` of TOKENS for the chunk ``arr`` given ``words``, the word dictionary of
+    the joined ``samples`` (pages are coded against it). Long text (PAIR_MIN_WORDS words per
+    row and more) is cut into pairs of words instead, with a dictionary from a larger sample
+    (TOKEN_SAMPLE_ROWS rows: pairs repeat less often than words), unless pairs come out more
+    than PAIR_SIZE_TOLERANCE times the size of words."""
+    at = np.cumsum([0] + [len(s) for s in samples])[:-1].tolist()
+    best = (words, _dictionary_key(words, BYTES, payloads, at, level, max_cost, scale))
+    if words.tokens is not None and words.tokens.per_row >= PAIR_MIN_WORDS:
+        source = arr if len(arr) <= TOKEN_SAMPLE_ROWS else pa.concat_arrays(_spread(arr, TOKEN_SAMPLE_ROWS))
+        pairs = _tokens(source, min(DICT_MAX_ENTRIES, len(arr)), check=False, pairs=True)
+        if pairs is not None:
+            key = _dictionary_key(pairs, BYTES, payloads, at, level, max_cost, scale)
+            if key[0] < best[1][0] * PAIR_SIZE_TOLERANCE:
+                best = (pairs, key)
+    return best
+
+
+def _spread(arr: pa.Array, rows: int) -> list[pa.Array]:
+    """About ``rows`` rows of ``arr`` as evenly spaced slices of SAMPLE_SLICE_ROWS rows."""
+    count = max(2, rows // SAMPLE_SLICE_ROWS)
+    step = (len(arr) - SAMPLE_SLICE_ROWS) // (count - 1)
+    return [arr.slice(i * step, SAMPLE_SLICE_ROWS) for i in range(count)]
+
+
+def _dictionary_key(
+    choice: Choice, kind: str, payloads: list, starts, level: int, max_cost: float, scale: float
+) -> tuple[float, float]:
+    """Choose the nested plans of a CODES or TOKENS ``choice`` on the sample rows at ``starts``
+    in its source, and return its key (see :func:`_plain_best`), dictionary block included
+    (kept on the choice for the writer)."""
+    lengths = [_rows(p) for p in payloads]
+    if choice.encoding == Encoding.CODES:
+        codes = _Sample([choice.codes[st : st + n] for st, n in zip(starts, lengths)])
+        inner, size = _best_plan(codes, _WITH_RUNS, level, max_cost)
+        choice.plan = Plan(Encoding.CODES, (inner,))
+    else:
+        coded = [choice.coder.code(p[2]) for p in payloads]
+        count_plan, count_size = _best_plan(_Sample([c[0] for c in coded]), _WITH_RUNS, level, max_cost)
+        code_plan, code_size = _best_plan(_Sample([c[1] for c in coded]), _NESTED, level, max_cost)
+        choice.plan = Plan(Encoding.TOKENS, (count_plan, code_plan))
+        literals = np.concatenate([_bytes_of(c[2]) for c in coded])
+        size = count_size + code_size + len(compress(literals, level)[2])
+    choice.block = encode_dictionary(choice.dictionary, level)
+    cost = choice.plan.cost
+    return (size * scale + len(choice.block)) * (1 + 0.02 * cost), cost
+
+
+def _bytes_of(arr: pa.Array) -> np.ndarray:
+    """The bytes of a (possibly sliced) string or binary array, all values concatenated."""
+    offsets = offsets_of(arr)
+    return np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+
+
+def _forced(plan: Plan, kind: str, payloads: list, arr: pa.Array) -> Choice | None:
+    """The choice a user forced (None if the data cannot take it, e.g. no dictionary)."""
+    choice: Choice | None
     if plan.encoding == Encoding.CODES:
-        choice = _dictionary(arr, kind)
+        choice = _dictionary(arr, kind, DICT_MAX_ENTRIES)
     elif plan.encoding == Encoding.TOKENS:
-        choice = _tokens(arr)
+        choice = _tokens(arr, min(DICT_MAX_ENTRIES, len(arr)), check=False)
     elif plan.encoding == Encoding.ALP:
         joined = np.concatenate(payloads)
         choice = Choice(dataclasses.replace(plan, exponent=alp_exponent(joined)[0] if len(joined) else 0))
     else:
         choice = Choice(plan)
-    if choice is None:
-        return []
-    choice.plan = dataclasses.replace(choice.plan, children=plan.children)
-    return [choice]
-
-
-def _choices(kind, candidates, payloads, level, max_cost):
-    """Candidate :class:`Choice` s of one stream position without a chunk dictionary."""
-    if kind == BOOL:
-        for enc in candidates:
-            yield Choice(Plan(enc, (FOR_PLAN, FOR_PLAN)) if enc == Encoding.RLE else Plan(enc))
-        return
-    if kind == BYTES:
-        if Encoding.STRINGS in candidates:
-            lengths = [p[0] for p in payloads]
-            yield Choice(
-                Plan(
-                    Encoding.STRINGS, (_best_plan(lengths, _WITH_RUNS + (Encoding.DELTA,), level, max_cost),)
-                )
-            )
-        return
-    for plan in _plans([c for c in candidates if c != Encoding.CODES], payloads, level, max_cost):
-        if plan.cost <= max_cost:
-            yield Choice(plan)
-
-
-def _few_distinct(values: pa.Array) -> bool:
-    return len(values) > 0 and len(pc.unique(values)) <= len(values) // 4
-
-
-def _with_codes_plan(choice: Choice, starts, payloads, level: int, max_cost: float) -> Choice:
-    codes = [choice.indices[st : st + _rows(p)] for p, st in zip(payloads, starts)]
-    choice.plan = Plan(Encoding.CODES, (_best_plan(codes, _WITH_RUNS, level, max_cost),))
-    return choice
-
-
-def _with_token_plans(choice: Choice, starts, payloads, level: int, max_cost: float) -> Choice:
-    tok = choice.tokens
-    counts, codes = [], []
-    for p, st in zip(payloads, starts):
-        rows = tok.first[st : st + _rows(p) + 1]
-        counts.append(np.diff(rows))
-        codes.append(tok.codes[rows[0] : rows[-1]])
-    choice.plan = Plan(
-        Encoding.TOKENS,
-        (_best_plan(counts, _WITH_RUNS, level, max_cost), _best_plan(codes, _NESTED, level, max_cost)),
-    )
+    if choice is not None:
+        choice.plan = dataclasses.replace(choice.plan, children=plan.children)
     return choice
 
 
@@ -519,26 +662,20 @@ def encode_stream(kind: str, payload, choice: Choice, level: int, start: int = 0
             return encode_ints(payload.view(np.int8), plan, level)
         return encode_bitmap(payload, level)
     if plan.encoding == Encoding.CODES:
-        return encode_ints(choice.indices[start : start + _rows(payload)], plan, level)
+        return encode_ints(choice.codes[start : start + _rows(payload)], plan, level)
     if kind == BYTES:
         lengths, data, arr = payload
         if plan.encoding == Encoding.TOKENS:
-            return _encode_tokens(choice, start, len(arr), level)
+            return _encode_tokens(choice, arr, level)
         return encode_bytes(lengths, data, level, plan.child(0))
     return encode_ints(payload, plan, level)
 
 
-def _encode_tokens(choice: Choice, start: int, rows: int, level: int) -> bytes:
-    tok = choice.tokens
-    first = tok.first[start : start + rows + 1]
-    a, b = int(first[0]), int(first[-1])
-    codes = tok.codes[a:b]
-    entries = len(tok.dictionary)
-    literals = tok.tokens.slice(a, b - a).filter(pa.array(codes == entries))
-    offsets = offsets_of(literals)
-    data = np.frombuffer(literals.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
-    literal_stream = encode_bytes(np.diff(offsets), data, level, FOR_PLAN)
-    return encode_tokens(np.diff(first), codes, entries, literal_stream, level, choice.plan)
+def _encode_tokens(choice: Choice, arr: pa.Array, level: int) -> bytes:
+    tok = choice.coder
+    counts, codes, literals = tok.code(arr)
+    literal_stream = encode_bytes(np.diff(offsets_of(literals)), _bytes_of(literals), level, FOR_PLAN)
+    return encode_tokens(counts, codes, len(tok.dictionary), literal_stream, level, choice.plan)
 
 
 def encode_page(arr: pa.Array, plan: list[Choice], level: int, start: int = 0) -> bytes:
@@ -618,27 +755,23 @@ def _bytes_array(t: pa.DataType, n: int, validity, stream: Stream) -> pa.Array:
 
 def _joined_tokens(t: pa.DataType, n: int, stream: Stream, dictionary: pa.Array) -> pa.Array:
     """The ``n`` strings of a TOKENS stream: its tokens taken from the dictionary (or the
-    page's literals) in one Arrow ``take``, then cut into rows by the token counts."""
+    page's literals) in one Arrow ``take``, whose bytes are the strings' bytes; the strings'
+    offsets are the token offsets at each string's first token."""
     counts, indices, literal_stream, m = decode_tokens(stream, n, len(dictionary))
     if m:
         dictionary = pa.concat_arrays([dictionary, _bytes_array(t, m, None, literal_stream)])
     tokens = dictionary.take(pa.array(indices))
-    token_offsets = offsets_of(tokens)
+    large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+    token_offsets = np.frombuffer(tokens.buffers()[1], dtype=np.int64 if large else np.int32)
     rows = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=rows[1:])
-    offsets = token_offsets[rows] - token_offsets[0]
-    large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+    offsets = token_offsets[tokens.offset + rows]
+    start = int(offsets[0])
+    if start:
+        offsets = offsets - offsets.dtype.type(start)
     data = tokens.buffers()[2]
-    start = int(token_offsets[0])
     return pa.Array.from_buffers(
-        t,
-        n,
-        [
-            None,
-            pa.py_buffer(offsets if large else offsets.astype(np.int32)),
-            data[start:] if data else pa.py_buffer(b""),
-        ],
-        null_count=0,
+        t, n, [None, pa.py_buffer(offsets), data[start:] if data else pa.py_buffer(b"")], null_count=0
     )
 
 
@@ -654,18 +787,18 @@ def _decode_node(t: pa.DataType, n: int, r: _PageReader, top: bool = False) -> p
         values = decode_bitmap(r.next(), n)
         return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(values)], null_count=nulls)
     if pa.types.is_integer(t) or pa.types.is_date32(t) or pa.types.is_timestamp(t) or pa.types.is_floating(t):
-        values = decode_ints(r.next(), n, dictionary=dictionary)
-        if values.dtype.itemsize * 8 != t.bit_width:
+        numbers = decode_ints(r.next(), n, dictionary=dictionary)
+        if numbers.dtype.itemsize * 8 != t.bit_width:
             raise CorruptData("value width does not match the column type")
-        return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(values)], null_count=nulls)
+        return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(numbers)], null_count=nulls)
     if pa.types.is_decimal(t):
-        values = decode_ints(r.next(), n, dictionary=dictionary, allow_wide=True)
-        if values.dtype.itemsize != 8:
+        words = decode_ints(r.next(), n, dictionary=dictionary, allow_wide=True)
+        if words.dtype.itemsize != 8:
             raise CorruptData("decimal values must be 64-bit words")
-        if len(values) == n:
-            values = np.column_stack((values, values >> 63))
+        if len(words) == n:
+            words = np.column_stack((words, words >> 63))
         return pa.Array.from_buffers(
-            t, n, [validity, pa.py_buffer(np.ascontiguousarray(values))], null_count=nulls
+            t, n, [validity, pa.py_buffer(np.ascontiguousarray(words))], null_count=nulls
         )
     if (
         pa.types.is_string(t)

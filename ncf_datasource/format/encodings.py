@@ -71,8 +71,18 @@ DECODE_COST = {
 """Relative decode cost per value (PLAIN = 1), compared with the writer's ``max_decode_cost``;
 a cascade costs as much as its most expensive encoding."""
 
-_INT_DTYPES = {1: np.dtype("<i1"), 2: np.dtype("<i2"), 4: np.dtype("<i4"), 8: np.dtype("<i8")}
-_UINT_DTYPES = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
+_INT_DTYPES: dict[int, np.dtype] = {
+    1: np.dtype("<i1"),
+    2: np.dtype("<i2"),
+    4: np.dtype("<i4"),
+    8: np.dtype("<i8"),
+}
+_UINT_DTYPES: dict[int, np.dtype] = {
+    1: np.dtype("<u1"),
+    2: np.dtype("<u2"),
+    4: np.dtype("<u4"),
+    8: np.dtype("<u8"),
+}
 _MASK64 = (1 << 64) - 1
 
 _local = threading.local()
@@ -278,6 +288,8 @@ def _parse_plan(parts: list[str], i: int, depth: int) -> tuple[Plan, int]:
         raise ValueError(f"encodings nest at most {MAX_DEPTH - 1} deep")
     top = depth == 0
     match = _PLAN_TOKEN.fullmatch(parts[i])
+    if match is None:
+        raise ValueError(f"cannot parse encoding {parts[i]!r}")
     name = ALIASES.get(match.group(1), match.group(1)) if top else match.group(1)
     if name.upper() not in Encoding.__members__ or name in ("none", "dict", "scaled"):
         raise ValueError(f"unknown encoding {name!r}")
@@ -330,18 +342,27 @@ def _for_parts(values: np.ndarray) -> tuple[int, int, np.ndarray]:
     return base, width, offsets
 
 
-def _unfor(offsets: np.ndarray, base: int) -> np.ndarray:
-    return (offsets.astype(np.uint64) + np.uint64(base & _MASK64)).view(np.int64)
+def _unfor(offsets: np.ndarray, base: int, dt: np.dtype) -> np.ndarray:
+    """``base + offsets`` truncated to the width of ``dt`` (computed in that width: the low
+    bytes of a sum depend only on the low bytes of its terms). May return ``offsets`` itself."""
+    udt = _UINT_DTYPES[dt.itemsize]
+    out = offsets.astype(udt, copy=False)
+    base &= (1 << (8 * dt.itemsize)) - 1
+    if base:
+        out = out + udt.type(base)
+    return out.view(dt)
 
 
 @functools.lru_cache(maxsize=16)
-def _bit_positions(n: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _bit_positions(n: int, bits: int) -> tuple[np.ndarray, ...]:
     """For value i of a ``bits``-wide packing: its 64-bit word, the next word, the shift
-    inside the word and ``63 - shift`` (cached: every full page has the same layout)."""
+    inside the word and ``63 - shift``; then the first value of each word and that word
+    (cached: every full page has the same layout)."""
     offsets = np.arange(n, dtype=np.uint64) * np.uint64(bits)
     word = (offsets >> np.uint64(6)).astype(np.intp)
     shift = offsets & np.uint64(63)
-    arrays = (word, word + 1, shift, np.uint64(63) - shift)
+    starts = np.flatnonzero(np.diff(word, prepend=-1))
+    arrays = (word, word + 1, shift, np.uint64(63) - shift, starts, word[starts])
     for a in arrays:
         a.flags.writeable = False
     return arrays
@@ -359,10 +380,8 @@ def _pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
         for j in range(1, per):
             out |= lanes[:, j] << np.uint8(j * bits)
         return out
-    word, _, shift, inverse = _bit_positions(n, bits)
+    _, _, shift, inverse, starts, targets = _bit_positions(n, bits)
     words = np.zeros((n * bits + 63) // 64 + 1, dtype="<u8")
-    starts = np.flatnonzero(np.diff(word, prepend=-1))
-    targets = word[starts]
     words[targets] |= np.bitwise_or.reduceat(values << shift, starts)
     spill = (values >> np.uint64(1)) >> inverse  # values >> (64 - shift), 0 when shift == 0
     words[targets + 1] |= np.bitwise_or.reduceat(spill, starts)
@@ -370,18 +389,21 @@ def _pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _unpack_bits(data: bytes, n: int, bits: int) -> np.ndarray:
-    """Inverse of :func:`_pack_bits`: ``n`` unsigned values of ``bits`` bits each."""
+    """Inverse of :func:`_pack_bits`: ``n`` unsigned values of ``bits`` bits each (uint8 for
+    widths of 1, 2, 4 and 8 bits, else uint64)."""
     if 8 % bits == 0:
-        per = 8 // bits
         packed = np.frombuffer(data, dtype=np.uint8)
+        if bits == 8:
+            return packed[:n]
+        per = 8 // bits
         lanes = np.empty((len(packed), per), dtype=np.uint8)
         mask = np.uint8((1 << bits) - 1)
         for j in range(per):
             np.bitwise_and(packed >> np.uint8(j * bits), mask, out=lanes[:, j])
-        return lanes.reshape(-1)[:n].astype(np.uint64)
+        return lanes.reshape(-1)[:n]
     words = np.zeros((n * bits + 63) // 64 + 1, dtype="<u8")
     words.view(np.uint8)[: len(data)] = np.frombuffer(data, dtype=np.uint8)
-    word, following, shift, inverse = _bit_positions(n, bits)
+    word, following, shift, inverse, _, _ = _bit_positions(n, bits)
     values = words[word]
     values >>= shift
     high = words[following]
@@ -452,12 +474,26 @@ def alp_integers(values: np.ndarray, e: int) -> tuple[np.ndarray, np.ndarray]:
     return k, miss
 
 
+_MEDIAN_PROBE = 1024
+
+
+def approximate_median(values: np.ndarray) -> int:
+    """The median of ``values`` (of an evenly strided subset of about 1 024 of them when there
+    are more: any centre is valid, this one is cheap)."""
+    probe = values[:: max(1, len(values) // _MEDIAN_PROBE)]
+    return int(np.partition(probe, len(probe) // 2)[len(probe) // 2])
+
+
 def _zigzag(x: np.ndarray) -> np.ndarray:
     return ((x << np.int64(1)) ^ (x >> np.int64(63))).view(np.uint64)
 
 
 def _unzigzag(u: np.ndarray) -> np.ndarray:
     return (u >> np.uint64(1)) ^ (np.uint64(0) - (u & np.uint64(1)))
+
+
+_UNZIGZAG_BYTE = _unzigzag(np.arange(256, dtype=np.uint64))
+_UNZIGZAG_BYTE.flags.writeable = False
 
 
 def encode_ints(values: np.ndarray, plan: Plan, level: int) -> bytes:
@@ -503,7 +539,7 @@ def encode_ints(values: np.ndarray, plan: Plan, level: int) -> bytes:
         )
     if encoding == Encoding.PATCHED:
         if plan.zigzag:
-            base = int(np.partition(v64, n // 2)[n // 2])  # the median
+            base = approximate_median(v64)
             unsigned = _zigzag(v64 - np.int64(base))
         else:
             base = int(v64.min())
@@ -565,7 +601,7 @@ def decode_ints(
             if width > 64:
                 raise CorruptData(f"bad bit width {width}")
             offsets = _unpack_bits(stream.data(1, (n * width + 7) // 8), n, width)
-        return _unfor(offsets, base).astype(dt, copy=False)
+        return _unfor(offsets, base, dt)
     if enc == Encoding.DELTA:
         size, n, first = _read_params(stream, "<BQq")
         check(n)
@@ -603,17 +639,25 @@ def decode_ints(
         if flags & ~_ZIGZAG:
             raise CorruptData(f"bad PATCHED flags {flags}")
         low = np.frombuffer(stream.data(1, n), dtype=np.uint8)
-        out = low.astype(np.int64)
+        # without zigzag only the low bytes matter (see _unfor); zigzag's shift needs 64 bits
+        zigzag = bool(flags & _ZIGZAG)
+        wide = np.dtype(np.uint64) if zigzag else _UINT_DTYPES[dt.itemsize]
         if len(stream) == 3:
             escaped = np.flatnonzero(low == 255)
-            out[escaped] += decode_ints(stream.nested(2), len(escaped)).astype(np.int64, copy=False)
+            extra = decode_ints(stream.nested(2), len(escaped)).astype(np.int64, copy=False).view(np.uint64)
         elif len(stream) != 2 or (n and low.max() == 255):
             raise CorruptData("PATCHED escapes do not match its buffers")
-        if flags & _ZIGZAG:
-            out = _unzigzag(out.view(np.uint64)).view(np.int64)
-        if base:
-            out += np.int64(base)
-        return out.astype(dt, copy=False)
+        else:
+            escaped = None
+        if zigzag:  # a byte's zigzag value from a table; escapes (rare) computed in 64 bits
+            unsigned = np.take(_UNZIGZAG_BYTE, low)
+            if escaped is not None:
+                unsigned[escaped] = _unzigzag(extra + np.uint64(255))
+        else:
+            unsigned = low.astype(wide) if escaped is not None else low
+            if escaped is not None:
+                unsigned[escaped] += extra.astype(wide, copy=False)
+        return _unfor(unsigned, base, dt)
     if enc == Encoding.SPLIT:
         size, n = _read_params(stream, "<BQ")
         check(n)
@@ -737,18 +781,21 @@ def encode_tokens(
 def decode_tokens(stream: Stream, count: int, entries: int) -> tuple[np.ndarray, np.ndarray, Stream, int]:
     """``(token counts per string, token indices, literal STRINGS stream, literal count)`` of
     a TOKENS stream of ``count`` strings over a dictionary of ``entries`` tokens: index
-    ``entries + j`` is the page's literal j. Indices are not range-checked here: the caller's
-    Arrow ``take`` refuses any outside the dictionary and the literals."""
+    ``entries + j`` is the page's literal j. Indices keep the stored integer width and are not
+    range-checked here: the caller's Arrow ``take`` refuses any outside the dictionary and the
+    literals."""
     n, t, m = _read_params(stream, "<QQQ")
     _check_count(n, count)
-    counts = decode_ints(stream.nested(1), n).astype(np.int64, copy=False)
-    if n and (counts.min() < 0 or int(counts.sum()) != t):
+    counts = decode_ints(stream.nested(1), n)
+    if n and (counts.min() < 0 or int(counts.sum(dtype=np.int64)) != t):
         raise CorruptData("token counts do not add up")
-    codes = decode_ints(stream.nested(2), t).astype(np.int64, copy=False)
-    literals = np.flatnonzero(codes == entries)
-    if len(literals) != m:
-        raise CorruptData("literal tokens do not match the codes")
+    codes = decode_ints(stream.nested(2), t)
     if m:
-        codes = codes.copy()
+        literals = np.flatnonzero(codes == entries)
+        if len(literals) != m:
+            raise CorruptData("literal tokens do not match the codes")
+        wide = np.promote_types(codes.dtype, np.min_scalar_type(-(entries + m)))
+        if codes.dtype != wide or not codes.flags.writeable:
+            codes = codes.astype(wide)
         codes[literals] = entries + np.arange(m)
     return counts, codes, stream.nested(3, frozenset({Encoding.STRINGS})), m

@@ -23,10 +23,11 @@ Spark's pushed filters map one to one: ``EqualTo`` ``=``, ``GreaterThan(OrEqual)
 
 Semantics are SQL's: a comparison with a null column value is unknown and never selects the
 row (also under ``not``); ``in`` ignores null list entries and ``not in`` with a null entry
-selects nothing. Comparisons on floats follow IEEE/Arrow rules (NaN compares false, but ``in`` matches
-NaN with NaN; -0.0 equals 0.0 in both), so the Spark source should also evaluate float predicates itself. A number
-that does not fit the column exactly (``2.5`` for an int column) is compared, not truncated. Literals are converted to the
-column's type (``datetime``/``date``/``Decimal``/``str``/``bytes``/numbers).
+selects nothing. Comparisons on floats follow IEEE/Arrow rules (NaN compares false, but ``in``
+matches NaN with NaN; -0.0 equals 0.0 in both), so the Spark source should also evaluate float
+predicates itself. A number that does not fit the column exactly (``2.5`` for an int column) is
+compared, not truncated. Literals are converted to the column's type
+(``datetime``/``date``/``Decimal``/``str``/``bytes``/numbers).
 """
 
 from __future__ import annotations
@@ -244,34 +245,42 @@ class In(_Leaf):
             return pc.scalar(False)
         return ~member & field.is_valid()
 
+    @property
+    def bound_values(self) -> list:
+        """The values in the column's physical form (of an expression bound to a schema)."""
+        if self.phys is None:
+            raise NCFFilterError(f"{self!r} is not bound to a schema")
+        return self.phys
+
     def might_match(self, stats):
         s = stats(self.column)
         if s is None:
             return True
+        phys = self.bound_values
         if self.negated:
-            if len(self.phys) != len(self.values):
+            if len(phys) != len(self.values):
                 return False
             lo, hi = from_json(s.get("min"), self.type), from_json(s.get("max"), self.type)
             try:
                 return not (
                     lo is not None
                     and lo == hi
-                    and lo in self.phys
+                    and lo in phys
                     and not s.get("nan_count")
                     and not s.get("null_count")
                 )
             except TypeError:
                 return True
-        if not self.phys or s.get("null_count", 0) == s.get("num_values", -1):
+        if not phys or s.get("null_count", 0) == s.get("num_values", -1):
             return False
-        if s.get("nan_count") and any(v != v for v in self.phys):
+        if s.get("nan_count") and any(v != v for v in phys):
             return True  # 'in' matches NaN with NaN, unlike '='
-        return any(Compare(self.column, "=", v, self.type, v).might_match(stats) for v in self.phys if v == v)
+        return any(Compare(self.column, "=", v, self.type, v).might_match(stats) for v in phys if v == v)
 
     def intervals(self, column):
         if column != self.column or self.negated:
             return None
-        return [(v, v) for v in self.phys]
+        return [(v, v) for v in self.bound_values]
 
 
 class IsNull(_Leaf):
@@ -446,10 +455,10 @@ class Col:
     def __init__(self, name: str):
         self.name = name
 
-    def __eq__(self, value):  # type: ignore[override]
+    def __eq__(self, value):
         return Compare(self.name, "=", value)
 
-    def __ne__(self, value):  # type: ignore[override]
+    def __ne__(self, value):
         return Compare(self.name, "!=", value)
 
     def __lt__(self, value):
@@ -488,13 +497,13 @@ def _predicate(t: tuple) -> Expr:
     if len(t) not in (2, 3) or not isinstance(t[0], str) or not isinstance(t[1], str):
         raise NCFFilterError(f"malformed filter predicate {t!r}")
     column, op = t[0], " ".join(t[1].lower().replace("_", " ").split())
-    value = t[2] if len(t) == 3 else None
     if op == "is null":
         return IsNull(column)
     if op == "is not null":
         return IsNull(column, negated=True)
     if len(t) != 3:
         raise NCFFilterError(f"filter predicate {t!r} needs a value")
+    value = t[2]
     if op in ("in", "not in"):
         return In(column, value, negated=op == "not in")
     if op == "starts with":

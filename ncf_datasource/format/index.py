@@ -17,7 +17,7 @@ import bisect
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -178,7 +178,7 @@ class LearnedIndex:
         start, stop = (int(v) for v in meta["rows"])
         return cls(str(meta["column"]), start, stop, int(meta["epsilon"]), arrays[0], arrays[1], arrays[2])
 
-    def bound(self, q: Any, side: str, read_keys: Callable[[int, int], Any]) -> int:
+    def bound(self, q: Any, side: Literal["left", "right"], read_keys: Callable[[int, int], Any]) -> int:
         """Row position where physical key ``q`` would be inserted on ``side`` ('left' or 'right').
 
         ``read_keys(lo, hi)`` returns the keys of rows ``lo..hi`` (numpy array or list).

@@ -69,7 +69,7 @@ def inspect(path: str | os.PathLike) -> dict[str, Any]:
         }
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -96,7 +96,8 @@ def format_inspect(info: dict[str, Any]) -> str:
         lines += [f"  {k} = {v}" for k, v in info["metadata"].items()]
     for rg in info["row_groups"]:
         lines.append(
-            f"row group {rg['index']}: rows {rg['first_row']}..{rg['first_row'] + rg['num_rows']} ({rg['num_rows']} rows, pages of {rg['page_rows']})"
+            f"row group {rg['index']}: rows {rg['first_row']}..{rg['first_row'] + rg['num_rows']} "
+            f"({rg['num_rows']} rows, pages of {rg['page_rows']})"
         )
         for c in rg["columns"]:
             s = c["stats"]
@@ -113,7 +114,8 @@ def format_inspect(info: dict[str, Any]) -> str:
             )
     for ix in info["indexes"]:
         lines.append(
-            f"learned index on {ix['column']}: {ix['segments']} segments, error <= {ix['epsilon']} rows, rows {ix['rows'][0]}..{ix['rows'][1]}"
+            f"learned index on {ix['column']}: {ix['segments']} segments, error <= {ix['epsilon']} rows, "
+            f"rows {ix['rows'][0]}..{ix['rows'][1]}"
         )
     lines += [f"note: {n}" for n in info["notes"]]
     return "\n".join(lines)

@@ -37,11 +37,11 @@ from .layout import (
     footer_limit,
     parse_footer,
 )
+from .parallel import threads_pay
 from .stats import physical
 from .types import column_tags_of, schema_from_json
 
 PAGE_CACHE_SIZE = 64
-PARALLEL_READ_BYTES = 1 << 20  # below this, handing pages to threads costs more than it saves
 INDEX_READ_FRACTION = 0.25  # beyond this share of the rows, whole row groups decode faster than pages
 _DECODE_ERRORS = (
     ValueError,
@@ -73,7 +73,7 @@ class ColumnChunk:
     offset: int
     length: int
     crc32c: int
-    pages: tuple[tuple[int, int, int], ...]
+    pages: tuple[tuple[int, ...], ...]  # (relative offset, length, crc) each
     dictionary: tuple[int, int, int, int] | None
     encodings: tuple[str, ...]
     stats: dict[str, Any]
@@ -404,7 +404,7 @@ class NCFFile:
 
     def _table(self, groups: list[RowGroup], columns: list[str]) -> pa.Table:
         tasks = [(rg, c) for c in columns for rg in groups]
-        threads = sum(rg.columns[c].length for rg, c in tasks) >= PARALLEL_READ_BYTES
+        threads = threads_pay(sum(rg.columns[c].length for rg, c in tasks))
         jobs = [job for chunk in self._map(lambda t: self._chunk_pages(*t), tasks, threads) for job in chunk]
         decoded = iter(self._map(self._decode_page_job, jobs, threads))  # pages in parallel: big columns too
         per_column = len(jobs) // max(len(columns), 1)
@@ -603,6 +603,8 @@ class NCFFile:
             if intervals is None:
                 continue
             index = self.index(column)
+            if index is None:
+                continue
             try:
                 spans = sorted(self._span(index, lo, hi) for lo, hi in intervals)
             except NCFFilterError:

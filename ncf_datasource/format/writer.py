@@ -16,6 +16,7 @@ from .encodings import Encoding, Plan, parse_plan
 from .errors import NCFSchemaError, NCFWriterError
 from .index import LearnedIndex, indexable, key_floats
 from .layout import VERSION_MAJOR, VERSION_MINOR, crc32c, footer_bytes, header
+from .parallel import threads_pay
 from .stats import chunk_stats
 from .types import apply_tags, schema_to_json
 
@@ -25,6 +26,7 @@ DEFAULT_ZSTD_LEVEL = 3
 DEFAULT_EPSILON = 32
 DEFAULT_MAX_DECODE_COST = 3.0
 MAX_AUTO_INDEXES = 4
+SORT_PROBE = 1024  # values checked before a whole column is checked for order
 CREATED_BY = "ncf_datasource 0.1 (NeuroLake on Spark)"
 
 
@@ -44,19 +46,23 @@ class _KeyTracker:
         offset, self.rows = self.rows, self.rows + len(arr)
         if not self.sorted or not len(arr):
             return
-        valid = arr.is_valid().to_numpy(zero_copy_only=False)
-        nn = np.flatnonzero(valid)
-        if not len(nn):
-            self.phase = 2 if self.phase else 0
-            return
-        a, b = int(nn[0]), int(nn[-1])
-        if b - a + 1 != len(nn) or self.phase == 2 or (a > 0 and self.phase == 1):
+        if arr.null_count:
+            nn = np.flatnonzero(arr.is_valid().to_numpy(zero_copy_only=False))
+            if not len(nn):
+                self.phase = 2 if self.phase else 0
+                return
+            a, b, valid = int(nn[0]), int(nn[-1]), len(nn)
+        else:
+            a, b, valid = 0, len(arr) - 1, len(arr)
+        if b - a + 1 != valid or self.phase == 2 or (a > 0 and self.phase == 1):
             self._drop()
             return
         if self.phase == 0:
             self.start = offset + a
         values = arr.slice(a, b - a + 1)
-        ordered = len(values) < 2 or pc.all(pc.less_equal(values[:-1], values[1:])).as_py()
+        # an evenly strided subset first: unsorted columns are mostly told apart by it cheaply
+        probe = values.take(np.arange(0, len(values), max(1, len(values) // SORT_PROBE)))
+        ordered = _non_decreasing(probe) and _non_decreasing(values)
         if not ordered or (self.last is not None and pc.less(values[0], self.last).as_py()):
             self._drop()
             return
@@ -94,7 +100,8 @@ class NCFWriter:
       ``index_epsilon`` (default 32) is the model's error bound in rows;
     * ``column_tags``: ``{column: {"pii": "email", "owner": "crm", "description": ...}}``;
     * ``metadata``: file-level ``{key: value}`` text metadata;
-    * ``use_threads`` (default True): encode columns in parallel.
+    * ``use_threads`` (default True): encode columns and pages in parallel, for row groups of
+      at least 1 MiB while the machine has idle cores (see :func:`.parallel.threads_pay`).
 
     Example::
 
@@ -152,6 +159,7 @@ class NCFWriter:
         else:
             self._trackers = []
         self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1) if use_threads else None
+        self._parallel = False
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._row_groups: list[dict[str, Any]] = []
@@ -274,6 +282,7 @@ class NCFWriter:
         self._pending = [rest] if rest.num_rows else []
         self._pending_rows = rest.num_rows
         arrays = [group.column(i).combine_chunks() for i in range(group.num_columns)]
+        self._parallel = self._pool is not None and threads_pay(sum(a.nbytes for a in arrays))
         jobs = [(arr, self._overrides.get(name)) for arr, name in zip(arrays, group.schema.names)]
         plans = self._map(lambda job: self._plan_chunk(*job), jobs)
         # every page of every column is one task, so that one big column uses every core
@@ -301,7 +310,7 @@ class NCFWriter:
         self._rows += rows
 
     def _map(self, func, items: list) -> list:
-        if self._pool is not None and len(items) > 1:
+        if self._parallel and self._pool is not None and len(items) > 1:
             return list(self._pool.map(func, items))
         return [func(x) for x in items]
 
@@ -320,7 +329,7 @@ class NCFWriter:
         values = plan[1] if len(plan) > 1 else None
         meta: dict[str, Any] = {"dictionary": None}
         if values is not None and values.dictionary is not None:
-            block = colmod.encode_dictionary(values.dictionary, self._level)
+            block = values.block or colmod.encode_dictionary(values.dictionary, self._level)
             meta["block"] = block
             meta["dictionary"] = [0, len(block), crc32c(block), len(values.dictionary)]
         meta.update(
@@ -336,7 +345,7 @@ class NCFWriter:
         return plan, meta
 
     def _write_indexes(self) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for tracker in self._trackers:
             declared = tracker.name == self._sort_key
             if not tracker.sorted:
@@ -358,6 +367,10 @@ class NCFWriter:
             self._pos += len(block)
             out.append(meta)
         return out
+
+
+def _non_decreasing(values: pa.Array) -> bool:
+    return len(values) < 2 or pc.all(pc.less_equal(values[:-1], values[1:])).as_py()
 
 
 def _constant(chunks: list[pa.Array]) -> bool:

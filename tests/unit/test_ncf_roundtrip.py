@@ -316,3 +316,26 @@ def test_v1_1_cascades_are_chosen_from_the_data(tmp_path):
     assert chosen["quantity"].startswith("codes"), chosen
     assert chosen["flag"].startswith("codes[bitpack"), chosen
     assert_identical(ncf.read_table(path), table)
+
+
+def test_long_text_is_cut_into_pairs_of_words_and_round_trips(tmp_path):
+    from ncf_datasource.format.columns import tokenize
+
+    first, tokens = tokenize(pa.array(["a b c", "", "d, e", "f g h i", None, "j"]), pairs=True)
+    assert tokens.to_pylist() == [b"a b ", b"c", b"d, e", b"f g ", b"h i", b"j"]
+    assert first.tolist() == [0, 2, 2, 3, 5, 5, 6]
+    rng = np.random.default_rng(5)
+    phrases = np.array([f"w{i} w{i + 1}{'' if i % 3 else ','} " for i in range(40)])  # pairs repeat
+    text = ["".join(rng.choice(phrases, int(rng.integers(0, 20)))) for _ in range(40_000)]
+    text[::97] = [None] * len(text[::97])
+    table = pa.table({"comment": pa.array(text)})
+    path = tmp_path / "pairs.ncf"
+    ncf.write_table(table, path, page_size=4096)
+    assert ncf.inspect(path)["row_groups"][0]["columns"][0]["encodings"][1].startswith("tokens")
+    with ncf.NCFFile(path) as f:  # the token dictionary holds pairs of words
+        entries = f._dictionary(f.row_groups[0], "comment").to_pylist()
+        assert sum(entry.count("w") == 2 for entry in entries) > 0.9 * len(entries)
+    assert_identical(ncf.read_table(path), table)
+    assert_identical(
+        ncf.read_table(path, filter=("comment", "is null")), table.filter(pa.array([t is None for t in text]))
+    )

@@ -15,6 +15,8 @@ import pytest
 import ncf_datasource as ncf
 from neurolake_spark.cli import main
 
+from .test_ncf_strategies import assert_identical
+
 
 def _table(n=100):
     return pa.table(
@@ -192,3 +194,33 @@ def test_the_format_package_does_not_import_spark():
         "assert not any(m.startswith('pyspark') for m in sys.modules), 'pyspark imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_threads_only_while_cores_are_idle(tmp_path, monkeypatch):
+    import threading
+
+    from ncf_datasource.format import columns, reader
+
+    workers: set[str] = set()
+
+    def spying(func):
+        def spy(*args, **kwargs):
+            workers.add(threading.current_thread().name)
+            return func(*args, **kwargs)
+
+        return spy
+
+    monkeypatch.setattr(columns, "encode_page", spying(columns.encode_page))
+    monkeypatch.setattr(reader, "decode_page", spying(reader.decode_page))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    table = pa.table({f"c{i}": np.arange(200_000) * i for i in range(4)})  # 6.4 MB, 28 pages
+    main_thread = threading.main_thread().name
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))  # every core busy elsewhere
+    ncf.write_table(table, tmp_path / "busy.ncf")
+    assert_identical(ncf.read_table(tmp_path / "busy.ncf"), table)
+    assert workers == {main_thread}
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    workers.clear()
+    ncf.write_table(table, tmp_path / "idle.ncf")
+    assert_identical(ncf.read_table(tmp_path / "idle.ncf"), table)
+    assert workers - {main_thread}
