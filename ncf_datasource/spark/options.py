@@ -136,8 +136,10 @@ class NCFOptions:
 
 def _starting_version(read: _Reader) -> int | Literal["latest"] | None:
     value = read.text("startingVersion")
-    if value is None or value == "latest":
-        return value
+    if value is None:
+        return None
+    if value == "latest":
+        return "latest"
     try:
         return int(value)
     except ValueError:

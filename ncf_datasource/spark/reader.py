@@ -11,6 +11,7 @@ from pyspark.sql.datasource import DataSourceReader, InputPartition
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
+from ..format.filters import Expr
 from ..format.reader import NCFFile
 from ..table import DataFile, Snapshot, read_data_file
 from .filters import bind_all, to_ncf
@@ -62,7 +63,8 @@ def plan_parts(snapshot: Snapshot, files: Sequence[DataFile], expr: Any, max_row
         if len(groups) == len(f.row_groups) and f.rows <= max_rows:
             parts.append(FilePart(path, None, f.rows, f.path))
             continue
-        current, rows = [], 0
+        current: list[int] = []
+        rows = 0
         for g, n in zip(groups, sizes):
             if current and rows + n > max_rows:
                 parts.append(FilePart(path, tuple(current), rows, f.path))
@@ -75,7 +77,9 @@ def plan_parts(snapshot: Snapshot, files: Sequence[DataFile], expr: Any, max_row
 
 def pack(parts: list[FilePart], max_rows: int) -> list[NCFPartition]:
     """Group parts into partitions of about ``max_rows`` rows (small files share a task)."""
-    partitions, current, rows = [], [], 0
+    partitions: list[NCFPartition] = []
+    current: list[FilePart] = []
+    rows = 0
     for part in parts:
         if current and rows + part.rows > max_rows:
             partitions.append(NCFPartition(current))
@@ -117,7 +121,7 @@ class NCFBatchReader(DataSourceReader):
         self.max_rows = options.max_rows_per_partition
         self.batch_rows = options.batch_size
         self.pushed: list = []
-        self.expr = None
+        self.expr: Expr | None = None
 
     def partitions(self) -> list[NCFPartition]:
         files = self.snapshot.prune(self.expr)
@@ -132,7 +136,7 @@ class NCFBatchReader(DataSourceReader):
         # Tasks need the schema, the filter and their partition, not the list of every file.
         return {k: v for k, v in self.__dict__.items() if k != "snapshot"}
 
-    def read(self, partition: NCFPartition) -> Iterator[pa.RecordBatch]:
+    def read(self, partition: NCFPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
         for part in partition.parts:
             table = read_data_file(part.path, self.table_schema, self.columns, self.expr, part.row_groups)
             if self.file_column:

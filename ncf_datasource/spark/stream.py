@@ -155,11 +155,12 @@ class NCFStreamWriter(NCFBatchWriter, DataSourceStreamArrowWriter):
 
     def __init__(self, path: str, schema: StructType, overwrite: bool, options: NCFOptions):
         super().__init__(path, schema, overwrite, options)
-        self.app_id = options.txn_app_id
-        if not self.app_id:
+        app_id = options.txn_app_id
+        if not app_id:
             raise NCFTableError(
                 f"{self.path}: a streaming write needs a checkpointLocation (or the txnAppId option)"
             )
+        self.app_id: str = app_id
 
     def commit(self, messages: list[NCFCommitMessage | None], batchId: int) -> None:  # type: ignore[override]
         table = NCFTable(self.path)
@@ -180,8 +181,8 @@ class NCFStreamWriter(NCFBatchWriter, DataSourceStreamArrowWriter):
                 tx.remove(f)
         tx.set_txn(self.app_id, batchId)
         for message in messages:
-            for f in message.files if message else ():
-                tx.add(DataFile.from_json(f))
+            for entry in message.files if message else ():
+                tx.add(DataFile.from_json(entry))
         tx.commit()
 
     def abort(self, messages: list[NCFCommitMessage | None], batchId: int | None = None) -> None:  # type: ignore[override]

@@ -166,7 +166,7 @@ class NCFBatchWriter(DataSourceArrowWriter):
         )
         return NCFCommitMessage([f.to_json() for f in files])
 
-    def commit(self, messages: list[NCFCommitMessage | None]) -> None:
+    def commit(self, messages: list[NCFCommitMessage | None]) -> None:  # type: ignore[override]
         table = NCFTable(self.path)
         snapshot = table.snapshot(self.read_version) if self.read_version is not None else None
         tx = self._transaction(table, snapshot)
@@ -176,11 +176,11 @@ class NCFBatchWriter(DataSourceArrowWriter):
             for f in snapshot.files.values():
                 tx.remove(f)
         for message in messages:
-            for f in message.files if message else ():
-                tx.add(DataFile.from_json(f))
+            for entry in message.files if message else ():
+                tx.add(DataFile.from_json(entry))
         tx.commit()
 
-    def abort(self, messages: list[NCFCommitMessage | None]) -> None:
+    def abort(self, messages: list[NCFCommitMessage | None]) -> None:  # type: ignore[override]
         for message in messages:
             for f in message.files if message else ():
                 try:
