@@ -3,7 +3,8 @@
     ingest -> silver (quality gate + curate) -> gold -> bulk_fixes -> compact -> vacuum -> backup
 
 A run covers one day: the run starting at midnight UTC processes the day that just ended,
-passed to every job as ``--date {{ ds }}``. Each step is idempotent for its date, so retries and catch-up backfills are safe. Every
+passed to every job as ``--date {{ ds }}``. Each step is idempotent for its date, so retries and
+catch-up backfills are safe. Every
 table the pipeline writes is an ``Asset`` outlet of the step that writes it, so other DAGs
 can ``schedule=[Asset("neurolake://tables/gold.daily_revenue")]``.
 

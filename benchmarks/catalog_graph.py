@@ -246,8 +246,9 @@ def generate(store: CatalogStore, datasets: int, events: int, layers: int, seed:
             flush()
         flush(final=True)
         conn.exec_driver_sql(  # each edge is superseded by the next run of its job writing the same output
-            "UPDATE lineage_edges SET superseded_at = (SELECT MIN(later.completed_at) FROM lineage_edges later"
-            " WHERE later.job_id = lineage_edges.job_id AND later.output_dataset_id = lineage_edges.output_dataset_id"
+            "UPDATE lineage_edges SET superseded_at = (SELECT MIN(later.completed_at)"
+            " FROM lineage_edges later WHERE later.job_id = lineage_edges.job_id"
+            " AND later.output_dataset_id = lineage_edges.output_dataset_id"
             " AND later.completed_at > lineage_edges.completed_at)"
         )
     with store.engine.connect() as conn:
@@ -283,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         generate(store, args.datasets, args.events, args.layers, args.seed)
         print(
-            f"generated {args.datasets:,} datasets and {args.events:,} events in {time.perf_counter() - started:.0f} s "
+            f"generated {args.datasets:,} datasets and {args.events:,} events "
+            f"in {time.perf_counter() - started:.0f} s "
             f"({path.stat().st_size / 1e6:,.0f} MB at {path})"
         )
     stats = store.stats()

@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         info = ncf.inspect(ncf_path)
 
     print(
-        f"rows={args.rows} repeat={args.repeat} zstd level={args.level} row_group_size={rg} cpus={os.cpu_count()}"
+        f"rows={args.rows} repeat={args.repeat} zstd level={args.level} row_group_size={rg} "
+        f"cpus={os.cpu_count()}"
     )
     print(f"{'measure':<16}{'NCF':>14}{'Parquet':>14}{'NCF/Parquet':>14}  target")
     for name, (a, b) in results.items():
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         if name in TARGETS:
             target = f"<= {TARGETS[name]:.2f}x {'met' if ratio <= TARGETS[name] else 'MISSED'}"
         elif name == "point lookup":
-            target = f">= {LOOKUP_TARGET:.0f}x faster ({b / a:.1f}x) {'met' if b / a >= LOOKUP_TARGET else 'MISSED'}"
+            verdict = "met" if b / a >= LOOKUP_TARGET else "MISSED"
+            target = f">= {LOOKUP_TARGET:.0f}x faster ({b / a:.1f}x) {verdict}"
         else:
             target = ""
         print(f"{name:<16}{fmt(a):>14}{fmt(b):>14}{ratio:>14.3f}  {target}")

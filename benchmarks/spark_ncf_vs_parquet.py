@@ -14,7 +14,8 @@ Measured, each the median of ``--repeat`` runs, printed with NCF/other ratios:
   vs Delta (``DeltaTable.delete/update``), each on a freshly written table, target <= 1.0x
 * compaction of 1 000 small files (NCF ``compact`` vs Delta ``OPTIMIZE``)
 
-Run: ``.venv/bin/python benchmarks/spark_ncf_vs_parquet.py [--rows N] [--repeat R] [--only scan,filter] [--out DIR]``.
+Run: ``.venv/bin/python benchmarks/spark_ncf_vs_parquet.py [--rows N] [--repeat R]
+[--only scan,filter] [--out DIR]``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""spark-submit entry point: Compact what the night wrote and vacuum every table with the configured retention.
+"""spark-submit entry point: Compact what the night wrote and vacuum every table with the configured
+retention.
 
     spark-submit --jars "$(neurolake jars)" --py-files dist/neurolake_spark-*.whl \
         jobs/maintenance.py --conf-file conf/cluster.yaml --date 2026-11-24

@@ -1,4 +1,5 @@
-"""spark-submit entry point: Apply the day's bronze batch to silver (gate, dedup, PII masking, MERGE by business key).
+"""spark-submit entry point: Apply the day's bronze batch to silver (gate, dedup, PII masking, MERGE by
+business key).
 
     spark-submit --jars "$(neurolake jars)" --py-files dist/neurolake_spark-*.whl \
         jobs/silver.py --conf-file conf/cluster.yaml --date 2026-11-24

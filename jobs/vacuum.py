@@ -1,4 +1,5 @@
-"""spark-submit entry point: vacuum every table with the configured retention (maintenance.vacuum_retention_hours).
+"""spark-submit entry point: vacuum every table with the configured retention
+(maintenance.vacuum_retention_hours).
 
     spark-submit --jars "$(neurolake jars)" --py-files dist/neurolake_spark-*.whl \
         jobs/vacuum.py --conf-file conf/cluster.yaml --date 2026-11-24

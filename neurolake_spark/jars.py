@@ -59,7 +59,8 @@ def check_java() -> None:
     major = java_major_version()
     if major < MIN_JAVA:
         raise EnvironmentSetupError(
-            f"Java {major} found, Spark 4 needs Java {MIN_JAVA}+: install openjdk-{MIN_JAVA} and set JAVA_HOME"
+            f"Java {major} found, Spark 4 needs Java {MIN_JAVA}+: "
+            f"install openjdk-{MIN_JAVA} and set JAVA_HOME"
         )
 
 

@@ -75,7 +75,8 @@ class PipelineDefinition(_Strict):
                 table = getattr(source, role)
                 if table not in self.tables:
                     raise ValueError(
-                        f"source '{source_name}' names {role} table '{table}', which 'tables' does not declare"
+                        f"source '{source_name}' names {role} table '{table}', "
+                        "which 'tables' does not declare"
                     )
             for table in source.fixable:
                 if table not in (source.bronze, source.silver):

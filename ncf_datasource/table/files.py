@@ -130,7 +130,8 @@ def evolve_schema(
             fields.append(f.with_nullable(True))
         else:
             raise SchemaMismatchError(
-                f"{where}: the data has column {f.name!r} that the table does not have (write with mergeSchema to add it)"
+                f"{where}: the data has column {f.name!r} that the table does not have "
+                "(write with mergeSchema to add it)"
             )
     return pa.schema(fields)
 

@@ -7,7 +7,9 @@ Example (a module-scoped fixture, so the cluster starts once per test module)::
         with start_standalone(tmp_path_factory.mktemp("cluster"), workers=2) as url:
             yield url
 
-    done = spark_submit(master, "jobs/ingest.py", ["--conf-file", conf, "--date", day], py_files=[project_wheel])
+    done = spark_submit(
+        master, "jobs/ingest.py", ["--conf-file", conf, "--date", day], py_files=[project_wheel]
+    )
     assert done.returncode == 0, done.stderr
 
 The master and workers are the ``spark-class`` daemons of the project venv's pyspark,
@@ -137,11 +139,10 @@ def start_standalone(
     processes: list[subprocess.Popen] = []
     try:
         for name, command in commands:
-            log = open(folder / f"{name}.log", "wb")
-            processes.append(
-                subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
-            )
-            log.close()
+            with open(folder / f"{name}.log", "wb") as log:
+                processes.append(
+                    subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+                )
             if name == "master":
                 _wait(lambda: _alive_workers(webui) >= 0, timeout, "the master did not start", folder)
         _wait(

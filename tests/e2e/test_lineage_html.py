@@ -44,7 +44,8 @@ def neurolake(warehouse: Path, *argv: str) -> subprocess.CompletedProcess:
     """The CLI in a fresh interpreter; fails the test if it started a SparkContext."""
     code = (
         "import sys; from neurolake_spark.cli import main; code = main(sys.argv[1:]); "
-        "from pyspark import SparkContext; assert SparkContext._active_spark_context is None, 'Spark started'; "
+        "from pyspark import SparkContext; "
+        "assert SparkContext._active_spark_context is None, 'Spark started'; "
         "sys.exit(code)"
     )
     command, sub, *rest = argv
@@ -124,7 +125,7 @@ def test_html_page_draws_the_graph_in_chromium(warehouse, tmp_path, extra, query
     assert re.search(r'<body[^>]*data-ready="true"', dom), "the page's script did not finish"
     drawn = set(re.findall(r'<g class="node[^"]*" data-id="([^"]+)"', dom))
     assert drawn == expected
-    assert re.search(r'<body[^>]*data-nodes="%d"' % len(expected), dom)
+    assert re.search(rf'<body[^>]*data-nodes="{len(expected)}"', dom)
     assert f"<h2>{root_title}</h2>" in dom
     if absent:
         assert absent not in dom

@@ -32,7 +32,10 @@ conf, warehouse, disabled = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "disa
 settings = load_settings(conf, overrides={
     "storage.warehouse": str(warehouse), "metrics.enabled": False, "spark.shuffle_partitions": 1,
     "lineage.spark_listener": True, "spark.conf": {"spark.openlineage.disabled": disabled},
-    "lineage.transports": [{"type": "catalog"}, {"type": "file", "location": str(warehouse / "delivered.jsonl")}],
+    "lineage.transports": [
+        {"type": "catalog"},
+        {"type": "file", "location": str(warehouse / "delivered.jsonl")},
+    ],
 })
 spark = build_spark(settings)
 listeners = [x.getClass().getName() for x in spark.sparkContext._jsc.sc().listenerBus().listeners()]
@@ -43,7 +46,8 @@ with JobRun("merge_accounts", settings) as run:
     if not disabled:
         (DeltaTable.forPath(spark, target).alias("t").merge(updates.alias("s"), "t.id = s.id")
          .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
-    run.add_output("silver.accounts", path=target, version=DeltaTable.forPath(spark, target).history(1).first().version)
+    version = DeltaTable.forPath(spark, target).history(1).first().version
+    run.add_output("silver.accounts", path=target, version=version)
 spark.stop()
 report = replay(settings)
 print(json.dumps({"run_id": run.run_id, "app_run_id": APPLICATION_RUN_ID, "pending": report.pending,

@@ -26,7 +26,8 @@ def spark_script(body: str) -> str:
         import sys
         from pyspark.sql import SparkSession
         spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
-                 .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1").getOrCreate())
+                 .config("spark.driver.bindAddress", "127.0.0.1")
+                 .config("spark.driver.host", "127.0.0.1").getOrCreate())
         path = sys.argv[1]
     """) + textwrap.dedent(body)
 

@@ -1,4 +1,5 @@
-"""Gates on real Spark, Delta and GX: predicates agree with GX, quarantine splits exactly, blocks stop early."""
+"""Gates on real Spark, Delta and GX: predicates agree with GX, quarantine splits exactly, blocks stop
+early."""
 
 from __future__ import annotations
 
@@ -109,7 +110,8 @@ ORDERS_SUITE = """
 rules:
   - {name: enough_rows, type: row_count_between, min: 1, max: 100, action: block}
   - {name: customer_present, type: not_null, column: customer_id, action: quarantine, block_above_percent: 50}
-  - {name: updated_after_placed, type: column_pair_greater, column_a: updated_at, column_b: order_ts, or_equal: true, action: quarantine}
+  - {name: updated_after_placed, type: column_pair_greater, column_a: updated_at, column_b: order_ts,
+     or_equal: true, action: quarantine}
   - {name: status_known, type: in_set, column: status, values: [placed, paid], action: warn}
   - {name: fresh, type: freshness, column: updated_at, max_age_hours: 24, action: warn}
 """
@@ -206,11 +208,15 @@ def test_block_raises_before_anything_is_written(spark, lakehouse):
 def test_too_many_quarantined_rows_block(spark, lakehouse):
     write_suite(lakehouse, "bronze.orders", ORDERS_SUITE)
     rows = [(i, None if i <= 2 else i, ts(1), "paid", ts(1)) for i in range(1, 4)]
-    with pytest.raises(
-        QualityGateError,
-        match=r"rule 'customer_present' \(not_null\) failed on 2 of 3 rows "
-        r"\(66.67% > block_above_percent 50.0\)",
-    ), lakehouse.run("silver", run_date=DAY) as run, QualityGates(lakehouse, DAY) as gates:
+    with (
+        pytest.raises(
+            QualityGateError,
+            match=r"rule 'customer_present' \(not_null\) failed on 2 of 3 rows "
+            r"\(66.67% > block_above_percent 50.0\)",
+        ),
+        lakehouse.run("silver", run_date=DAY) as run,
+        QualityGates(lakehouse, DAY) as gates,
+    ):
         gates.gate("bronze.orders", orders_frame(spark, rows), run)
 
 
@@ -357,9 +363,12 @@ def test_unknown_column_in_a_suite_names_file_table_and_rule(spark, lakehouse):
     )
     from neurolake_spark.errors import ConfigError
 
-    with pytest.raises(
-        ConfigError, match=rf"{path}: table bronze.orders, rule 'typo': no column 'custmer_id'"
-    ), lakehouse.run("silver", run_date=DAY) as run:
+    with (
+        pytest.raises(
+            ConfigError, match=rf"{path}: table bronze.orders, rule 'typo': no column 'custmer_id'"
+        ),
+        lakehouse.run("silver", run_date=DAY) as run,
+    ):
         QualityGates(lakehouse, DAY).gate(
             "bronze.orders", orders_frame(spark, [(1, 1, ts(1), "paid", ts(1))]), run
         )

@@ -96,7 +96,8 @@ def test_daily_revenue_excludes_cancelled_orders_bad_lines_and_unknown_customers
             (dt.date(2026, 1, 1), "DE", "toys", 1, 1, Decimal("3.50")),
             (dt.date(2026, 1, 2), "DE", "books", 1, 3, Decimal("15.00")),
         ],
-        "order_date DATE, country STRING, category STRING, orders BIGINT, units BIGINT, revenue DECIMAL(18,2)",
+        "order_date DATE, country STRING, category STRING, orders BIGINT, units BIGINT, "
+        "revenue DECIMAL(18,2)",
     )
     assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 

@@ -1,4 +1,5 @@
-"""Suite files: the shipped suites load, and every kind of mistake is a one-line error naming file, table and rule."""
+"""Suite files: the shipped suites load, and every kind of mistake is a one-line error naming file,
+table and rule."""
 
 from __future__ import annotations
 
@@ -97,7 +98,8 @@ rules:
         ("- {name: Bad Name, type: not_null, column: x, action: block}", "rule 'Bad Name': field 'name'"),
         ("- {type: not_null, column: x, action: block}", "rule #1: field 'name' Field required"),
         (
-            "- {name: r1, type: not_null, column: x, action: block}\n- {name: r1, type: unique, column: x, action: block}",
+            "- {name: r1, type: not_null, column: x, action: block}\n"
+            "- {name: r1, type: unique, column: x, action: block}",
             "rule 'r1': the name is used twice",
         ),
     ],
