@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set everything up and run the whole test suite (unit, Spark, end-to-end).
-#   scripts/test.sh                # everything
-#   scripts/test.sh tests/unit -q  # arguments go to pytest
+#   scripts/test.sh                # lint, type check, then every test
+#   scripts/test.sh tests/unit -q  # arguments go to pytest (lint and type check are skipped)
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
+fail() { echo "neurolake tests: error: $*" >&2; exit 1; }
 
 # Debian packages the end-to-end tests use: a headless browser and a PostgreSQL server.
 missing=()
@@ -22,13 +23,19 @@ fi
 step "Airflow venv (.venv-airflow) for the DAG tests"
 bash "$ROOT/scripts/airflow_venv.sh"
 
+if [ $# -eq 0 ]; then
+  step "lint (ruff check, ruff format --check) and type check (mypy)"
+  ruff check --quiet . || fail "ruff check found problems (fix them, or 'ruff check --fix' for the safe ones)"
+  ruff format --check --quiet . || fail "files need formatting: run 'ruff format .'"
+  mypy || fail "mypy found type errors"
+fi
+
 step "running the tests"
 set +e
 pytest "$@"
 code=$?
 set -e
 if [ "$code" -eq 5 ]; then
-  echo "neurolake tests: error: pytest collected no tests" >&2
-  exit 1
+  fail "pytest collected no tests"
 fi
 exit "$code"

@@ -102,7 +102,8 @@ def _backup(args: argparse.Namespace) -> int:
     print(f"backup in {Path(args.to).expanduser().resolve()} ({len(manifest['tables'])} tables)")
     for name, entry in sorted(manifest["tables"].items()):
         print(
-            f"  {name:<22} version {entry['version']:>4}  {entry['rows']:>10,} rows  {len(entry['files']):>4} files"
+            f"  {name:<22} version {entry['version']:>4}  {entry['rows']:>10,} rows  "
+            f"{len(entry['files']):>4} files"
         )
     catalog = manifest.get("catalog") or {}
     print(
@@ -212,7 +213,8 @@ def _history(args: argparse.Namespace) -> int:
         metrics = row["operationMetrics"] or {}
         written = metrics.get("numOutputRows") or metrics.get("numTargetRowsInserted") or ""
         print(
-            f"{row['version']:>7}  {row['timestamp']:%Y-%m-%d %H:%M:%S}  {row['operation']:<18} {run_id:<36}  {written}"
+            f"{row['version']:>7}  {row['timestamp']:%Y-%m-%d %H:%M:%S}  {row['operation']:<18} "
+            f"{run_id:<36}  {written}"
         )
     return 0
 
