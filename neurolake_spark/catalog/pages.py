@@ -23,7 +23,14 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
 
 from neurolake_spark.catalog import schema as s
 from neurolake_spark.catalog.errors import CatalogError
-from neurolake_spark.catalog.queries import SEARCH_FIELDS, CatalogQueries, states_of, tags_of
+from neurolake_spark.catalog.queries import (
+    SEARCH_FIELDS,
+    CatalogQueries,
+    run_info,
+    run_query,
+    states_of,
+    tags_of,
+)
 from neurolake_spark.catalog.times import utc_now
 from neurolake_spark.run_status import RunStatus
 
@@ -245,21 +252,6 @@ def activity_per_day(
     return {k: dict(sorted(v.items())) for k, v in out.items()}
 
 
-@dataclass
-class RunRow:
-    """A run as a list shows it."""
-
-    run: str
-    job: str
-    state: RunStatus
-    run_date: str | None
-    started: datetime | None
-    ended: datetime | None
-    duration_seconds: float | None
-    parent: str | None
-    error: str | None
-
-
 def _run_visible(scope: Scope | None) -> ColumnElement[bool] | None:
     visible = scope_condition(scope)
     if visible is None:
@@ -296,17 +288,7 @@ def run_page(
     if visible is not None:
         conditions.append(visible)
     statement = (
-        select(
-            r.run_uuid,
-            j.name.label("job"),
-            r.state,
-            r.nominal_time,
-            r.started_at,
-            r.ended_at,
-            r.parent_run_uuid,
-            r.error_message,
-        )
-        .join(s.jobs, j.id == r.job_id)
+        run_query()
         .where(and_(True, *conditions))
         .order_by(r.started_at.desc().nulls_last(), r.id.desc())
         .offset(offset)
@@ -314,22 +296,7 @@ def run_page(
     )
     with store.db.read() as conn:
         rows = conn.execute(statement).all()
-    items = [
-        RunRow(
-            run=row.run_uuid,
-            job=row.job,
-            state=RunStatus.from_openlineage(row.state),
-            run_date=row.nominal_time.date().isoformat() if row.nominal_time else None,
-            started=row.started_at,
-            ended=row.ended_at,
-            duration_seconds=(row.ended_at - row.started_at).total_seconds()
-            if row.ended_at and row.started_at
-            else None,
-            parent=row.parent_run_uuid,
-            error=row.error_message,
-        )
-        for row in rows[:limit]
-    ]
+    items = [run_info(row) for row in rows[:limit]]
     return Page(items, len(rows) > limit)
 
 

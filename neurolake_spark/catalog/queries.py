@@ -423,7 +423,7 @@ class CatalogQueries:
         ``status`` keeps runs in that state; ``since`` (a date or time) runs started then or later.
         """
         r = s.runs.c
-        query = _run_query().order_by(r.started_at.desc().nulls_last(), r.id.desc()).limit(limit)
+        query = run_query().order_by(r.started_at.desc().nulls_last(), r.id.desc()).limit(limit)
         if job:
             query = query.where(r.job_id == self.job_id(job))
         if status is not None:
@@ -431,20 +431,18 @@ class CatalogQueries:
         if since is not None:
             query = query.where(r.started_at >= parse_time(since, "since", end_of_day=False))
         with self.db.read() as conn:
-            return [_run_info(row) for row in conn.execute(query)]
+            return [run_info(row) for row in conn.execute(query)]
 
     def get_run(self, run_uuid: str) -> RunDetail:
         """One run: job, state, times, parent and child runs, code version, error, datasets, quality."""
         r = s.runs.c
         with self.db.read() as conn:
-            row = conn.execute(_run_query().where(r.run_uuid == run_uuid)).one_or_none()
+            row = conn.execute(run_query().where(r.run_uuid == run_uuid)).one_or_none()
             if row is None:
                 raise UnknownRunError(run_uuid)
             children = [
-                _run_info(c)
-                for c in conn.execute(
-                    _run_query().where(r.parent_run_uuid == run_uuid).order_by(r.started_at)
-                )
+                run_info(c)
+                for c in conn.execute(run_query().where(r.parent_run_uuid == run_uuid).order_by(r.started_at))
             ]
             rd, d = s.run_datasets.c, s.datasets.c
             datasets = conn.execute(
@@ -468,7 +466,7 @@ class CatalogQueries:
                 ]
 
             return {
-                **_run_info(row),
+                **run_info(row),
                 "children": children,
                 "inputs": of_role("input"),
                 "outputs": of_role("output"),
@@ -478,11 +476,11 @@ class CatalogQueries:
     def job_runs(self, job_id: int, as_of: datetime | None = None, limit: int = 10) -> list[RunInfo]:
         """The latest runs of one job started before ``as_of``."""
         r = s.runs.c
-        query = _run_query().where(r.job_id == job_id).order_by(r.started_at.desc()).limit(limit)
+        query = run_query().where(r.job_id == job_id).order_by(r.started_at.desc()).limit(limit)
         if as_of is not None:
             query = query.where(r.started_at <= as_of)
         with self.db.read() as conn:
-            return [_run_info(row) for row in conn.execute(query)]
+            return [run_info(row) for row in conn.execute(query)]
 
 
 def _contains(column: Any, text: str) -> ColumnElement[bool]:
@@ -591,7 +589,8 @@ def _quality_rows(
     ]
 
 
-def _run_query() -> Select[Any]:
+def run_query() -> Select[Any]:
+    """The columns a run is shown with (:func:`run_info` turns a row into a :class:`RunInfo`)."""
     r, j = s.runs.c, s.jobs.c
     return select(
         r.id,
@@ -608,7 +607,8 @@ def _run_query() -> Select[Any]:
     ).join(s.jobs, j.id == r.job_id)
 
 
-def _run_info(row: AnyRow) -> RunInfo:
+def run_info(row: AnyRow) -> RunInfo:
+    """A :func:`run_query` row as a :class:`RunInfo`."""
     duration = (row.ended_at - row.started_at).total_seconds() if row.ended_at and row.started_at else None
     return {
         "run": row.run_uuid,

@@ -33,6 +33,7 @@ class Run(BaseModel):
     ended: UtcTime | None
     duration_seconds: float | None
     parent: str | None
+    code_version: str | None = None
     error: str | None
 
 
@@ -42,7 +43,6 @@ class RunPage(BaseModel):
 
 
 class RunDetail(Run):
-    code_version: str | None
     inputs: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
     metrics: dict[str, int]
@@ -95,7 +95,7 @@ async def list_runs(
         size,
     )
     return RunPage(
-        runs=[Run(**vars(r)) for r in found.items],
+        runs=[Run(**r) for r in found.items],
         next_page_token=encode_token({"o": offset + len(found.items)}) if found.has_more else None,
     )
 
