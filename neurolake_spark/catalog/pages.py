@@ -162,7 +162,7 @@ def asset_page(
             id=row.id,
             name=row.name,
             namespace=row.namespace,
-            layer=row.name.split(".", 1)[0] if "." in row.name else "",
+            layer=layer_of(row.name),
             format=row.format,
             owner=row.owner,
             description=row.description,
@@ -202,8 +202,13 @@ def tag_counts(store: CatalogQueries, scope: Scope | None = None) -> list[tuple[
         return [(tag, count) for tag, count in conn.execute(statement)]
 
 
+def layer_of(name: str) -> str:
+    """A dataset's layer: the part of its name before the first dot ("" without one)."""
+    return name.split(".", 1)[0] if "." in name else ""
+
+
 def assets_per_layer(store: CatalogQueries, scope: Scope | None = None) -> dict[str, int]:
-    """Visible datasets per layer (the part of the name before the first dot)."""
+    """Visible datasets per layer (:func:`layer_of`)."""
     d, n = s.datasets.c, s.namespaces.c
     statement = select(d.name).join(s.namespaces, n.id == d.namespace_id)
     visible = scope_condition(scope)
@@ -212,7 +217,7 @@ def assets_per_layer(store: CatalogQueries, scope: Scope | None = None) -> dict[
     counts: dict[str, int] = {}
     with store.db.read() as conn:
         for (name,) in conn.execute(statement.execution_options(yield_per=5000)):
-            layer = name.split(".", 1)[0] if "." in name else ""
+            layer = layer_of(name)
             counts[layer] = counts.get(layer, 0) + 1
     return dict(sorted(counts.items()))
 

@@ -192,7 +192,7 @@ async def get_asset(
     return AssetDetail(
         name=summary.name,
         namespace=summary.namespace,
-        layer=summary.name.split(".", 1)[0] if "." in summary.name else "",
+        layer=pages.layer_of(summary.name),
         format=summary.format,
         owner=summary.owner,
         description=summary.description,
