@@ -124,7 +124,6 @@ async def get_run(
     base = {k: run[k] for k in Run.model_fields}
     return RunDetail(
         **base,
-        code_version=run["code_version"],
         inputs=inputs,
         outputs=outputs,
         metrics=metrics,
