@@ -4,7 +4,8 @@ What the HTTP API's ``/api/v1/data/bulk/*`` routes call (and what any other call
 rows or conditions from outside should call). Each write is one :mod:`~neurolake_spark.bulk`
 commit inside its own :class:`~neurolake_spark.runs.JobRun` (lineage event, catalog version),
 under the table's run lock (:mod:`~neurolake_spark.locks`), so a compaction, restore or
-erasure of the same table fails fast instead of interleaving::
+erasure of the same table fails fast instead of interleaving, and never while a nightly or a
+pipeline step runs (they hold their date's lock)::
 
     lh = Lakehouse.open("conf/local.yaml")
     rows = rows_table([{"order_id": 1, "status": "paid"}], table_schema(lh, "silver.orders"))
@@ -35,7 +36,7 @@ from neurolake_spark import bulk
 from neurolake_spark.conditions import Node
 from neurolake_spark.errors import BadInputError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
-from neurolake_spark.locks import run_lock
+from neurolake_spark.locks import LockHeldError, date_lock_holders, run_lock
 from neurolake_spark.run_model import schema_of
 from neurolake_spark.tables import TableRef
 
@@ -174,6 +175,14 @@ def _upsert_keys(lh: Lakehouse, name: str, keys: list[str] | None, schema: Struc
     return keys
 
 
+def _no_nightly_running(lh: Lakehouse) -> None:
+    """Refuse (:class:`~neurolake_spark.locks.LockHeldError`) while a nightly or a step runs: they
+    hold their date's lock, not the locks of the tables they write."""
+    holders = date_lock_holders(lh.settings)
+    if holders:
+        raise LockHeldError(holders[0])
+
+
 def write_rows(
     lh: Lakehouse,
     operation: str,
@@ -193,6 +202,7 @@ def write_rows(
         SESSION_LOCK,
         run_lock(lh.settings, f"a bulk {operation} into {name}", run.run_id, tables=[ref.path]),
     ):
+        _no_nightly_running(lh)
         with run:
             frame = lh.spark.createDataFrame(rows).select(*[f"`{c}`" for c in schema.fieldNames()])
             if operation == "insert":
@@ -258,6 +268,7 @@ def change_rows(
         )
     run = lh.run(f"api_bulk_{operation}")
     with SESSION_LOCK, run_lock(lh.settings, f"a bulk {operation} of {name}", run.run_id, tables=[ref.path]):
+        _no_nightly_running(lh)
         counted = impact()
         with run:
             if operation == "update":

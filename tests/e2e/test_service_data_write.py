@@ -231,6 +231,14 @@ def test_dry_run_every_row_and_hostile_conditions_change_nothing(site, api, spar
         and dry.json()["version"] == before
     )
 
+    dry_insert = api.post(
+        "/api/v1/data/bulk/insert",
+        headers=engineer,
+        json={"table": "silver.orders", "rows": [{"order_id": 99, "status": "x"}], "dry_run": True},
+    )
+    assert dry_insert.status_code == 200, dry_insert.text
+    assert dry_insert.json()["committed"] is False and dry_insert.json()["rows_in"] == 1
+
     every = api.post(
         "/api/v1/data/bulk/update",
         headers=engineer,
@@ -328,6 +336,11 @@ def test_roles_tenants_and_locks(site, api, spark):
         busy = api.post("/api/v1/data/bulk/delete", headers=service_site.headers("engineer"), json=body)
     problem = assert_problem(busy, 409, "conflict")
     assert "a compaction of silver.orders is running" in problem["detail"] and busy.headers["retry-after"]
+    with run_lock(lh.settings, "a nightly for 2026-12-01", "test-nightly", dates=["2026-12-01"]):
+        during_nightly = api.post(
+            "/api/v1/data/bulk/delete", headers=service_site.headers("engineer"), json=body
+        )
+    assert "a nightly for 2026-12-01 is running" in assert_problem(during_nightly, 409, "conflict")["detail"]
     assert history(spark, lh)[-1].version == before
 
 

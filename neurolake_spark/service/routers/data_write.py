@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from neurolake_spark import bulk_requests
+from neurolake_spark import bulk, bulk_requests
 from neurolake_spark.bulk_requests import BulkResult, MissingTableError
 from neurolake_spark.errors import BadInputError, NeuroLakeError, TableNameError
 from neurolake_spark.lakehouse import Lakehouse
@@ -28,6 +28,7 @@ from neurolake_spark.service.auth import Principal
 from neurolake_spark.service.deps import Engineer, ServiceContext, audit_note, context
 from neurolake_spark.service.idempotency import HEADER, IdempotencyStore, Replay, checked_key, fingerprint
 from neurolake_spark.service.problems import Problem
+from neurolake_spark.tables import validate_table_name
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"])
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -72,28 +73,21 @@ def _lakehouse(ctx: ServiceContext) -> Lakehouse:
 
 
 def visible_table(ctx: ServiceContext, principal: Principal, name: str) -> None:
-    """404 for a table that is not declared or that the caller's tenant does not see (alike)."""
-    from neurolake_spark.tables import TableResolver
-
-    try:
-        resolver = TableResolver(ctx.settings.warehouse, ctx.settings.pipeline_definition())
-        resolver.resolve(name)
-    except TableNameError as exc:
-        if "invalid table name" in str(exc):
-            raise Problem("invalid-parameter", " ".join(str(exc).split())) from None
-        raise _unknown(ctx, principal, name, resolver) from None
-    if not ctx.scope(principal).sees(name, ctx.settings.lineage_namespace):
-        raise _unknown(ctx, principal, name, resolver)
-
-
-def _unknown(ctx: ServiceContext, principal: Principal, name: str, resolver) -> Problem:
+    """422 for a malformed name; 404 for a table that is not declared or that the caller's tenant
+    does not see (alike, with suggestions only from the tables it sees)."""
     import difflib
 
-    scope = ctx.scope(principal)
-    names = [n for n in resolver.names() if scope.sees(n, ctx.settings.lineage_namespace)]
-    close = difflib.get_close_matches(name, names, n=3)
+    try:
+        validate_table_name(name)
+    except TableNameError as exc:
+        raise Problem("invalid-parameter", " ".join(str(exc).split())) from None
+    scope, namespace = ctx.scope(principal), ctx.settings.lineage_namespace
+    declared = ctx.settings.pipeline_definition().tables
+    if name in declared and scope.sees(name, namespace):
+        return
+    close = difflib.get_close_matches(name, [n for n in declared if scope.sees(n, namespace)], n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    return Problem("not-found", f"unknown table '{name}'{hint}", suggestions=close)
+    raise Problem("not-found", f"unknown table '{name}'{hint}", suggestions=close)
 
 
 def _parsed(model: type[BaseModel], raw: bytes) -> Any:
@@ -112,7 +106,7 @@ def _parsed(model: type[BaseModel], raw: bytes) -> Any:
 def _arrow(raw: bytes) -> pa.Table:
     try:
         return pa.ipc.open_stream(pa.py_buffer(raw)).read_all()
-    except (pa.ArrowInvalid, pa.ArrowException):
+    except pa.ArrowException:
         raise Problem("invalid-parameter", "the body is not an Arrow IPC stream") from None
 
 
@@ -129,7 +123,7 @@ async def _in_spark(ctx: ServiceContext, request: Request, work: Callable[[Lakeh
         return await anyio.to_thread.run_sync(run)
     except LockHeldError as exc:
         raise Problem(
-            "conflict", f"the table is busy: {exc}; retry later", headers={"Retry-After": LOCK_RETRY_SECONDS}
+            "conflict", f"{exc}; retry later", headers={"Retry-After": LOCK_RETRY_SECONDS}
         ) from None
     except MissingTableError as exc:
         raise Problem("not-found", str(exc)) from None
@@ -151,18 +145,20 @@ async def _idempotent(
         return await write(), False
     scope = f"{principal.tenant}:{principal.subject}"
     route = request.url.path
-    keys = lambda store: IdempotencyStore(store)  # noqa: E731
     replay: Replay | None = await ctx.gate.run(
-        "idempotency.claim", lambda store: keys(store).claim(scope, key, route, fingerprint(route, raw))
+        "idempotency.claim",
+        lambda store: IdempotencyStore(store).claim(scope, key, route, fingerprint(route, raw)),
     )
     if replay is not None:
         return replay.body, True
     try:
         answer = await write()
     except BaseException:
-        await ctx.gate.run("idempotency.release", lambda store: keys(store).release(scope, key))
+        await ctx.gate.run("idempotency.release", lambda store: IdempotencyStore(store).release(scope, key))
         raise
-    await ctx.gate.run("idempotency.complete", lambda store: keys(store).complete(scope, key, 200, answer))
+    await ctx.gate.run(
+        "idempotency.complete", lambda store: IdempotencyStore(store).complete(scope, key, 200, answer)
+    )
     return answer, False
 
 
@@ -206,7 +202,7 @@ async def _rows(request: Request, principal: Principal, operation: str) -> JSONR
     def work(lh: Lakehouse) -> dict[str, Any]:
         rows = rows_of(bulk_requests.table_schema(lh, table))
         if dry_run:
-            current = bulk_requests.bulk.current_version(lh.spark, lh.resolve(table)).version
+            current = bulk.current_version(lh.spark, lh.resolve(table)).version
             return _answer(BulkResult(operation, table, None, False, current, rows_in=rows.num_rows), True)
         return _answer(bulk_requests.write_rows(lh, operation, table, rows, keys=keys), False)
 
