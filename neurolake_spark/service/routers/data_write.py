@@ -1,9 +1,12 @@
-"""Bulk writes: ``POST /api/v1/data/bulk/{insert,upsert,update,delete}`` (engineer).
+"""Data writes (engineer): ``POST /api/v1/data/bulk/{insert,upsert,update,delete}`` and
+``POST /api/v1/data/upload`` (a raw file landed for a source and date, optionally ingested).
 
-Each route calls :mod:`neurolake_spark.bulk_requests` (one commit in a JobRun under the
+Each bulk route calls :mod:`neurolake_spark.bulk_requests` (one commit in a JobRun under the
 table's lock) on the service's Spark session, in a worker thread and under the request id's
 Spark tag. Tables are reached by logical name and only those the caller's tenant sees; an
 ``Idempotency-Key`` header makes a retry return the first answer (:mod:`..idempotency`).
+Uploads call :mod:`neurolake_spark.uploads` and, with ``?ingest=true``,
+:func:`neurolake_spark.pipeline.run_ingest`.
 """
 
 from __future__ import annotations
