@@ -203,6 +203,8 @@ class ServiceSettings(_Section):
     trusted_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "::1"])
     trusted_proxies: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    bulk_max_bytes: int = Field(default=16_777_216, ge=1024)
+    upload_max_bytes: int = Field(default=268_435_456, ge=1024)
     behind_tls: bool = False
     session_hours: float = Field(default=8.0, gt=0)
     tracing_exporter: Literal["none", "console", "otlp"] = "none"

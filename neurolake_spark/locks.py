@@ -130,6 +130,12 @@ def date_lock_name(batch_date: str) -> str:
     return f"nightly-{batch_date}"
 
 
+def date_lock_holders(settings) -> list[LockRecord]:
+    """The live holders of any batch date's lock: nightlies and steps running on the warehouse."""
+    prefix = date_lock_name("")
+    return [record for record in LockRegistry.for_settings(settings).live() if record.name.startswith(prefix)]
+
+
 def table_lock_name(table_path: str | os.PathLike) -> str:
     """The lock of one table, named after its resolved folder, so a logical name
     (``silver.events``) and the table's path take the same lock."""

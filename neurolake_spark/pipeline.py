@@ -94,6 +94,19 @@ def run_step(lh: Lakehouse, step: str, batch_date: str, parent: JobRun | None = 
     return run
 
 
+def run_ingest(lh: Lakehouse, batch_date: str, sources: list[str]) -> JobRun:
+    """The ingest step of ``batch_date`` for ``sources`` only (what an upload with ``?ingest=true``
+    runs): the same landing, quarantine and counts as the step, under the date's lock."""
+    batch_date = parse_date(batch_date).isoformat()
+    run = lh.run("ingest", run_date=batch_date)
+    what = f"an ingest of {', '.join(sources)} for {batch_date}"
+    with run_lock(lh.settings, what, run.run_id, dates=[batch_date]):
+        _start(lh, ["ingest"])
+        with run:
+            ingest_all(lh, batch_date, run, sources=sources)
+    return run
+
+
 def run_nightly(lh: Lakehouse, batch_date: str, steps: list[str] | None = None) -> NightlyResult:
     """Run the nightly chain for ``batch_date``; the nightly run is the parent of each step."""
     batch_date = parse_date(batch_date).isoformat()

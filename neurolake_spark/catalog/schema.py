@@ -289,13 +289,34 @@ audit_log = Table(
 )
 
 
+idempotency_keys = Table(
+    "idempotency_keys",
+    service_metadata,
+    Column("id", Id, primary_key=True),
+    Column("scope", String(300), nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("route", String(300), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("completed_at", DateTime),
+    Column("status", Integer),
+    Column("response", Text),
+    UniqueConstraint("scope", "idempotency_key", name="uq_idempotency_scope_key"),
+)
+
+
 def _service_tables(conn: Connection) -> None:
-    service_metadata.create_all(conn)
+    service_metadata.create_all(conn, tables=[api_keys, service_sessions, audit_log])
+
+
+def _idempotency_keys(conn: Connection) -> None:
+    idempotency_keys.create(conn)
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, assets, runs, column lineage, quality results and the lineage edge table", _initial),
     (2, "service: API keys, console sessions and the audit log", _service_tables),
+    (3, "service: idempotency keys of bulk writes and their first answers", _idempotency_keys),
 ]
 """Ordered ``(version, description, function)``; append new ones, never edit applied ones."""
 

@@ -45,14 +45,22 @@ from neurolake_spark.service.middleware import BodyTooLarge, EdgeMiddleware, rou
 from neurolake_spark.service.observability import HttpMetrics, current_trace_id, tracer_provider
 from neurolake_spark.service.problems import Problem, problem_response, problem_schema
 from neurolake_spark.service.ratelimit import RateLimiter
-from neurolake_spark.service.routers import access, catalog, intake, lineage, probes, runs
+from neurolake_spark.service.routers import access, catalog, data_write, intake, lineage, probes, runs
 from neurolake_spark.service.tenants import TenantScope
 
 log = logging.getLogger("neurolake.service")
 OPENAPI_URL = "/api/v1/openapi.json"
 SETTINGS_ENV = "NEUROLAKE_SERVE_SETTINGS"
 # lineage before catalog: its /assets/{name}/lineage routes must match before /assets/{name}
-ROUTERS = [probes.router, lineage.router, catalog.router, runs.router, intake.router, access.router]
+ROUTERS = [
+    probes.router,
+    lineage.router,
+    catalog.router,
+    runs.router,
+    intake.router,
+    access.router,
+    data_write.router,
+]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -204,8 +212,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BodyTooLarge)
     async def on_too_large(request: Request, exc: BodyTooLarge):
-        limit = request.app.state.neurolake.settings.service.max_body_bytes
-        return answer(request, Problem("payload-too-large", f"the request body exceeds {limit} bytes"))
+        return answer(request, Problem("payload-too-large", f"the request body exceeds {exc.limit} bytes"))
 
     @app.exception_handler(NeuroLakeError)
     async def on_library_error(request: Request, exc: NeuroLakeError):

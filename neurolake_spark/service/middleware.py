@@ -39,8 +39,26 @@ PAGE_CSP = (
 PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
 
 
+BULK_PREFIX = "/api/v1/data/bulk/"
+UPLOAD_PATH = "/api/v1/data/upload"
+
+
 class BodyTooLarge(Exception):
-    pass
+    """A streamed request body went past its limit (``limit``, in bytes)."""
+
+    def __init__(self, limit: int):
+        super().__init__(limit)
+        self.limit = limit
+
+
+def body_limit(service: ServiceSettings, path: str) -> int:
+    """The largest request body ``path`` takes: ``bulk_max_bytes`` for bulk writes,
+    ``upload_max_bytes`` for uploads, ``max_body_bytes`` for everything else."""
+    if path.startswith(BULK_PREFIX):
+        return service.bulk_max_bytes
+    if path == UPLOAD_PATH:
+        return service.upload_max_bytes
+    return service.max_body_bytes
 
 
 def route_of(scope: Scope) -> str:
@@ -110,10 +128,10 @@ class EdgeMiddleware:
             if problem is not None:
                 await self._answer(problem, scope, receive, send_wrapper, request_id)
             else:
-                await self.app(scope, self._limited(receive), send_wrapper)
+                await self.app(scope, self._limited(receive, body_limit(self.service, path)), send_wrapper)
         except BodyTooLarge:
             if not status["started"]:
-                await self._answer(self._too_large(), scope, receive, send_wrapper, request_id)
+                await self._answer(self._too_large(path), scope, receive, send_wrapper, request_id)
         except Exception:
             errors.exception("unhandled error", extra={"fields": {"request_id": request_id}})
             if not status["started"]:
@@ -166,8 +184,8 @@ class EdgeMiddleware:
         if length is not None:
             if not length.isdigit():
                 return Problem("bad-request", "Content-Length must be a number")
-            if int(length) > self.service.max_body_bytes:
-                return self._too_large()
+            if int(length) > body_limit(self.service, path):
+                return self._too_large(path)
         if self.limiter is not None and path not in PROBES:
             verdict = self.limiter.take(f"addr:{client}")
             state["rate"] = verdict
@@ -179,11 +197,13 @@ class EdgeMiddleware:
                 )
         return None
 
-    def _too_large(self) -> Problem:
-        return Problem("payload-too-large", f"the request body exceeds {self.service.max_body_bytes} bytes")
+    def _too_large(self, path: str) -> Problem:
+        return Problem(
+            "payload-too-large", f"the request body exceeds {body_limit(self.service, path)} bytes"
+        )
 
-    def _limited(self, receive: Receive) -> Receive:
-        limit, seen = self.service.max_body_bytes, 0
+    def _limited(self, receive: Receive, limit: int) -> Receive:
+        seen = 0
 
         async def limited() -> Message:
             nonlocal seen
@@ -191,7 +211,7 @@ class EdgeMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(limit)
             return message
 
         return limited
