@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from functools import partial, reduce
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, DataFrameReader
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import DataStreamReader
 from pyspark.sql.types import StringType, StructField, StructType
 
 from neurolake_spark import bulk
@@ -69,18 +70,33 @@ def parse_permissively(reader, name: str, source: SourceDefinition, path: str) -
     return frame.withColumn("_source_file", F.col("_metadata.file_path"))
 
 
+TYPED_FORMATS = ("ncf", "parquet")
+"""Source formats whose files carry typed columns: read as they are, no malformed rows."""
+
+
+def read_typed(
+    reader: DataFrameReader | DataStreamReader, name: str, source: SourceDefinition, folder: str
+) -> DataFrame:
+    """A typed source's files (``TYPED_FORMATS``) as :func:`read_raw` returns rows: none malformed,
+    ``_source_file`` from the file's metadata. NCF files carry their schema; Parquet files are read
+    as the declared one (a column they lack reads as null)."""
+    reader = reader.format(source.format)
+    if source.format == "parquet":
+        reader = reader.schema(source_schema(name, source))
+    return (
+        reader.load(folder)
+        .withColumn(CORRUPT_COLUMN, F.lit(None).cast("string"))
+        .withColumn("_source_file", F.col("_metadata.file_path"))
+    )
+
+
 def read_raw(lh: Lakehouse, name: str, source: SourceDefinition, batch_date: str) -> DataFrame:
     """Parse one day's raw files permissively: malformed rows keep their text in ``_corrupt_record``."""
     folder = source_folder(lh, name, batch_date)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise PipelineError(f"source '{name}' has no raw files for {batch_date} (expected them in {folder})")
-    if source.format == "ncf":
-        frame = (
-            lh.spark.read.format("ncf")
-            .load(str(folder))
-            .withColumn(CORRUPT_COLUMN, F.lit(None).cast("string"))
-        )
-        return frame.withColumn("_source_file", F.col("_metadata.file_path"))
+    if source.format in TYPED_FORMATS:
+        return read_typed(lh.spark.read, name, source, str(folder))
     return parse_permissively(lh.spark.read, name, source, str(folder))
 
 

@@ -4,7 +4,7 @@ Adding a source or a table is a change to that file, not to code::
 
     sources:
       orders:
-        format: csv                      # csv | json | ncf
+        format: csv                      # csv | json | ncf | parquet
         schema: "order_id STRING, order_ts TIMESTAMP, ..."   # Spark DDL
         key: [order_id]                  # business key for silver's MERGE
         order_by: updated_at             # latest version of a key wins
@@ -37,7 +37,7 @@ class _Strict(BaseModel):
 class SourceDefinition(_Strict):
     """One raw source: where its files land, how to parse them, where it goes."""
 
-    format: Literal["csv", "json", "ncf"]
+    format: Literal["csv", "json", "ncf", "parquet"]
     schema_ddl: str = Field(alias="schema")
     key: list[str] = Field(min_length=1)
     order_by: str

@@ -24,7 +24,14 @@ from pyspark.sql import functions as F
 
 from neurolake_spark import bulk
 from neurolake_spark.errors import PipelineError
-from neurolake_spark.ingest import QUARANTINE_TABLE, IngestCounts, parse_permissively, source_schema
+from neurolake_spark.ingest import (
+    QUARANTINE_TABLE,
+    TYPED_FORMATS,
+    IngestCounts,
+    parse_permissively,
+    read_typed,
+    source_schema,
+)
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.run_model import ColumnSource, schema_of
 from neurolake_spark.runs import JobRun
@@ -53,16 +60,17 @@ def read_stream(lh: Lakehouse, name: str) -> DataFrame:
     """The streaming frame of a source, with ``_corrupt_record`` and ``_source_file``."""
     source = lh.settings.pipeline_definition().sources[name]
     folder = lh.settings.raw_dir / name
-    if source.format == "ncf":
+    if source.format == "ncf":  # an NCF source streams its folder as a table: no file paths
         frame = lh.spark.readStream.format("ncf").load(str(folder))
         return frame.withColumn(CORRUPT_COLUMN, F.lit(None).cast("string")).withColumn(
             "_source_file", F.lit(str(folder))
         )
     if not folder.is_dir():
         raise PipelineError(f"source '{name}' has no raw folder yet (expected {folder})")
-    return parse_permissively(
-        lh.spark.readStream.option("recursiveFileLookup", "true"), name, source, str(folder)
-    )
+    reader = lh.spark.readStream.option("recursiveFileLookup", "true")
+    if source.format in TYPED_FORMATS:
+        return read_typed(reader, name, source, str(folder))
+    return parse_permissively(reader, name, source, str(folder))
 
 
 def _with_metadata(rows: DataFrame, name: str, run_id: str, today: str) -> DataFrame:

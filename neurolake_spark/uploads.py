@@ -27,7 +27,7 @@ from neurolake_spark.errors import BadInputError, NeuroLakeError
 from neurolake_spark.parsing import parse_date
 
 CHUNK_BYTES = 1 << 20
-EXTENSIONS = {"csv": (".csv",), "json": (".json", ".jsonl"), "ncf": (".ncf",)}
+EXTENSIONS = {"csv": (".csv",), "json": (".json", ".jsonl"), "ncf": (".ncf",), "parquet": (".parquet",)}
 """The file extensions each source format takes."""
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
 
