@@ -33,7 +33,7 @@ def test_a_parquet_source_lands_its_rows_as_the_declared_schema(parquet_orders, 
     landing = lh.settings.raw_dir / "orders" / f"date={DAY}"
     landing.mkdir(parents=True)
     at = datetime(2026, 11, 23, 10, 0)
-    # customer_id as int32 and no updated_at: the declared BIGINT and a null column come out
+    # no updated_at column: it reads as null
     rows = pa.table(
         {
             "order_id": pa.array([1, 2, 3], pa.int64()),
