@@ -313,10 +313,19 @@ def _idempotency_keys(conn: Connection) -> None:
     idempotency_keys.create(conn)
 
 
+runs_by_start = Index("ix_runs_started", runs.c.started_at, runs.c.id)
+"""Run lists newest first (``ORDER BY started_at DESC, id DESC``) read it instead of sorting every run."""
+
+
+def _runs_by_start(conn: Connection) -> None:
+    runs_by_start.create(conn, checkfirst=True)  # a new catalog has it from migration 1
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, assets, runs, column lineage, quality results and the lineage edge table", _initial),
     (2, "service: API keys, console sessions and the audit log", _service_tables),
     (3, "service: idempotency keys of bulk writes and their first answers", _idempotency_keys),
+    (4, "an index of runs by start time for run lists", _runs_by_start),
 ]
 """Ordered ``(version, description, function)``; append new ones, never edit applied ones."""
 

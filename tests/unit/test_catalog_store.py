@@ -383,3 +383,23 @@ def test_a_name_in_several_namespaces_needs_a_choice(store):
         store.get_dataset("x.shared")
     assert ambiguous.value.namespaces == ["s3://a", "s3://b"]
     assert store.get_dataset("x.shared", namespace="s3://b").summary.namespace == "s3://b"
+
+
+def test_a_catalog_from_before_the_run_index_gets_it_and_run_lists_read_it(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    CatalogStore(url).close()
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.execute("DROP INDEX ix_runs_started")  # as a catalog made before migration 4 has it
+    db.execute("DELETE FROM schema_migrations WHERE version = 4")
+    db.commit()
+    CatalogStore(url).close()
+    indexes = {row[1] for row in db.execute("PRAGMA index_list(runs)")}
+    assert "ix_runs_started" in indexes
+    plan = " ".join(
+        row[3]
+        for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT runs.id FROM runs JOIN jobs ON jobs.id = runs.job_id "
+            "ORDER BY runs.started_at DESC NULLS LAST, runs.id DESC LIMIT 51"
+        )
+    )
+    assert "ix_runs_started" in plan and "TEMP B-TREE" not in plan
