@@ -13,7 +13,7 @@ mistake costs a delay, never data. The test waits for the marker and SIGKILLs th
 (``tests/e2e/test_crash_recovery.py``). The points:
 
 ``commit:<table>`` (:func:`hold_commit`, in ``bulk``'s overwrite, overwrite-where and upsert)
-    inside the write of ``<table>``: the frame being written gets one more, empty partition
+    inside the write of ``<table>``: the frame being written gets a partition more, empty,
     whose task waits. The marker is written once every other task of that stage has ended,
     so for an overwrite the data files of every other task are written and the commit is
     not; a MERGE reads its source first to find the files it touches, so there the MERGE
@@ -98,8 +98,8 @@ def pause_at(point: str) -> None:
 
 
 def hold_commit(df: DataFrame, point: str) -> DataFrame:
-    """``df`` itself; when the test hook names ``point``, ``df`` with one more, empty partition
-    whose task waits, so the job that evaluates it cannot end (see the module)."""
+    """``df`` itself; when the test hook names ``point``, ``df`` with an empty partition more whose
+    task waits, so the job that evaluates it cannot end (see the module)."""
     folder = _armed(point)
     if folder is None:
         return df
@@ -107,18 +107,20 @@ def hold_commit(df: DataFrame, point: str) -> DataFrame:
     threading.Thread(
         target=_announce_when_alone, args=(spark.sparkContext, folder, point), daemon=True
     ).start()
-    waiting = spark.range(1, numPartitions=1).mapInArrow(partial(_waiting_task, str(folder)), df.schema)
+    # One row in two slices: Spark unions frames of one partition each into one task, which would
+    # put the waiting partition in the same task as the rows (a lone range slice would be one).
+    waiting = spark.range(0, 1, 1, 2).mapInArrow(partial(_waiting_task, str(folder)), df.schema)
     return df.union(waiting)
 
 
 def _waiting_task(folder: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """The extra partition's task (in a Python worker): say which stage it is in, wait, yield no rows."""
+    """The extra partitions' tasks (in a Python worker): the one given the row says which stage it
+    is in and waits; both yield no rows."""
     from pyspark import TaskContext
 
-    for _ in batches:
-        pass
-    write_atomic(Path(folder) / "waiting-stage", str(TaskContext.get().stageId()))
-    _wait()
+    if sum(batch.num_rows for batch in batches):
+        write_atomic(Path(folder) / "waiting-stage", str(TaskContext.get().stageId()))
+        _wait()
     yield from ()
 
 
