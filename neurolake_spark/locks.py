@@ -212,22 +212,28 @@ def run_lock(
 
 def _report_abandoned(settings, dead: list[LockRecord], successor: str) -> None:
     """Report the runs that dead lock holders left open, each run once."""
-    runs = list({run.run_id: run for record in dead for run in record.runs}.values())
-    if not runs:
+    dead = [record for record in dead if record.runs]
+    if not dead:
         return
     # lazy: lineage (OpenLineage, pyspark) stays out of the commands that take no lock over
     from neurolake_spark.lineage.abandoned import report_abandoned
 
+    last_beats: dict[tuple[int, str], float] = {}
+    for record in dead:
+        holder = (record.pid, record.host)
+        last_beats[holder] = max(last_beats.get(holder, 0.0), record.heartbeat_at)
     holders = "; ".join(
-        f"pid {r.pid} on host {r.host}, last heartbeat "
-        f"{datetime.fromtimestamp(r.heartbeat_at, UTC).isoformat(timespec='seconds')}"
-        for r in dead
+        f"pid {pid} on host {host}, last heartbeat "
+        f"{datetime.fromtimestamp(beat, UTC).isoformat(timespec='seconds')}"
+        for (pid, host), beat in last_beats.items()
     )
+    names = sorted({record.name for record in dead})
+    locks = f"lock {names[0]}" if len(names) == 1 else f"{len(names)} locks ({names[0]}, ...)"
     report_abandoned(
         settings,
-        runs,
+        list({run.run_id: run for record in dead for run in record.runs}.values()),
         f"abandoned: its process ({holders}) is gone or stopped beating and never ended the run; "
-        f"run {successor} took over lock {', '.join(sorted({r.name for r in dead}))}",
+        f"run {successor} took over {locks}",
     )
 
 

@@ -158,3 +158,42 @@ def test_a_record_with_malformed_runs_is_unreadable(runs):
     }
     with pytest.raises((ValueError, TypeError)):
         LockRecord.from_json(json.dumps(record))
+
+
+TABLES_HOLDER = """
+import json, sys
+from neurolake_spark.lakehouse import Lakehouse
+from neurolake_spark.locks import run_lock
+from tests.conftest import settings_for
+
+lh = Lakehouse(settings_for(sys.argv[1], **json.loads(sys.argv[2])))
+backup = lh.run("backup")
+tables = [lh.resolve(name).path for name in ("silver.orders", "silver.customers")]
+with run_lock(lh.settings, "a backup of 2 tables", backup, tables=tables), backup:
+    print(backup.run_id, flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_dead_holder_of_several_locks_has_its_run_reported_once(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", TABLES_HOLDER, str(tmp_path / "wh"), json.dumps(overrides(tmp_path))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    killed = holder.stdout.readline().strip()
+    holder.kill()
+    holder.wait(timeout=60)
+    lh = Lakehouse(settings_for(tmp_path / "wh", **overrides(tmp_path)))
+    rerun = lh.run("backup")
+    tables = [lh.resolve(name).path for name in ("silver.orders", "silver.customers")]
+    with run_lock(lh.settings, "a backup of 2 tables", rerun, tables=tables), rerun:
+        pass
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    (abort,) = [e for e in events if e["eventType"] == "ABORT"]
+    assert abort["run"]["runId"] == killed and abort["job"]["name"] == "backup"
+    message = abort["run"]["facets"]["errorMessage"]["message"]
+    assert message.count(f"pid {holder.pid} on host") == 1
+    assert f"; run {rerun.run_id} took over 2 locks (table-customers-" in message
