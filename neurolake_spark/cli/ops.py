@@ -88,7 +88,11 @@ def _backup(args: argparse.Namespace) -> int:
 
     lh = open_lakehouse(args)
     names = _chosen_tables(lh, args)
-    with lh.run("backup", run_date=args.date) as run:
+    run = lh.run("backup", run_date=args.date)
+    # Registered like every command that reads table files: no forced vacuum or restore meanwhile,
+    # and a backup killed mid-copy is reported aborted by the next command that takes these locks.
+    tables = [lh.resolve(name).path for name in names]
+    with run_lock(lh.settings, f"a backup of {_listed(names)}", run, tables=tables), run:
         manifest = backup.backup_tables(lh, names, args.to, version=args.version, catalog=not args.no_catalog)
         for name, entry in manifest["tables"].items():
             run.add_input(
@@ -102,7 +106,8 @@ def _backup(args: argparse.Namespace) -> int:
     print(f"backup in {Path(args.to).expanduser().resolve()} ({len(manifest['tables'])} tables)")
     for name, entry in sorted(manifest["tables"].items()):
         print(
-            f"  {name:<22} version {entry['version']:>4}  {entry['rows']:>10,} rows  {len(entry['files']):>4} files"
+            f"  {name:<22} version {entry['version']:>4}  {entry['rows']:>10,} rows  "
+            f"{len(entry['files']):>4} files"
         )
     catalog = manifest.get("catalog") or {}
     print(
@@ -212,7 +217,8 @@ def _history(args: argparse.Namespace) -> int:
         metrics = row["operationMetrics"] or {}
         written = metrics.get("numOutputRows") or metrics.get("numTargetRowsInserted") or ""
         print(
-            f"{row['version']:>7}  {row['timestamp']:%Y-%m-%d %H:%M:%S}  {row['operation']:<18} {run_id:<36}  {written}"
+            f"{row['version']:>7}  {row['timestamp']:%Y-%m-%d %H:%M:%S}  {row['operation']:<18} "
+            f"{run_id:<36}  {written}"
         )
     return 0
 
