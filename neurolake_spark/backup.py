@@ -54,6 +54,7 @@ from neurolake_spark.errors import NeuroLakeError, TableNameError
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.secret_files import BACKUP_KEY
 from neurolake_spark.tables import TableRef, validate_table_name
+from neurolake_spark.testing_hooks import pause_at
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
@@ -259,6 +260,7 @@ def backup_table(lh: Lakehouse, name: str, target: Path, version: int | None = N
     for relative, source, copy in pairs:
         try:
             entries[relative] = _copy_file(source, copy)
+            pause_at(f"backup.copy:{name}")
         except FileNotFoundError:
             raise BackupError(
                 f"{name}: file {relative} of version {files.version} disappeared during the backup "

@@ -40,6 +40,7 @@ from pyspark.sql import DataFrame, SparkSession
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.table_formats import STABLE_MERGE_SOURCE, CommitTag, TableVersion, table_format
 from neurolake_spark.tables import TableRef
+from neurolake_spark.testing_hooks import hold_commit
 
 __all__ = [
     "ROWS_PER_FILE",
@@ -91,11 +92,13 @@ def overwrite_where(
 
     Re-running with the same input leaves the same table, which makes batch loads idempotent.
     """
+    df = hold_commit(df, f"commit:{ref.name}")
     return table_format(ref).overwrite_where(spark, ref, df, condition, CommitTag(run_id))
 
 
 def overwrite(spark: SparkSession, ref: TableRef, df: DataFrame, run_id: str | None = None) -> TableVersion:
     """Atomically replace the whole table with ``df``."""
+    df = hold_commit(df, f"commit:{ref.name}")
     return table_format(ref).overwrite(spark, ref, df, CommitTag(run_id))
 
 
@@ -129,6 +132,7 @@ def upsert(
     """
     if not keys:
         raise PipelineError(f"upsert into {ref.name}: at least one key column is needed")
+    source = hold_commit(source, f"commit:{ref.name}")
     if not exists(spark, ref):
         return insert(spark, ref, source, run_id)
     return table_format(ref).upsert(spark, ref, source, keys, newer_than, CommitTag(run_id), stable_source)

@@ -27,6 +27,13 @@ Exclusive holders (a forced vacuum, an erasure, a table restore) also take the l
 ``exclusive``, then check that nobody else holds any lock; everybody else, once holding their
 locks, checks that no exclusive holder is live. Of two such processes at least one sees the
 other, so an exclusive command never runs beside another command that holds a lock.
+
+A record also lists the runs its holder has open (:class:`OpenRun`: the run that took the lock,
+and each step a nightly runs under it, from before the run's START event to after its end
+event). A process killed mid-run never ends them; the command that takes its lock over reports
+each as aborted (:func:`run_lock`, through
+:func:`~neurolake_spark.lineage.abandoned.report_abandoned`), so lineage does not show them
+running forever.
 """
 
 from __future__ import annotations
@@ -45,9 +52,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from neurolake_spark.atomic_files import write_atomic
 from neurolake_spark.errors import BusyError, NeuroLakeError
+
+if TYPE_CHECKING:  # for annotations only
+    from neurolake_spark.runs import JobRun
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +66,7 @@ EXCLUSIVE = "exclusive"
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,120}")
 _RECORD = re.compile(r"[0-9]{12}\.json")
 _ATTEMPTS = 20
+_RUN_TEXT = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 
 
 class LockHeldError(BusyError):
@@ -70,8 +82,33 @@ class LockError(NeuroLakeError):
 
 
 @dataclass(frozen=True)
+class OpenRun:
+    """A run a lock holder has open (started, not yet ended), as its lock record lists it."""
+
+    run_id: str
+    job: str
+    parent: str | None = None
+    run_date: str | None = None
+
+    @classmethod
+    def of(cls, run: JobRun) -> OpenRun:
+        return cls(run.run_id, run.job_name, run.parent.run_id if run.parent else None, run.run_date)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> OpenRun:
+        """Read one entry of a record; anything but short plain strings is a ``ValueError``."""
+        if not isinstance(data, dict) or set(data) - set(cls.__dataclass_fields__):
+            raise ValueError(f"not an open run: {data!r}")
+        run = cls(**data)
+        for value in (run.run_id, run.job, run.parent, run.run_date):
+            if value is not None and not (isinstance(value, str) and _RUN_TEXT.fullmatch(value)):
+                raise ValueError(f"not an open run: {data!r}")
+        return run
+
+
+@dataclass(frozen=True)
 class LockRecord:
-    """Who holds (or held) a lock, as written in its record."""
+    """Who holds (or held) a lock, as written in its record, and the runs it has open."""
 
     name: str
     what: str
@@ -83,6 +120,7 @@ class LockRecord:
     token: str
     exclusive: bool = False
     released: bool = False
+    runs: tuple[OpenRun, ...] = ()
 
     def live(self, stale_after: float, now: float | None = None) -> bool:
         """Whether the holder still holds it: not released, heartbeat recent, pid present here."""
@@ -107,7 +145,9 @@ class LockRecord:
     @classmethod
     def from_json(cls, text: str) -> LockRecord:
         data = json.loads(text)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        fields["runs"] = tuple(OpenRun.from_dict(run) for run in data.get("runs") or ())
+        return cls(**fields)
 
 
 def _pid_running(pid: int) -> bool:
@@ -147,24 +187,60 @@ def table_lock_name(table_path: str | os.PathLike) -> str:
     return f"table-{readable}-{digest}"
 
 
+@contextmanager
 def run_lock(
     settings,
     what: str,
-    owner: str,
+    owner: JobRun | str,
     *,
     dates: Sequence[str] = (),
     tables: Sequence[str | os.PathLike] = (),
     exclusive: bool = False,
-):
+) -> Iterator[HeldLocks]:
     """Hold the locks of batch ``dates`` and of the table folders ``tables`` in the settings'
     warehouse while the block runs (see :meth:`LockRegistry.hold`)::
 
         run = lh.run("table_restore")
-        with run_lock(lh.settings, "a restore of silver.orders", run.run_id, tables=[path]), run:
+        with run_lock(lh.settings, "a restore of silver.orders", run, tables=[path]), run:
             ...
+
+    ``owner`` is the run that holds them (or, from a notebook, any run id): given the
+    :class:`~neurolake_spark.runs.JobRun`, the records list it as open. When a lock is taken
+    over from a holder whose process died, every run that holder left open is reported as
+    aborted (an OpenLineage ABORT event) before the block starts.
     """
     names = [date_lock_name(d) for d in dates] + [table_lock_name(t) for t in tables]
-    return LockRegistry.for_settings(settings).hold(names, what, owner, exclusive)
+    run_id, runs = (owner, ()) if isinstance(owner, str) else (owner.run_id, (OpenRun.of(owner),))
+    with LockRegistry.for_settings(settings).hold(names, what, run_id, exclusive, runs) as held:
+        _report_abandoned(settings, held.taken_over, run_id)
+        yield held
+
+
+def _report_abandoned(settings, dead: list[LockRecord], successor: str) -> None:
+    """Report the runs that dead lock holders left open, each run once."""
+    dead = [record for record in dead if record.runs]
+    if not dead:
+        return
+    # lazy: lineage (OpenLineage, pyspark) stays out of the commands that take no lock over
+    from neurolake_spark.lineage.abandoned import report_abandoned
+
+    last_beats: dict[tuple[int, str], float] = {}
+    for record in dead:
+        holder = (record.pid, record.host)
+        last_beats[holder] = max(last_beats.get(holder, 0.0), record.heartbeat_at)
+    holders = "; ".join(
+        f"pid {pid} on host {host}, last heartbeat "
+        f"{datetime.fromtimestamp(beat, UTC).isoformat(timespec='seconds')}"
+        for (pid, host), beat in last_beats.items()
+    )
+    names = sorted({record.name for record in dead})
+    locks = f"lock {names[0]}" if len(names) == 1 else f"{len(names)} locks ({names[0]}, ...)"
+    report_abandoned(
+        settings,
+        list({run.run_id: run for record in dead for run in record.runs}.values()),
+        f"abandoned: its process ({holders}) is gone or stopped beating and never ended the run; "
+        f"run {successor} took over {locks}",
+    )
 
 
 class LockRegistry:
@@ -240,11 +316,15 @@ class LockRegistry:
 
     # taking --------------------------------------------------------------------------------
 
-    def acquire(self, name: str, what: str, owner: str, exclusive: bool = False) -> HeldLock:
+    def acquire(
+        self, name: str, what: str, owner: str, exclusive: bool = False, runs: Sequence[OpenRun] = ()
+    ) -> HeldLock:
         """Take lock ``name`` or raise :class:`LockHeldError` naming its live holder.
 
         ``what`` describes this holder to others (``a nightly for 2026-11-24``); ``owner`` is
-        its run id. Release the lock with :meth:`HeldLock.release` (or use :meth:`hold`)."""
+        its run id, ``runs`` the runs it has open. Release the lock with :meth:`HeldLock.release`
+        (or use :meth:`hold`). When the lock is taken over from a holder that never released it,
+        :attr:`HeldLock.taken_over` is that holder's last record."""
         folder = self._folder(name)
         folder.mkdir(parents=True, exist_ok=True)
         for _ in range(_ATTEMPTS):
@@ -262,6 +342,7 @@ class LockRegistry:
                 heartbeat_at=now,
                 token=uuid.uuid4().hex,
                 exclusive=exclusive,
+                runs=tuple(runs),
             )
             path = folder / f"{number + 1:012d}.json"
             if not _create(path, record.to_json()):
@@ -272,24 +353,30 @@ class LockRegistry:
             for older in self._numbers(folder):
                 if older <= number:
                     (folder / f"{older:012d}.json").unlink(missing_ok=True)
-            if previous is not None and not previous.released:
-                log.warning("lock %s: took over from a stale holder: %s", name, previous.describe())
-            return HeldLock(path, record)
+            abandoned = previous if previous is not None and not previous.released else None
+            if abandoned is not None:
+                log.warning("lock %s: took over from a stale holder: %s", name, abandoned.describe())
+            return HeldLock(path, record, abandoned)
         raise LockError(f"lock {name}: too many processes are racing for it; try again")
 
     @contextmanager
     def hold(
-        self, names: Sequence[str], what: str, owner: str, exclusive: bool = False
-    ) -> Iterator[list[HeldLock]]:
+        self,
+        names: Sequence[str],
+        what: str,
+        owner: str,
+        exclusive: bool = False,
+        runs: Sequence[OpenRun] = (),
+    ) -> Iterator[HeldLocks]:
         """Hold the locks ``names`` while the block runs, with a heartbeat thread refreshing them.
 
         With ``exclusive``, also take the ``exclusive`` lock and fail if anybody else holds any
         lock; without, fail if an exclusive holder is live. Either failure releases everything
-        taken and raises :class:`LockHeldError`."""
+        taken and raises :class:`LockHeldError`. ``runs`` are the holder's open runs."""
         held: list[HeldLock] = []
         try:
             for name in ([EXCLUSIVE] if exclusive else []) + sorted(set(names)):
-                held.append(self.acquire(name, what, owner, exclusive))
+                held.append(self.acquire(name, what, owner, exclusive, runs))
             self._check_alone(held) if exclusive else self._check_no_exclusive()
         except BaseException:
             for lock in held:
@@ -298,7 +385,7 @@ class LockRegistry:
         heartbeat = _Heartbeat(held, self.heartbeat_every)
         heartbeat.start()
         try:
-            yield held
+            yield HeldLocks(held, runs)
         finally:
             heartbeat.stop()
             for lock in held:
@@ -338,34 +425,82 @@ def _create(path: Path, text: str) -> bool:
 
 
 class HeldLock:
-    """A lock this process holds; its record file is the only one it ever rewrites."""
+    """A lock this process holds; its record file is the only one it ever rewrites.
 
-    def __init__(self, path: Path, record: LockRecord):
+    ``taken_over``: the last record of the holder this lock was taken over from, when that
+    holder never released it (it died, or stopped beating), else None."""
+
+    def __init__(self, path: Path, record: LockRecord, taken_over: LockRecord | None = None):
         self.path = path
         self.record = record
+        self.taken_over = taken_over
         self.lost = False
+        self._writing = threading.Lock()  # the heartbeat thread and the holder both rewrite
 
     def _still_ours(self) -> bool:
         numbers = LockRegistry._numbers(self.path.parent)
         return self.path.exists() and bool(numbers) and numbers[-1] == int(self.path.name[:12])
 
+    def _rewrite(self, **changes: Any) -> None:
+        """Rewrite the record with ``changes`` and a fresh heartbeat, unless the lock was taken over."""
+        with self._writing:
+            if self.lost:
+                return
+            if not self._still_ours():
+                self.lost = True
+                log.error(
+                    "lock %s was taken over by another process while this one held it", self.record.name
+                )
+                return
+            self.record = replace(self.record, heartbeat_at=time.time(), **changes)
+            write_atomic(self.path, self.record.to_json())
+
     def beat(self) -> None:
         """Refresh the heartbeat; if another process took the lock over, remember it was lost."""
-        if self.lost:
-            return
-        if not self._still_ours():
-            self.lost = True
-            log.error("lock %s was taken over by another process while this one held it", self.record.name)
-            return
-        self.record = replace(self.record, heartbeat_at=time.time())
-        write_atomic(self.path, self.record.to_json())
+        self._rewrite()
+
+    def set_runs(self, runs: Sequence[OpenRun]) -> None:
+        """Record ``runs`` as the runs this holder has open."""
+        self._rewrite(runs=tuple(runs))
 
     def release(self) -> None:
         """Mark the record released (the number stays, so numbers are never reused)."""
-        if self.lost or not self._still_ours():
-            return
-        self.record = replace(self.record, released=True, heartbeat_at=time.time())
-        write_atomic(self.path, self.record.to_json())
+        self._rewrite(released=True)
+
+
+class HeldLocks:
+    """The locks one holder took (what :meth:`LockRegistry.hold` yields) and its open runs."""
+
+    def __init__(self, locks: list[HeldLock], runs: Sequence[OpenRun] = ()):
+        self.locks = locks
+        self._runs = list(runs)
+
+    @property
+    def taken_over(self) -> list[LockRecord]:
+        """The last records of the holders these locks were taken over from (see :class:`HeldLock`)."""
+        return [lock.taken_over for lock in self.locks if lock.taken_over is not None]
+
+    @contextmanager
+    def running(self, run: JobRun) -> Iterator[None]:
+        """List ``run`` as open in the records while the block runs (put the run's ``with`` inside)::
+
+        with locks.running(step_run), step_run:
+            ...
+        """
+        entry = OpenRun.of(run)
+        self._set([*self._runs, entry])
+        try:
+            yield
+        finally:
+            self._set([r for r in self._runs if r != entry])
+
+    def _set(self, runs: list[OpenRun]) -> None:
+        self._runs = runs
+        for lock in self.locks:
+            try:
+                lock.set_runs(runs)
+            except OSError as exc:  # as for the heartbeat: a full disk must not kill the run
+                log.error("lock %s: cannot record the open runs: %s", lock.record.name, exc)
 
 
 class _Heartbeat:

@@ -20,6 +20,7 @@ from neurolake_spark.errors import PipelineError
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.runs import JobRun
 from neurolake_spark.session import temporary_conf
+from neurolake_spark.testing_hooks import pause_at
 
 SAFE_RETENTION_HOURS = 168
 
@@ -36,6 +37,7 @@ def optimize(
         builder.executeZOrderBy(*zorder_by)
     else:
         builder.executeCompaction()
+    pause_at(f"optimize:{name}")
     return bulk.current_version(lh.spark, ref)
 
 

@@ -9,7 +9,8 @@ Example::
 Every step is safe to re-run for the same date; ``run_step`` runs one of them (what
 ``jobs/<step>.py`` and the Airflow DAG call). A nightly, or a step run on its own, holds the
 warehouse's lock of its date (:mod:`neurolake_spark.locks`): a second one for the same date
-fails fast, naming the run that holds it.
+fails fast, naming the run that holds it. The lock's record lists the runs open under it, so
+that after a crash the rerun that takes the lock over reports them as aborted.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from neurolake_spark.curate import build_gold, build_silver
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.ingest import ingest_all
 from neurolake_spark.lakehouse import Lakehouse
-from neurolake_spark.locks import run_lock
+from neurolake_spark.locks import HeldLocks, run_lock
 from neurolake_spark.maintenance import nightly_maintenance
 from neurolake_spark.parsing import parse_date
 from neurolake_spark.quality import QualityGates
@@ -75,18 +76,28 @@ class NightlyResult:
     steps: list[JobRun] = field(default_factory=list)
 
 
-def run_step(lh: Lakehouse, step: str, batch_date: str, parent: JobRun | None = None) -> JobRun:
-    """Run one pipeline step for ``batch_date`` inside its own JobRun and return the run."""
+def run_step(
+    lh: Lakehouse,
+    step: str,
+    batch_date: str,
+    parent: JobRun | None = None,
+    locks: HeldLocks | None = None,
+) -> JobRun:
+    """Run one pipeline step for ``batch_date`` inside its own JobRun and return the run.
+
+    A step on its own takes the date's lock. A step of a nightly (``parent``) runs under the
+    nightly's ``locks``, whose records list the step as open while it runs (so that if the
+    process dies, the run that takes the lock over reports the step as aborted)."""
     batch_date = parse_date(batch_date).isoformat()
     if step not in STEPS:
         raise PipelineError(f"unknown step '{step}' (steps: {', '.join(STEPS)})")
     run = lh.run(step, run_date=batch_date, parent=parent)
-    # A step of a nightly runs under the nightly's lock; a step on its own takes the date's lock.
-    lock = (
-        nullcontext()
-        if parent
-        else run_lock(lh.settings, f"step {step} for {batch_date}", run.run_id, dates=[batch_date])
-    )
+    if locks is not None:
+        lock = locks.running(run)
+    elif parent is not None:
+        lock = nullcontext()
+    else:
+        lock = run_lock(lh.settings, f"step {step} for {batch_date}", run, dates=[batch_date])
     with lock:
         _start(lh, [step])
         with run:
@@ -112,12 +123,12 @@ def run_nightly(lh: Lakehouse, batch_date: str, steps: list[str] | None = None) 
     batch_date = parse_date(batch_date).isoformat()
     steps = steps or list(STEPS)
     nightly = lh.run("nightly", run_date=batch_date)
-    with run_lock(lh.settings, f"a nightly for {batch_date}", nightly.run_id, dates=[batch_date]):
+    with run_lock(lh.settings, f"a nightly for {batch_date}", nightly, dates=[batch_date]) as locks:
         _start(lh, steps)
         with nightly:
             result = NightlyResult(nightly)
             for step in steps:
-                step_run = run_step(lh, step, batch_date, parent=nightly)
+                step_run = run_step(lh, step, batch_date, parent=nightly, locks=locks)
                 result.steps.append(step_run)
                 nightly.rows_quarantined += step_run.rows_quarantined
     return result

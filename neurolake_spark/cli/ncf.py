@@ -66,7 +66,7 @@ def _run_step(
     lock = (
         nullcontext()
         if what is None
-        else run_lock(lh.settings, what, run.run_id, tables=[path], exclusive=exclusive)
+        else run_lock(lh.settings, what, run, tables=[path], exclusive=exclusive)
     )
     with lock, run:
         result = action(lh)

@@ -88,7 +88,11 @@ def _backup(args: argparse.Namespace) -> int:
 
     lh = open_lakehouse(args)
     names = _chosen_tables(lh, args)
-    with lh.run("backup", run_date=args.date) as run:
+    run = lh.run("backup", run_date=args.date)
+    # Registered like every command that reads table files: no forced vacuum or restore meanwhile,
+    # and a backup killed mid-copy is reported aborted by the next command that takes these locks.
+    tables = [lh.resolve(name).path for name in names]
+    with run_lock(lh.settings, f"a backup of {_listed(names)}", run, tables=tables), run:
         manifest = backup.backup_tables(lh, names, args.to, version=args.version, catalog=not args.no_catalog)
         for name, entry in manifest["tables"].items():
             run.add_input(
@@ -227,7 +231,7 @@ def _table_restore(args: argparse.Namespace) -> int:
     run = lh.run("table_restore")
     # Exclusive: no writer may commit to the table while it is rolled back.
     with (
-        run_lock(lh.settings, f"a restore of {args.table}", run.run_id, tables=[ref.path], exclusive=True),
+        run_lock(lh.settings, f"a restore of {args.table}", run, tables=[ref.path], exclusive=True),
         run,
     ):
         version = maintenance.restore(lh, args.table, version=args.version, timestamp=args.timestamp)
@@ -247,7 +251,7 @@ def _vacuum(args: argparse.Namespace) -> int:
     tables = [lh.resolve(name).path for name in chosen]
     # A forced vacuum deletes files younger than the safe retention, such as a running writer's
     # uncommitted ones: it runs only while no other command holds a lock (see docs/security.md).
-    with run_lock(lh.settings, what, run.run_id, tables=tables, exclusive=args.force), run:
+    with run_lock(lh.settings, what, run, tables=tables, exclusive=args.force), run:
         for name in [_delta_only(lh, n) for n in _existing(lh, chosen)]:
             version = maintenance.vacuum(lh, name, retention_hours=args.retention_hours, force=args.force)
             run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)
@@ -269,7 +273,7 @@ def _optimize(args: argparse.Namespace) -> int:
     run = lh.run("compact", run_date=batch_date)
     # OPTIMIZE writes files before it commits them: registered, so no forced vacuum runs meanwhile.
     tables = [lh.resolve(name).path for name in names]
-    with run_lock(lh.settings, f"a compaction of {_listed(names)}", run.run_id, tables=tables), run:
+    with run_lock(lh.settings, f"a compaction of {_listed(names)}", run, tables=tables), run:
         versions = maintenance.optimize_tables(lh, names, batch_date, zorder_by=args.zorder_by)
         for name, version in zip(names, versions):
             run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)
@@ -389,7 +393,7 @@ def _erase(args: argparse.Namespace) -> int:
     tables = [lh.resolve(name).path for name in lh.tables.names()]
     # Exclusive: an erasure rewrites tables a night writes, and --vacuum removes unreferenced files.
     with (
-        run_lock(lh.settings, f"an erasure from {args.table}", run.run_id, tables=tables, exclusive=True),
+        run_lock(lh.settings, f"an erasure from {args.table}", run, tables=tables, exclusive=True),
         run,
     ):
         deleted = erase_everywhere(lh, args.table, args.key, args.values, run, vacuum=args.vacuum)
@@ -589,7 +593,7 @@ def _fixes(args: argparse.Namespace) -> int:
             print(line)
         return 0
     run = lh.run("bulk_fixes", run_date=batch_date)
-    with run_lock(lh.settings, f"bulk fixes for {batch_date}", run.run_id, dates=[batch_date]), run:
+    with run_lock(lh.settings, f"bulk fixes for {batch_date}", run, dates=[batch_date]), run:
         applied = apply_fixes(lh, batch_date, run)
     for line in applied:
         print(f"applied {line}")

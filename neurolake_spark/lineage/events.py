@@ -11,7 +11,7 @@ What an event holds:
 - job ``neurolake``/``run.job_name`` with a ``jobType`` facet (BATCH, SPARK, JOB);
 - run ``run.run_id`` with ``parent`` (and ``root``) when the run has a parent,
   ``nominalTime`` (the run date), ``processing_engine`` (Spark's version),
-  ``neurolake_code`` (see :class:`CodeVersionRunFacet`) and, on FAIL, ``errorMessage``;
+  ``neurolake_code`` (see :class:`CodeVersionRunFacet`) and, on FAIL or ABORT, ``errorMessage``;
 - on COMPLETE / FAIL, inputs and outputs named ``settings.lineage_namespace`` + logical
   table name, with ``schema``, ``dataSource``, ``storage``, ``version`` (the table
   version), ``columnLineage`` and ``outputStatistics``; quality results become
@@ -282,7 +282,7 @@ def _run_facets(run: JobRun, state: RunState) -> dict[str, Any]:
             nominalEndTime=f"{(day + timedelta(days=1)).isoformat()}T00:00:00Z",
             producer=made_by,
         )
-    if state == RunState.FAIL and run.error is not None:
+    if state in (RunState.FAIL, RunState.ABORT) and run.error is not None:
         facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
             message=str(run.error) or type(run.error).__name__,
             programmingLanguage="PYTHON",
@@ -293,7 +293,7 @@ def _run_facets(run: JobRun, state: RunState) -> dict[str, Any]:
 
 
 def build_event(run: JobRun, state: RunState) -> RunEvent:
-    """The ``RunEvent`` of ``run`` for ``state`` (START, COMPLETE or FAIL)."""
+    """The ``RunEvent`` of ``run`` for ``state`` (START, COMPLETE, FAIL or ABORT)."""
     namespace = run.settings.lineage_namespace
     started = state == RunState.START
     event_time = run.started_at if started else run.ended_at

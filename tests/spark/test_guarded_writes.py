@@ -297,6 +297,15 @@ def test_no_writer_starts_beside_an_erasure(lh, capsys, command):
     assert "an erasure from silver.customers is running (run run-holder" in one_line_error(capsys)
 
 
+def test_no_backup_starts_beside_an_erasure(lh, capsys, tmp_path):
+    """A backup holds its tables' locks: it never copies a table an erasure is rewriting."""
+    table = table_lock_name(lh.resolve("silver.customers").path)
+    with holding(lh, table, "an erasure from silver.customers", exclusive=True):
+        assert cli(lh, "backup", "silver.customers", "--to", str(tmp_path / "backup")) == 75
+    assert "an erasure from silver.customers is running (run run-holder" in one_line_error(capsys)
+    assert not (tmp_path / "backup").exists()
+
+
 def test_a_forced_vacuum_never_deletes_a_running_writers_uncommitted_file(lh, events, capsys):
     """A writer has written a data file and not yet committed it; a forced vacuum (retention 0)
     would delete that file, leaving the commit pointing at nothing. It must wait for the writer."""
