@@ -42,6 +42,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -272,6 +273,24 @@ class PiiPolicies(BaseModel):
 
     def for_table(self, table: str) -> TablePolicies:
         return self.tables.get(table, TablePolicies())
+
+    def declared_columns(self, table: str, columns: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """``{column: (PII class, masking policy)}`` of the ``columns`` of ``table`` these policies
+        treat as PII without reading data: tagged, named like a PII class or given a policy, and not
+        allowed raw (class "PII" when only a policy names it, policy "none" when no policy covers it).
+
+        >>> PiiPolicies().declared_columns("silver.customers", ["customer_id", "email"])
+        {'email': ('email', 'none')}
+        """
+        policies = self.for_table(table)
+        found = {}
+        for column in columns:
+            pii_class = policies.tags.get(column) or class_by_name(column.rsplit(".", 1)[-1])
+            policy = policies.columns.get(column) or (self.defaults.get(pii_class) if pii_class else None)
+            if column in policies.allow or not (pii_class or policy):
+                continue
+            found[column] = (pii_class or "PII", policy.policy if policy else "none")
+        return found
 
 
 def load_policies(path: Path) -> PiiPolicies:

@@ -50,6 +50,7 @@ def write_service_conf(
         "storage": {"warehouse": str(warehouse)},
         "catalog": {"url": catalog_url},
         "pipeline": str(ROOT / "conf" / "pipeline.yaml"),
+        "quality": {"pii_policies": str(ROOT / "conf" / "pii.yaml")},  # the policies the nightly used
         "lineage": {"transports": [{"type": "catalog"}]},
         "service": service,
         **sections,

@@ -8,6 +8,7 @@ One server serves the whole session (the ``served`` fixture); tests that change 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -119,6 +120,15 @@ def test_asset_detail_versions_and_quality(api, service_site):
     assert {"order_id", "customer_id"} <= {c["name"] for c in body["columns"]}
     assert body["versions_count"] >= 2 and body["versions"][0]["run"] and body["rows"] is not None
     assert body["quality_checks"] > 0 and body["quality"]
+    assert all(c["tags"] == [] for c in body["columns"])
+
+    # PII columns carry their class and the policy conf/pii.yaml applies (silver: its bronze's)
+    for table in ("bronze.customers", "silver.customers"):
+        answer = api.get(f"/api/v1/catalog/assets/{table}", headers=service_site.headers("viewer"))
+        tags = {c["name"]: c["tags"] for c in answer.json()["columns"]}
+        assert tags["email"] == ["pii:email", "policy:hash"]
+        assert tags["name"] == ["pii:person_name", "policy:tokenize"]
+        assert tags["customer_id"] == [] and tags["country"] == []
 
 
 def test_lineage_graph_in_marquez_shape_and_as_of(api, service_site):
@@ -580,10 +590,18 @@ def test_openlineage_http_transport_events_reach_the_lineage_graph(api, service_
         headers={**service_site.headers("engineer"), "Content-Type": "application/json"},
     )
     assert again.status_code == 200 and again.json()["stored"] is False
-    records = api.get(
-        "/api/v1/audit", params={"action": "lineage.ingest"}, headers=service_site.headers("auditor")
-    ).json()["records"]
-    assert sum(r["parameters"]["run_id"] == run.runId for r in records) == 3
+
+    def audited() -> int:
+        records = api.get(
+            "/api/v1/audit", params={"action": "lineage.ingest"}, headers=service_site.headers("auditor")
+        ).json()["records"]
+        return sum(r["parameters"]["run_id"] == run.runId for r in records)
+
+    # the audit record is written once the answer has been sent: wait for the last one (bounded)
+    deadline = time.monotonic() + 30
+    while audited() < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert audited() == 3
 
 
 def _jwt(key, **claims) -> str:

@@ -15,6 +15,7 @@ MODULES = [
     "ncf_datasource.spark.options",
     "neurolake_spark",
     "neurolake_spark.parsing",
+    "neurolake_spark.quality.pii",
     "neurolake_spark.run_model",
     "neurolake_spark.run_listeners",
     "neurolake_spark.lineage.transport_config",

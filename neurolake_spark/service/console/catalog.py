@@ -11,10 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 from neurolake_spark.catalog import pages
 from neurolake_spark.catalog.records import DatasetDetail
 from neurolake_spark.catalog.times import utc_now
-from neurolake_spark.quality.pii import class_by_name, load_policies
 from neurolake_spark.run_status import RunStatus
+from neurolake_spark.service.column_tags import pii_columns
 from neurolake_spark.service.console.base import EngineerForm, ViewerPage, read_form, render, router_for
-from neurolake_spark.service.deps import ServiceContext, audit_note, context
+from neurolake_spark.service.deps import audit_note, context
 from neurolake_spark.service.problems import Problem
 from neurolake_spark.service.resolve import resolve_asset
 
@@ -93,22 +93,6 @@ async def catalog_page(
     )
 
 
-def pii_columns(ctx: ServiceContext, name: str, columns: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """``{column: {"class", "policy"}}`` for the columns that hold PII, by the quality settings' policies
-    (``conf/pii.yaml``): a column named or tagged like a PII class and not allowed raw."""
-    policies = load_policies(ctx.settings.quality.pii_policies)
-    table = policies.for_table(name)
-    found = {}
-    for column in columns:
-        field = column["name"]
-        pii_class = table.tags.get(field) or class_by_name(field.rsplit(".", 1)[-1])
-        policy = table.columns.get(field) or (policies.defaults.get(pii_class) if pii_class else None)
-        if field in table.allow or not (pii_class or policy):
-            continue
-        found[field] = {"class": pii_class or "PII", "policy": policy.policy if policy else "none"}
-    return found
-
-
 def _chart(versions: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Points of the row-count chart (oldest left), in a 600 x 140 box."""
     points = [v for v in reversed(versions) if v["rows"] is not None and v["completed"] is not None]
@@ -146,7 +130,10 @@ async def table_page(
         detail=detail,
         summary=detail.summary,
         namespace=resolved,
-        pii=pii_columns(ctx, name, list(detail.columns)),
+        pii={
+            column: {"class": found[0], "policy": found[1]}
+            for column, found in pii_columns(ctx.settings, name, [c["name"] for c in detail.columns]).items()
+        },
         chart=_chart(detail.versions),
         quality=[q for q in detail.quality if q["run"] == latest_run],
         preview_version=version or "",

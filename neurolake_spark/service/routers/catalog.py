@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from neurolake_spark.catalog import pages
+from neurolake_spark.service.column_tags import column_tags, pii_columns
 from neurolake_spark.service.deps import Engineer, Viewer, audit_note, context
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
 from neurolake_spark.service.problems import Problem
@@ -54,6 +55,15 @@ class SearchRequest(BaseModel):
     page_token: str | None = Field(default=None, max_length=200)
 
 
+class AssetColumn(BaseModel):
+    name: str
+    type: str | None
+    description: str | None
+    tags: list[str] = Field(
+        description="pii:<class> and policy:<masking policy> for the PII columns conf/pii.yaml declares"
+    )
+
+
 class AssetDetail(Asset):
     versions_count: int
     last_updated: UtcTime | None
@@ -62,7 +72,7 @@ class AssetDetail(Asset):
     rows: int | None = Field(description="rows of the latest version")
     size_bytes: int | None
     files: int | None
-    columns: list[dict[str, Any]]
+    columns: list[AssetColumn]
     schema_versions: list[dict[str, Any]]
     versions: list[dict[str, Any]]
     quality: list[dict[str, Any]]
@@ -189,6 +199,7 @@ async def get_asset(
         column: [source for source in sources if scope.sees(source["dataset"])]
         for column, sources in detail.column_lineage.items()
     }
+    pii = pii_columns(ctx.settings, summary.name, [c["name"] for c in detail.columns])
     return AssetDetail(
         name=summary.name,
         namespace=summary.namespace,
@@ -205,7 +216,7 @@ async def get_asset(
         rows=latest.get("rows"),
         size_bytes=latest.get("bytes"),
         files=latest.get("files"),
-        columns=detail.columns,
+        columns=[AssetColumn(**c, tags=column_tags(pii.get(c["name"]))) for c in detail.columns],
         schema_versions=with_utc(detail.schema_versions),
         versions=with_utc(detail.versions),
         quality=with_utc(detail.quality),
