@@ -14,7 +14,8 @@ Measured, each the median of ``--repeat`` runs, printed with NCF/other ratios:
   vs Delta (``DeltaTable.delete/update``), each on a freshly written table, target <= 1.0x
 * compaction of 1 000 small files (NCF ``compact`` vs Delta ``OPTIMIZE``)
 
-Run: ``.venv/bin/python benchmarks/spark_ncf_vs_parquet.py [--rows N] [--repeat R] [--only scan,filter] [--out DIR]``.
+Run: ``.venv/bin/python benchmarks/spark_ncf_vs_parquet.py [--rows N] [--repeat R] [--only scan,filter]
+[--out DIR]``.
 """
 
 from __future__ import annotations
@@ -187,7 +188,8 @@ def main() -> None:
             )
         )
 
-    one_percent = f"id BETWEEN {n // 3} AND {n // 3 + n // 100 - 1}"
+    one_percent_text = f"id BETWEEN {n // 3} AND {n // 3 + n // 100 - 1}"
+    one_percent = F.col("id").between(n // 3, n // 3 + n // 100 - 1)
 
     def fresh_delta():
         shutil.rmtree(paths["delta"], ignore_errors=True)
@@ -202,7 +204,9 @@ def main() -> None:
             args.repeat, fresh_delta, lambda: DeltaTable.forPath(spark, paths["delta"]).delete(one_percent)
         )
         delete_ncf = median_of(
-            args.repeat, fresh_ncf, lambda: operations.delete(spark, paths["ncf_edit"], one_percent)
+            args.repeat,
+            fresh_ncf,
+            lambda: operations.delete(spark, paths["ncf_edit"], one_percent, one_percent_text),
         )
         results.append(("delete 1% of rows", delete_ncf, delete_delta, "Delta", "<= 1.0"))
     if "update" in only:
@@ -210,13 +214,15 @@ def main() -> None:
             args.repeat,
             fresh_delta,
             lambda: DeltaTable.forPath(spark, paths["delta"]).update(
-                F.expr(one_percent), {"amount": F.expr("amount * 2")}
+                one_percent, {"amount": F.col("amount") * 2}
             ),
         )
         update_ncf = median_of(
             args.repeat,
             fresh_ncf,
-            lambda: operations.update(spark, paths["ncf_edit"], one_percent, {"amount": "amount * 2"}),
+            lambda: operations.update(
+                spark, paths["ncf_edit"], one_percent, {"amount": F.col("amount") * 2}, one_percent_text
+            ),
         )
         results.append(("update 1% of rows", update_ncf, update_delta, "Delta", "<= 1.0"))
 

@@ -5,15 +5,18 @@ definition); ``bulk`` checks its arguments once and calls it, so no operation br
 the format. Every write is tagged with the run that made it in one way (:class:`CommitTag`):
 Delta keeps the tag as the commit's ``userMetadata`` JSON, NCF in the commit's parameters.
 
+Conditions and new values are pyspark ``Column`` objects, never SQL text from a user.
+
 Example (what ``bulk.delete(spark, ref, condition, run_id="r-1")`` does)::
 
+    >>> from pyspark.sql import functions as F
     >>> from neurolake_spark import Lakehouse
     >>> lh = Lakehouse.open("conf/local.yaml")
     >>> spark, ref = lh.spark, lh.resolve("silver.orders")
     >>> orders = spark.createDataFrame([(1, "paid"), (2, "test")], "order_id BIGINT, status STRING")
     >>> table_format(ref).insert(spark, ref, orders, CommitTag()).version
     0
-    >>> table_format(ref).delete(spark, ref, "status = 'test'", CommitTag("r-1"))
+    >>> table_format(ref).delete(spark, ref, F.col("status") == "test", CommitTag("r-1"))
     TableVersion(table='silver.orders', version=1, operation='DELETE', metrics={...})
     >>> CommitTag("r-1").user_metadata                   # how Delta keeps the tag
     '{"neurolake_run_id": "r-1"}'
@@ -29,8 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
 
 from ncf_datasource.spark import operations as ncf_ops
 from ncf_datasource.table import NCFTable
@@ -78,6 +80,11 @@ class TableVersion:
     @property
     def files_written(self) -> int:
         return self.metric("numFiles", "numAddedFiles", "numTargetFilesAdded")
+
+
+def column_text(column: Column) -> str:
+    """How a commit describes a condition given as a ``Column`` (Spark's rendering of it)."""
+    return str(column).removeprefix("Column<'").removesuffix("'>")
 
 
 @dataclass(frozen=True)
@@ -130,11 +137,16 @@ class TableFormat(Protocol):
         """MERGE ``source`` into the existing table by ``keys``."""
 
     def update(
-        self, spark: SparkSession, ref: TableRef, condition: str, assignments: dict[str, str], tag: CommitTag
+        self,
+        spark: SparkSession,
+        ref: TableRef,
+        condition: Column,
+        assignments: dict[str, Column],
+        tag: CommitTag,
     ) -> TableVersion:
-        """Set columns (SQL expressions) on the rows matching ``condition``."""
+        """Set columns to new values on the rows matching ``condition``."""
 
-    def delete(self, spark: SparkSession, ref: TableRef, condition: str, tag: CommitTag) -> TableVersion:
+    def delete(self, spark: SparkSession, ref: TableRef, condition: Column, tag: CommitTag) -> TableVersion:
         """Delete the rows matching ``condition``."""
 
     def erase_keys(
@@ -241,17 +253,20 @@ class DeltaFormat:
         return self.current_version(spark, ref)
 
     def update(
-        self, spark: SparkSession, ref: TableRef, condition: str, assignments: dict[str, str], tag: CommitTag
+        self,
+        spark: SparkSession,
+        ref: TableRef,
+        condition: Column,
+        assignments: dict[str, Column],
+        tag: CommitTag,
     ) -> TableVersion:
         with self._tagged(spark, tag):
-            DeltaTable.forPath(spark, ref.uri).update(
-                F.expr(condition), {k: F.expr(v) for k, v in assignments.items()}
-            )
+            DeltaTable.forPath(spark, ref.uri).update(condition, assignments)
         return self.current_version(spark, ref)
 
-    def delete(self, spark: SparkSession, ref: TableRef, condition: str, tag: CommitTag) -> TableVersion:
+    def delete(self, spark: SparkSession, ref: TableRef, condition: Column, tag: CommitTag) -> TableVersion:
         with self._tagged(spark, tag):
-            DeltaTable.forPath(spark, ref.uri).delete(F.expr(condition))
+            DeltaTable.forPath(spark, ref.uri).delete(condition)
         return self.current_version(spark, ref)
 
     def erase_keys(
@@ -341,12 +356,19 @@ class NCFFormat:
         return self._result(spark, ref, version)
 
     def update(
-        self, spark: SparkSession, ref: TableRef, condition: str, assignments: dict[str, str], tag: CommitTag
+        self,
+        spark: SparkSession,
+        ref: TableRef,
+        condition: Column,
+        assignments: dict[str, Column],
+        tag: CommitTag,
     ) -> TableVersion:
-        return self._result(spark, ref, ncf_ops.update(spark, ref.uri, condition, assignments, **tag.fields))
+        version = ncf_ops.update(spark, ref.uri, condition, assignments, column_text(condition), **tag.fields)
+        return self._result(spark, ref, version)
 
-    def delete(self, spark: SparkSession, ref: TableRef, condition: str, tag: CommitTag) -> TableVersion:
-        return self._result(spark, ref, ncf_ops.delete(spark, ref.uri, condition, **tag.fields))
+    def delete(self, spark: SparkSession, ref: TableRef, condition: Column, tag: CommitTag) -> TableVersion:
+        version = ncf_ops.delete(spark, ref.uri, condition, column_text(condition), **tag.fields)
+        return self._result(spark, ref, version)
 
     def erase_keys(
         self, spark: SparkSession, ref: TableRef, key: str, keys: DataFrame, tag: CommitTag

@@ -184,7 +184,7 @@ def _row_operation(args: argparse.Namespace, job: str, verb: str, assignments: d
     # lazy: Spark and the data source's modules stay out of CLI start-up
     from ncf_datasource.spark import operations
     from neurolake_spark.bulk_guard import check_rows, table_columns
-    from neurolake_spark.conditions import bind, bind_assignments, parse_condition, to_spark_sql
+    from neurolake_spark.conditions import bind, bind_assignments, parse_condition, to_column, to_text
 
     path = _table_path(args)
     where = parse_condition(args.where, "--where")
@@ -209,12 +209,12 @@ def _row_operation(args: argparse.Namespace, job: str, verb: str, assignments: d
         return 0
 
     def operate(lh):
-        # The NCF operations take SQL text: to_spark_sql generates it from the checked tree.
         condition, sets, impact = checked(lh)
+        predicate = to_text(condition)
         if assignments is None:
-            return operations.delete(lh.spark, path, to_spark_sql(condition)), impact
-        sql_sets = {column: to_spark_sql(node) for column, node in sets.items()}
-        return operations.update(lh.spark, path, to_spark_sql(condition), sql_sets), impact
+            return operations.delete(lh.spark, path, to_column(condition), predicate), impact
+        values = {column: to_column(node) for column, node in sets.items()}
+        return operations.update(lh.spark, path, to_column(condition), values, predicate), impact
 
     version, impact = _run_step(args, job, path, operate, f"an NCF {verb} on {args.table}")
     print(

@@ -101,9 +101,8 @@ def _backup(args: argparse.Namespace) -> int:
             )
     print(f"backup in {Path(args.to).expanduser().resolve()} ({len(manifest['tables'])} tables)")
     for name, entry in sorted(manifest["tables"].items()):
-        print(
-            f"  {name:<22} version {entry['version']:>4}  {entry['rows']:>10,} rows  {len(entry['files']):>4} files"
-        )
+        files = len(entry["files"])
+        print(f"  {name:<22} version {entry['version']:>4}  {entry['rows']:>10,} rows  {files:>4} files")
     catalog = manifest.get("catalog") or {}
     print(
         "  catalog.db copied" if catalog.get("file") else f"  catalog: {catalog.get('skipped', 'none yet')}"
@@ -211,9 +210,8 @@ def _history(args: argparse.Namespace) -> int:
         run_id = json.loads(row["userMetadata"]).get("neurolake_run_id", "") if row["userMetadata"] else ""
         metrics = row["operationMetrics"] or {}
         written = metrics.get("numOutputRows") or metrics.get("numTargetRowsInserted") or ""
-        print(
-            f"{row['version']:>7}  {row['timestamp']:%Y-%m-%d %H:%M:%S}  {row['operation']:<18} {run_id:<36}  {written}"
-        )
+        when = f"{row['timestamp']:%Y-%m-%d %H:%M:%S}"
+        print(f"{row['version']:>7}  {when}  {row['operation']:<18} {run_id:<36}  {written}")
     return 0
 
 
@@ -556,7 +554,7 @@ def apply_fixes(lh: Lakehouse, batch_date: str, run: JobRun) -> list[str]:
     All files are parsed and their tables checked fixable first; each condition is then checked
     against its table just before it is applied (one that matches every row needs ``all_rows``)."""
     from neurolake_spark import bulk
-    from neurolake_spark.conditions import to_spark_sql
+    from neurolake_spark.conditions import to_column
 
     applied = []
     for fix in load_fixes(lh, batch_date):
@@ -566,12 +564,11 @@ def apply_fixes(lh: Lakehouse, batch_date: str, run: JobRun) -> list[str]:
             where, assignments = _bound_fix(lh, fix)
             _fix_impact(lh, fix, where)
             ref = lh.resolve(fix.table)
-            # bulk.update/delete take SQL text today: to_spark_sql generates it from the checked trees.
             if fix.op == "update":
-                sets = {column: to_spark_sql(node) for column, node in assignments.items()}
-                version = bulk.update(lh.spark, ref, to_spark_sql(where), sets, run_id=run.run_id)
+                values = {column: to_column(node) for column, node in assignments.items()}
+                version = bulk.update(lh.spark, ref, to_column(where), values, run_id=run.run_id)
             else:
-                version = bulk.delete(lh.spark, ref, to_spark_sql(where), run_id=run.run_id)
+                version = bulk.delete(lh.spark, ref, to_column(where), run_id=run.run_id)
             run.add_output(ref.name, format=ref.format, path=ref.uri, version=version.version)
         applied.append(f"{fix.file}: {fix.op} {fix.table}")
     return applied
