@@ -216,6 +216,7 @@ class ServiceSettings(_Section):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     graph_node_limit: int = Field(default=500, ge=2)
     max_page_size: int = Field(default=500, ge=1)
+    spark_remote: str | None = Field(default=None, pattern=r"^sc://[^\s]+$")
 
     @field_validator("tenants")
     @classmethod

@@ -218,8 +218,15 @@ def _node_caption(node: GraphNode, detail: dict[str, Any] | None) -> tuple[str, 
     return title, " · ".join(parts), state
 
 
-def _drawing(graph: Graph, details: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
-    """What ``lineage.svg.j2`` draws: the size, each edge's path and tooltip, each box's place and words."""
+def _drawing(
+    graph: Graph, details: dict[str, dict[str, Any]] | None, marks: dict[Any, str] | None = None
+) -> dict[str, Any]:
+    """What ``lineage.svg.j2`` draws: the size, each edge's path and tooltip, each box's place and words.
+
+    ``marks`` adds a class to edges (keyed by ``(source, target)``) and boxes (keyed by node id),
+    e.g. ``added`` and ``removed`` in a diff.
+    """
+    marks = marks or {}
     placed, width, height = layout(graph)
     edges = []
     for edge in graph.edges:
@@ -241,8 +248,12 @@ def _drawing(graph: Graph, details: dict[str, dict[str, Any]] | None) -> dict[st
             tip.append(f"by job {edge.job}")
         if edge.run:
             tip.append(f"run {edge.run}, completed {format_time(edge.completed)}")
+        mark = marks.get((edge.source, edge.target))
+        if mark:
+            tip.append(mark)
         edges.append(
             {
+                "classes": " ".join(c for c in ("edge", mark) if c),
                 "path": path,
                 "source": edge.source,
                 "target": edge.target,
@@ -262,7 +273,15 @@ def _drawing(graph: Graph, details: dict[str, dict[str, Any]] | None) -> dict[st
             {
                 "id": node_id,
                 "classes": " ".join(
-                    c for c in ("node", node.kind, state, "root" if node_id == graph.root else "") if c
+                    c
+                    for c in (
+                        "node",
+                        node.kind,
+                        state,
+                        "root" if node_id == graph.root else "",
+                        marks.get(node_id),
+                    )
+                    if c
                 ),
                 "label": node.label,
                 "x": f"{place.x:.1f}",
@@ -280,9 +299,20 @@ def _drawing(graph: Graph, details: dict[str, dict[str, Any]] | None) -> dict[st
     return {"width": width, "height": height, "edges": edges, "boxes": boxes}
 
 
-def to_svg(graph: Graph, details: dict[str, dict[str, Any]] | None = None) -> str:
-    """The drawing alone, as a standalone SVG document."""
-    return TEMPLATES.get_template("lineage.svg.j2").render(_drawing(graph, details))
+def to_svg(
+    graph: Graph,
+    details: dict[str, dict[str, Any]] | None = None,
+    marks: dict[Any, str] | None = None,
+    standalone: bool = True,
+) -> str:
+    """The drawing alone: a standalone SVG document, or (``standalone=False``) an ``<svg>`` element to
+    place in a page that links ``lineage-svg.css`` itself (a strict CSP allows no inline style).
+
+    ``marks``: extra classes for edges and boxes, see :func:`_drawing`.
+    """
+    return TEMPLATES.get_template("lineage.svg.j2").render(
+        _drawing(graph, details, marks), standalone=standalone
+    )
 
 
 def _heading(graph: Graph) -> str:
@@ -303,6 +333,7 @@ def to_html(graph: Graph, details: dict[str, dict[str, Any]]) -> str:
     data = json.dumps({"root": graph.root, "details": details}, default=str).replace("<", "\\u003c")
     return TEMPLATES.get_template("lineage.html.j2").render(
         _drawing(graph, details),
+        standalone=True,
         heading=_heading(graph),
         datasets=sum(1 for n in graph.nodes.values() if n.kind != "job"),
         jobs=sum(1 for n in graph.nodes.values() if n.kind == "job"),

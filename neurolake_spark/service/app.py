@@ -38,7 +38,9 @@ from neurolake_spark.errors import NeuroLakeError
 from neurolake_spark.service.audit import AuditLog
 from neurolake_spark.service.auth import CSRF_HEADER, Authenticator
 from neurolake_spark.service.catalog_gate import CatalogGate
+from neurolake_spark.service.console import add_console
 from neurolake_spark.service.deps import ServiceContext
+from neurolake_spark.service.engine import ServiceEngine
 from neurolake_spark.service.middleware import BodyTooLarge, EdgeMiddleware, route_of
 from neurolake_spark.service.observability import HttpMetrics, current_trace_id, tracer_provider
 from neurolake_spark.service.problems import Problem, problem_response, problem_schema
@@ -58,9 +60,11 @@ def create_app(settings: Settings) -> FastAPI:
     service = settings.service
     provider = tracer_provider(settings)
     gate = CatalogGate(settings, provider)
+    engine = ServiceEngine(settings)
     ctx = ServiceContext(
         settings=settings,
         gate=gate,
+        engine=engine,
         authenticator=Authenticator(service),
         key_limiter=RateLimiter(service.rate_limit_per_key) if service.rate_limit_enabled else None,
         scopes={name: TenantScope.from_settings(name, tenant) for name, tenant in service.tenants.items()},
@@ -69,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        engine.close()
         gate.close()
         provider.shutdown()
 
@@ -85,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics = HttpMetrics(settings)
     for router in ROUTERS:
         app.include_router(router)
+    add_console(app)
     _add_error_handlers(app)
     _add_docs(app)
     app.openapi = lambda: _openapi(app)

@@ -47,6 +47,19 @@ class Principal:
         return role_rank(self.role) >= role_rank(role)
 
 
+def set_session_cookies(response, token: str, csrf: str, lifetime: int, secure: bool) -> None:
+    """Set the session cookie (``HttpOnly``) and the CSRF cookie (readable), both ``SameSite=Strict``."""
+    for name, value, httponly in ((SESSION_COOKIE, token, True), (CSRF_COOKIE, csrf, False)):
+        response.set_cookie(
+            name, value, max_age=lifetime, httponly=httponly, secure=secure, samesite="strict", path="/"
+        )
+
+
+def clear_session_cookies(response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+
+
 class AuthFailure(Exception):
     """Why a credential was refused (audited; the client only sees ``unauthenticated``)."""
 

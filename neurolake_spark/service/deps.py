@@ -26,6 +26,7 @@ from neurolake_spark.service.auth import (
     Principal,
 )
 from neurolake_spark.service.catalog_gate import CatalogGate
+from neurolake_spark.service.engine import ServiceEngine
 from neurolake_spark.service.keys import KeyStore
 from neurolake_spark.service.problems import Problem
 from neurolake_spark.service.ratelimit import RateLimiter
@@ -42,10 +43,11 @@ SessionCookie = Annotated[str | None, Depends(session_scheme)]
 
 @dataclass
 class ServiceContext:
-    """The state of one app: settings, catalog gate, authenticator, limiters."""
+    """The state of one app: settings, catalog gate, Spark engine, authenticator, limiters."""
 
     settings: Settings
     gate: CatalogGate
+    engine: ServiceEngine
     authenticator: Authenticator
     key_limiter: RateLimiter | None
     scopes: dict[str, TenantScope]

@@ -155,7 +155,8 @@ class EdgeMiddleware:
         # Refused at the edge (host, size, address bucket): nothing reached the app, nothing to audit,
         # and a flood of refused writes must not become a flood of audit rows.
         audited = scope["method"] not in ("GET", "HEAD", "OPTIONS") or "audit" in state
-        if problem is None and status["code"] != 413 and path.startswith("/api/") and audited:
+        reached = path.startswith("/api/") or "audit" in state  # console routes note what they audit
+        if problem is None and status["code"] != 413 and reached and audited:
             await self.audit(scope, status["code"], client)
 
     def _refusal(self, headers: dict[str, str], path: str, client: str, state: dict) -> Problem | None:
@@ -202,7 +203,8 @@ class EdgeMiddleware:
         await response(scope, receive, send)
 
     def _headers(self, raw: list, path: str, request_id: str, state: dict[str, Any]) -> list:
-        page = path == "/docs" or path.startswith("/static/")
+        static = path == "/docs" or path.startswith("/static/")
+        page = static or bool(state.get("console_page"))  # set by the web console's HTML routes
         extra = {
             "x-request-id": request_id,
             "content-security-policy": PAGE_CSP if page else API_CSP,
@@ -213,7 +215,7 @@ class EdgeMiddleware:
             "cross-origin-opener-policy": "same-origin",
             "cross-origin-resource-policy": "same-origin",
         }
-        if not page:
+        if not static:
             extra["cache-control"] = "no-store"
         if self.service.behind_tls:
             extra["strict-transport-security"] = "max-age=31536000; includeSubDomains"

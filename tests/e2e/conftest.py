@@ -96,3 +96,43 @@ def served(service_site):
 
     with serve(service_site.conf, service_site.folder) as app:
         yield app
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium driven by Playwright (its own browser download is not used)."""
+    import shutil
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory):
+    """The folder for the console's page screenshots (artefacts): ``$CONSOLE_SCREENSHOTS`` or a temp one."""
+    import os
+
+    given = os.environ.get("CONSOLE_SCREENSHOTS")
+    folder = Path(given) if given else tmp_path_factory.mktemp("console-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"console screenshots in {folder}")
+    return folder

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from neurolake_spark.service.audit import AuditLog
-from neurolake_spark.service.auth import CSRF_COOKIE, SESSION_COOKIE
+from neurolake_spark.service.auth import SESSION_COOKIE, clear_session_cookies, set_session_cookies
 from neurolake_spark.service.deps import Admin, Auditor, Viewer, audit_note, context
 from neurolake_spark.service.keys import ROLES, KeyStore, ServiceError
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
@@ -145,13 +145,7 @@ async def open_session(request: Request, response: Response, principal: Viewer) 
         raise Problem("bad-request", "sign in with an API key or a token, not with a session")
     audit_note(request, "session.open", principal.subject)
     token, csrf, lifetime = await ctx.gate.run("session.open", ctx.authenticator.open_session, principal)
-    secure = ctx.settings.service.behind_tls
-    response.set_cookie(
-        SESSION_COOKIE, token, max_age=lifetime, httponly=True, secure=secure, samesite="strict", path="/"
-    )
-    response.set_cookie(
-        CSRF_COOKIE, csrf, max_age=lifetime, httponly=False, secure=secure, samesite="strict", path="/"
-    )
+    set_session_cookies(response, token, csrf, lifetime, ctx.settings.service.behind_tls)
     return SessionOpened(
         subject=principal.subject,
         role=principal.role,
@@ -171,8 +165,7 @@ async def close_session(request: Request, principal: Viewer) -> Response:
     if token:
         await ctx.gate.run("session.close", ctx.authenticator.close_session, token)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    clear_session_cookies(response)
     return response
 
 
