@@ -335,7 +335,9 @@ def replace_where(
         for key, value in commit_info.items():
             writer = writer.option(f"commitInfo.{key}", str(value))
         writer.save(str(path))
-        return NCFTable(path).version
+        created = NCFTable(path)
+        found = created.find_commit({key: str(value) for key, value in commit_info.items()})
+        return created.version if found is None else found
     table = NCFTable.open(path)
 
     def attempt() -> int:

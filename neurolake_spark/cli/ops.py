@@ -88,7 +88,11 @@ def _backup(args: argparse.Namespace) -> int:
 
     lh = open_lakehouse(args)
     names = _chosen_tables(lh, args)
-    with lh.run("backup", run_date=args.date) as run:
+    run = lh.run("backup", run_date=args.date)
+    # Registered under the lock of its folder: a forced vacuum or an erasure, which delete files
+    # of older versions, wait until the copy ends; other commands run beside it.
+    lock = run_lock(lh.settings, f"a backup to {args.to}", run.run_id, tables=[Path(args.to)])
+    with lock, run:
         manifest = backup.backup_tables(lh, names, args.to, version=args.version, catalog=not args.no_catalog)
         for name, entry in manifest["tables"].items():
             run.add_input(
@@ -226,7 +230,9 @@ def _table_restore(args: argparse.Namespace) -> int:
         run_lock(lh.settings, f"a restore of {args.table}", run.run_id, tables=[ref.path], exclusive=True),
         run,
     ):
-        version = maintenance.restore(lh, args.table, version=args.version, timestamp=args.timestamp)
+        version = maintenance.restore(
+            lh, args.table, version=args.version, timestamp=args.timestamp, run_id=run.run_id
+        )
         run.add_output(args.table, format="delta", path=ref.uri, version=version.version)
     source = f"version {args.version}" if args.version is not None else f"timestamp {args.timestamp}"
     print(f"restored {args.table} to {source}: new version {version.version}")
@@ -245,7 +251,9 @@ def _vacuum(args: argparse.Namespace) -> int:
     # uncommitted ones: it runs only while no other command holds a lock (see docs/security.md).
     with run_lock(lh.settings, what, run.run_id, tables=tables, exclusive=args.force), run:
         for name in [_delta_only(lh, n) for n in _existing(lh, chosen)]:
-            version = maintenance.vacuum(lh, name, retention_hours=args.retention_hours, force=args.force)
+            version = maintenance.vacuum(
+                lh, name, retention_hours=args.retention_hours, force=args.force, run_id=run.run_id
+            )
             run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)
             print(f"vacuumed {name} (version {version.version})")
     return 0
@@ -266,7 +274,7 @@ def _optimize(args: argparse.Namespace) -> int:
     # OPTIMIZE writes files before it commits them: registered, so no forced vacuum runs meanwhile.
     tables = [lh.resolve(name).path for name in names]
     with run_lock(lh.settings, f"a compaction of {_listed(names)}", run.run_id, tables=tables), run:
-        versions = maintenance.optimize_tables(lh, names, batch_date, zorder_by=args.zorder_by)
+        versions = maintenance.optimize_tables(lh, names, batch_date, args.zorder_by, run.run_id)
         for name, version in zip(names, versions):
             run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)
             where = maintenance.night_filter(lh, name, batch_date)
@@ -369,7 +377,7 @@ def erase_everywhere(
         version = bulk.erase_keys(lh.spark, ref, key, values, run_id=run.run_id)
         deleted[name] = version.metric("numTargetRowsDeleted", "numDeletedRows")
         if vacuum:
-            version = maintenance.vacuum(lh, name, retention_hours=0, force=True)
+            version = maintenance.vacuum(lh, name, retention_hours=0, force=True, run_id=run.run_id)
         run.add_output(name, format="delta", path=ref.uri, version=version.version, rows=deleted[name])
     run.facts["erasure"] = {"key": key, "values": len(values), "vacuumed": vacuum}
     return deleted
