@@ -327,15 +327,14 @@ def key_values(text: str, column_type: str) -> list[Any]:
 
 
 def tables_with_column(lh: Lakehouse, column: str) -> dict[str, str]:
-    """``{table: column type}`` of every existing Delta table of the pipeline that has ``column``."""
+    """``{table: column type}`` of every existing table of the pipeline (Delta or NCF) that has
+    ``column``."""
     found = {}
     for name in _existing(lh, lh.tables.names()):
         ref = lh.resolve(name)
-        if ref.format != "delta":
-            continue
         types = {
             f.name: f.dataType.simpleString()
-            for f in lh.spark.read.format("delta").load(ref.uri).schema.fields
+            for f in lh.spark.read.format(ref.format).load(ref.uri).schema.fields
         }
         if column in types:
             found[name] = types[column]
@@ -361,26 +360,101 @@ def erasure_impact(lh: Lakehouse, anchor: str, key: str, values_text: str) -> li
     return [measure(lh.spark, lh.resolve(n).format, lh.resolve(n).uri, n, condition) for n in names]
 
 
-def erase_everywhere(
-    lh: Lakehouse, anchor: str, key: str, values_text: str, run: JobRun, vacuum: bool = False
-) -> dict[str, int]:
-    """Erase the rows whose ``key`` is in ``values_text`` from every table with that column.
+def _erase_quarantined(lh: Lakehouse, key: str, values: list[Any], run: JobRun):
+    """Delete the malformed raw records whose ``key`` field is in ``values`` from the ingest
+    quarantine (see :func:`~neurolake_spark.erasure.quarantined_with_key`); its new version, or
+    None when there is no such table or no source with the column."""
+    from neurolake_spark import bulk
+    from neurolake_spark.erasure import quarantined_with_key
+    from neurolake_spark.ingest import QUARANTINE_TABLE
 
+    condition = quarantined_with_key(lh.settings.pipeline_definition(), key, values)
+    ref = lh.resolve(QUARANTINE_TABLE)
+    if condition is None or not bulk.exists(lh.spark, ref):
+        return None
+    return bulk.delete(lh.spark, ref, condition, run_id=run.run_id)
+
+
+def _vacuum_erased(lh: Lakehouse, name: str, run: JobRun, erased):
+    """Vacuum ``name`` with retention 0 (Delta or NCF), then drop string statistics from its log,
+    so neither an old file nor a log entry keeps an erased value. The table's version to record:
+    the vacuum's commit (Delta), else ``erased`` (an NCF vacuum commits nothing)."""
+    from ncf_datasource.table import NCFTable
+    from ncf_datasource.table.maintenance import vacuum as ncf_vacuum
+    from neurolake_spark import maintenance
+    from neurolake_spark.erasure import scrub_statistics
+
+    ref = lh.resolve(name)
+    if ref.format == "ncf":
+        ncf_vacuum(NCFTable.open(ref.path), 0, force=True)
+        version = erased
+    else:
+        version = maintenance.vacuum(lh, name, retention_hours=0, force=True, run_id=run.run_id)
+    scrub_statistics(ref)
+    return version
+
+
+def erase_everywhere(
+    lh: Lakehouse,
+    anchor: str,
+    key: str,
+    values_text: str,
+    run: JobRun,
+    vacuum: bool = False,
+    origin: str | None = "neurolake erase",
+) -> dict[str, int]:
+    """Erase the rows whose ``key`` is in ``values_text`` from every table with that column (Delta
+    and NCF) and the quarantined raw records with that key, and keep the request in the erasure
+    register (unless ``origin`` is None: a request re-applied from the register).
+
+    With ``vacuum``, old files are deleted and string statistics dropped from the tables' logs.
     Returns ``{table: rows deleted}``; each table's new version is recorded on ``run``.
     """
-    from neurolake_spark import bulk, maintenance
+    from neurolake_spark import bulk
+    from neurolake_spark.erasure import ErasureRegister
+    from neurolake_spark.ingest import QUARANTINE_TABLE
 
     names, values = _erasure_targets(lh, anchor, key, values_text)
+    if origin is not None:
+        ErasureRegister(lh.settings.warehouse).record(anchor, key, values, origin, run.run_id)
     deleted = {}
     for name in names:
         ref = lh.resolve(name)
         version = bulk.erase_keys(lh.spark, ref, key, values, run_id=run.run_id)
         deleted[name] = version.metric("numTargetRowsDeleted", "numDeletedRows")
         if vacuum:
-            version = maintenance.vacuum(lh, name, retention_hours=0, force=True, run_id=run.run_id)
-        run.add_output(name, format="delta", path=ref.uri, version=version.version, rows=deleted[name])
+            version = _vacuum_erased(lh, name, run, version)
+        run.add_output(name, format=ref.format, path=ref.uri, version=version.version, rows=deleted[name])
+    quarantined = _erase_quarantined(lh, key, values, run)
+    if quarantined is not None:
+        ref = lh.resolve(QUARANTINE_TABLE)
+        deleted[QUARANTINE_TABLE] = quarantined.metric("numDeletedRows")
+        if vacuum:
+            quarantined = _vacuum_erased(lh, QUARANTINE_TABLE, run, quarantined)
+        run.add_output(
+            QUARANTINE_TABLE,
+            format=ref.format,
+            path=ref.uri,
+            version=quarantined.version,
+            rows=deleted[QUARANTINE_TABLE],
+        )
     run.facts["erasure"] = {"key": key, "values": len(values), "vacuumed": vacuum}
     return deleted
+
+
+def reapply_erasures(lh: Lakehouse, run: JobRun) -> list[str]:
+    """Erase again every request of the erasure register (rows a source re-sent since), without
+    vacuuming; one line per request."""
+    from neurolake_spark.erasure import ErasureRegister
+
+    applied = []
+    for request in ErasureRegister(lh.settings.warehouse).requests():
+        values = ",".join(str(v) for v in request.values)
+        erase_everywhere(lh, request.anchor, request.key, values, run, origin=None)
+        applied.append(
+            f"erasure register: erase {request.key} ({len(request.values)} values, {request.origin})"
+        )
+    return applied
 
 
 def _erase(args: argparse.Namespace) -> int:
@@ -560,14 +634,19 @@ def apply_fixes(lh: Lakehouse, batch_date: str, run: JobRun) -> list[str]:
     which changes nothing (updates and deletes are by condition, erasures by key).
 
     All files are parsed and their tables checked fixable first; each condition is then checked
-    against its table just before it is applied (one that matches every row needs ``all_rows``)."""
+    against its table just before it is applied (one that matches every row needs ``all_rows``).
+    Every request of the erasure register is applied again first (rows a source re-sent), and
+    each erase fix is added to the register, so later nights erase its keys again."""
     from neurolake_spark import bulk
     from neurolake_spark.conditions import to_column
 
     applied = []
-    for fix in load_fixes(lh, batch_date):
+    fixes = load_fixes(lh, batch_date)
+    applied.extend(reapply_erasures(lh, run))
+    for fix in fixes:
         if fix.op == "erase":
-            erase_everywhere(lh, fix.table, fix.key, ",".join(str(v) for v in fix.values), run)
+            origin = f"fix {fix.file} of {batch_date}"
+            erase_everywhere(lh, fix.table, fix.key, ",".join(str(v) for v in fix.values), run, origin=origin)
         else:
             where, assignments = _bound_fix(lh, fix)
             _fix_impact(lh, fix, where)
