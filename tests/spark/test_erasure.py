@@ -49,13 +49,18 @@ def customer_line(customer_id: int) -> str:
 
 
 def land_day(lh: Lakehouse, day: str) -> None:
-    """The generated day plus both erased customers, and a malformed record of 990001."""
+    """The generated day plus both erased customers, a malformed record of 990001, and a
+    malformed order (CSV) of 990001."""
     generate_day(lh.settings.raw_dir, day, scale=SCALE, seed=lh.settings.generator.seed)
     malformed = customer_line(990001).replace('"2024-01-02"', '"not a date"')
     lines = [customer_line(990001), customer_line(990002), malformed]
     (lh.settings.raw_dir / "customers" / f"date={day}" / "part-erasure.json").write_text(
         "\n".join(lines) + "\n"
     )
+    orders = (
+        "order_id,customer_id,order_ts,status,updated_at\n880001,990001,not a time,paid,2026-11-23 10:00:00\n"
+    )
+    (lh.settings.raw_dir / "orders" / f"date={day}" / "part-erasure.csv").write_text(orders)
 
 
 def cli(lh: Lakehouse, *args: str) -> int:
@@ -98,7 +103,7 @@ def erased(spark, tmp_path_factory):
     for _ in range(10):  # a checkpoint of the Delta log, its file statistics included
         bulk.insert(spark, bronze, resent)
     assert list((bronze.path / "_delta_log").glob("*.checkpoint.parquet"))
-    assert quarantined(lh, 990001) == 1
+    assert quarantined(lh, 990001) == 1 and quarantined_order(lh) == 1
 
     erase = ["erase", "--table", "silver.customers", "--key", "customer_id", "--values", "990001", "--vacuum"]
     assert cli(lh, *erase) == 0
@@ -120,6 +125,11 @@ def quarantined(lh: Lakehouse, customer_id: int) -> int:
     return lh.table("quarantine.ingest").where(F.col("raw_record").contains(ERASED[customer_id])).count()
 
 
+def quarantined_order(lh: Lakehouse) -> int:
+    """The malformed CSV order of customer 990001 in the quarantine."""
+    return lh.table("quarantine.ingest").where(F.col("raw_record").startswith("880001,990001,")).count()
+
+
 def test_erase_reaches_ncf_tables(erased):
     lh, _ = erased
     assert rows_of(lh, CONTACTS, 990001) == 0 and rows_of(lh, CONTACTS, 990002) == 0
@@ -128,7 +138,8 @@ def test_erase_reaches_ncf_tables(erased):
 
 def test_erase_reaches_quarantined_raw_records_by_their_key(erased):
     lh, _ = erased
-    assert quarantined(lh, 990001) == 0
+    assert quarantined(lh, 990001) == 0  # a JSON record: its key read by JSON path
+    assert quarantined_order(lh) == 0  # a CSV record: its key read at its position in the schema
     assert lh.table("quarantine.ingest").count() > 0  # the other malformed records stay
 
 
