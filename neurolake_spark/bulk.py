@@ -3,6 +3,7 @@
 Every call takes a resolved :class:`~neurolake_spark.tables.TableRef` and returns the
 :class:`TableVersion` it committed, so a job does not care which format a table is::
 
+    >>> from pyspark.sql import functions as F
     >>> from neurolake_spark import Lakehouse, bulk
     >>> lh = Lakehouse.open("conf/local.yaml")
     >>> spark, ref = lh.spark, lh.resolve("silver.orders")
@@ -12,7 +13,7 @@ Every call takes a resolved :class:`~neurolake_spark.tables.TableRef` and return
     >>> updates_df = spark.createDataFrame([(1, "paid", 2), (3, "placed", 2)], schema)
     >>> bulk.upsert(spark, ref, updates_df, keys=["order_id"], newer_than="updated_at").operation
     'MERGE'
-    >>> bulk.delete(spark, ref, "status = 'test'").version
+    >>> bulk.delete(spark, ref, F.col("status") == "test").version
     2
     >>> sorted(tuple(row) for row in lh.table("silver.orders").collect())
     [(1, 'paid', 2), (3, 'placed', 2)]
@@ -24,7 +25,9 @@ Every call takes a resolved :class:`~neurolake_spark.tables.TableRef` and return
     [44]
 
 Each operation is one atomic commit, tagged with ``run_id`` when one is given. Conditions
-are Spark SQL expressions. The work is done by the table's format
+and new values of ``update`` and ``delete`` are pyspark ``Column`` objects: text from a user
+is parsed and checked by :mod:`neurolake_spark.conditions` first (``to_column``), never run
+as SQL. The work is done by the table's format
 (:mod:`~neurolake_spark.table_formats`): Delta, or NCF through
 :mod:`ncf_datasource.spark.operations` (copy-on-write of the files that can hold matching
 rows, pruned by statistics and the learned index).
@@ -35,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.table_formats import STABLE_MERGE_SOURCE, CommitTag, TableVersion, table_format
@@ -91,6 +94,8 @@ def overwrite_where(
     """Atomically replace the rows matching ``condition`` with ``df`` (creating the table).
 
     Re-running with the same input leaves the same table, which makes batch loads idempotent.
+    ``condition`` is Spark SQL text the caller writes itself (Delta's ``replaceWhere``: a batch
+    date, names from the settings), never text from a user.
     """
     df = hold_commit(df, f"commit:{ref.name}")
     return table_format(ref).overwrite_where(spark, ref, df, condition, CommitTag(run_id))
@@ -139,13 +144,17 @@ def upsert(
 
 
 def update(
-    spark: SparkSession, ref: TableRef, condition: str, assignments: dict[str, str], run_id: str | None = None
+    spark: SparkSession,
+    ref: TableRef,
+    condition: Column,
+    assignments: dict[str, Column],
+    run_id: str | None = None,
 ) -> TableVersion:
-    """Set columns (``{"status": "'cancelled'"}``, SQL expressions) on rows matching ``condition``."""
+    """Set columns (``{"status": F.lit("cancelled")}``) on rows matching ``condition``."""
     return table_format(ref).update(spark, ref, condition, assignments, CommitTag(run_id))
 
 
-def delete(spark: SparkSession, ref: TableRef, condition: str, run_id: str | None = None) -> TableVersion:
+def delete(spark: SparkSession, ref: TableRef, condition: Column, run_id: str | None = None) -> TableVersion:
     """Delete the rows matching ``condition``."""
     return table_format(ref).delete(spark, ref, condition, CommitTag(run_id))
 

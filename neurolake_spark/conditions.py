@@ -1079,49 +1079,6 @@ def to_column(node: Node) -> Column:
     return ~column if node.negated else column
 
 
-_PLAIN_SQL_STRING = re.compile(r"[A-Za-z0-9 _\-.,:;@/+=*!?%<>|~^&()\[\]]*")
-
-
-def to_spark_sql(node: Node) -> str:
-    """``node`` as Spark SQL text, for the APIs that only take SQL text (today
-    ``bulk.update``/``bulk.delete`` and the NCF row operations): prefer :func:`to_column`.
-
-    The text is generated from the checked tree, never copied from the input: every name is
-    backquoted, every operation parenthesized, and a string with any character outside a plain
-    set (quotes, backslashes, ``$``, braces, non-ASCII...) is written as the cast of its UTF-8
-    bytes in hex, so neither Spark's escapes nor its variable substitution can apply to it.
-    """
-    if isinstance(node, Col):
-        return "`" + node.name.replace("`", "``") + "`"
-    if isinstance(node, Lit):
-        if node.kind == "string":
-            if _PLAIN_SQL_STRING.fullmatch(node.value):
-                return f"'{node.value}'"
-            return f"CAST(X'{node.value.encode('utf-8').hex().upper()}' AS STRING)"
-        if node.kind in ("int", "decimal", "double"):
-            return f"({_number_text(node)})"
-        return _text_literal(node)
-    if isinstance(node, Logic):
-        return "(" + f" {node.op} ".join(to_spark_sql(t) for t in node.terms) + ")"
-    if isinstance(node, Unary):
-        return f"({'NOT' if node.op == 'NOT' else '-'} {to_spark_sql(node.operand)})"
-    if isinstance(node, Binary):
-        return f"({to_spark_sql(node.left)} {node.op} {to_spark_sql(node.right)})"
-    if isinstance(node, Call):
-        return f"{node.name}({', '.join(to_spark_sql(a) for a in node.args)})"
-    if isinstance(node, Cast):
-        return f"CAST({to_spark_sql(node.operand)} AS {node.type.upper()})"
-    operand = to_spark_sql(node.operand)
-    negation = "NOT " if node.negated else ""
-    if isinstance(node, InList):
-        return f"({operand} {negation}IN ({', '.join(to_spark_sql(i) for i in node.items)}))"
-    if isinstance(node, Between):
-        return f"({operand} {negation}BETWEEN {to_spark_sql(node.low)} AND {to_spark_sql(node.high)})"
-    if isinstance(node, Like):
-        return f"({operand} {negation}LIKE {to_spark_sql(node.pattern)})"
-    return f"({operand} IS {negation}NULL)"
-
-
 # ----------------------------------------------------------------------------- folding
 
 

@@ -2,6 +2,7 @@
 
 Example (a notebook; ``conf/local.yaml`` keeps the warehouse beside ``conf/``)::
 
+    >>> from pyspark.sql import functions as F
     >>> from neurolake_spark import Lakehouse, bulk
     >>> lh = Lakehouse.open("conf/local.yaml")
     >>> spark = lh.spark                                # Delta and ``ncf`` ready
@@ -9,7 +10,7 @@ Example (a notebook; ``conf/local.yaml`` keeps the warehouse beside ``conf/``)::
     >>> orders = spark.createDataFrame(rows, "order_id BIGINT, status STRING")
     >>> bulk.insert(spark, lh.resolve("silver.orders"), orders).version
     0
-    >>> bulk.delete(spark, lh.resolve("silver.orders"), "status = 'shipped'").version
+    >>> bulk.delete(spark, lh.resolve("silver.orders"), F.col("status") == "shipped").version
     1
     >>> lh.table("silver.orders").groupBy("status").count().show()
     +------+-----+

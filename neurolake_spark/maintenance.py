@@ -1,5 +1,9 @@
 """Table health: compaction (OPTIMIZE, optionally Z-ordered), VACUUM, RESTORE.
 
+Each returns the commit it made, found by its tag (``run_id`` and an id of its own, see
+:mod:`~neurolake_spark.table_formats`), never the newest commit of the table; operation
+``NONE`` when it committed nothing (nothing to compact, nothing to vacuum).
+
 Example::
 
     maintenance.optimize(lh, "silver.orders", zorder_by=["customer_id"])
@@ -19,26 +23,33 @@ from neurolake_spark.concurrency import run_concurrently
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.runs import JobRun
-from neurolake_spark.session import temporary_conf
+from neurolake_spark.table_formats import CommitTag, tagged_delta_operation
 from neurolake_spark.testing_hooks import pause_at
 
 SAFE_RETENTION_HOURS = 168
 
 
 def optimize(
-    lh: Lakehouse, name: str, where: str | None = None, zorder_by: list[str] | None = None
+    lh: Lakehouse,
+    name: str,
+    where: str | None = None,
+    zorder_by: list[str] | None = None,
+    run_id: str | None = None,
 ) -> bulk.TableVersion:
     """Compact small files of a Delta table (only the partitions matching ``where``)."""
     ref = lh.resolve(name)
-    builder = DeltaTable.forPath(lh.spark, ref.uri).optimize()
-    if where:
-        builder = builder.where(where)
-    if zorder_by:
-        builder.executeZOrderBy(*zorder_by)
-    else:
-        builder.executeCompaction()
-    pause_at(f"optimize:{name}")
-    return bulk.current_version(lh.spark, ref)
+
+    def compact() -> None:
+        builder = DeltaTable.forPath(lh.spark, ref.uri).optimize()
+        if where:
+            builder = builder.where(where)
+        if zorder_by:
+            builder.executeZOrderBy(*zorder_by)
+        else:
+            builder.executeCompaction()
+        pause_at(f"optimize:{name}")
+
+    return tagged_delta_operation(lh.spark, ref, compact, CommitTag(run_id))
 
 
 def night_filter(lh: Lakehouse, name: str, batch_date: str | None) -> str | None:
@@ -49,23 +60,28 @@ def night_filter(lh: Lakehouse, name: str, batch_date: str | None) -> str | None
 
 
 def optimize_tables(
-    lh: Lakehouse, names: list[str], batch_date: str | None = None, zorder_by: list[str] | None = None
+    lh: Lakehouse,
+    names: list[str],
+    batch_date: str | None = None,
+    zorder_by: list[str] | None = None,
+    run_id: str | None = None,
 ) -> list[bulk.TableVersion]:
     """Compact the Delta tables ``names`` concurrently (only ``batch_date``'s partition of tables
-    partitioned by batch date); their new versions, in order."""
+    partitioned by batch date); the commits they made, in order."""
     return run_concurrently(
         lh.spark,
         [
-            partial(optimize, lh, name, where=night_filter(lh, name, batch_date), zorder_by=zorder_by)
+            partial(
+                optimize,
+                lh,
+                name,
+                where=night_filter(lh, name, batch_date),
+                zorder_by=zorder_by,
+                run_id=run_id,
+            )
             for name in names
         ],
         "optimize",
-    )
-
-
-def _retention_check(lh: Lakehouse, enabled: bool):
-    return temporary_conf(
-        lh.spark, {"spark.databricks.delta.retentionDurationCheck.enabled": None if enabled else "false"}
     )
 
 
@@ -76,7 +92,11 @@ def _younger_than(ref, hours: float) -> bool:
 
 
 def vacuum(
-    lh: Lakehouse, name: str, retention_hours: int | None = None, force: bool = False
+    lh: Lakehouse,
+    name: str,
+    retention_hours: int | None = None,
+    force: bool = False,
+    run_id: str | None = None,
 ) -> bulk.TableVersion:
     """Delete files no version within ``retention_hours`` needs.
 
@@ -92,42 +112,54 @@ def vacuum(
             "pass force=True (--force) if no reader needs older versions"
         )
     ref = lh.resolve(name)
-    if not _younger_than(ref, hours):
-        with _retention_check(lh, enabled=not force):
-            DeltaTable.forPath(lh.spark, ref.uri).vacuum(float(hours))
-    return bulk.current_version(lh.spark, ref)
+    tag = CommitTag(run_id)
+    if _younger_than(ref, hours):
+        return bulk.TableVersion(ref.name, bulk.current_version(lh.spark, ref).version, "NONE")
+    check = {"spark.databricks.delta.retentionDurationCheck.enabled": None if not force else "false"}
+    return tagged_delta_operation(
+        lh.spark, ref, lambda: DeltaTable.forPath(lh.spark, ref.uri).vacuum(float(hours)), tag, check
+    )
 
 
 def restore(
-    lh: Lakehouse, name: str, version: int | None = None, timestamp: str | None = None
+    lh: Lakehouse,
+    name: str,
+    version: int | None = None,
+    timestamp: str | None = None,
+    run_id: str | None = None,
 ) -> bulk.TableVersion:
     """Roll a Delta table back to an earlier version or timestamp (a new commit)."""
     if (version is None) == (timestamp is None):
         raise PipelineError(f"restore {name}: give exactly one of a version or a timestamp")
     ref = lh.resolve(name)
-    table = DeltaTable.forPath(lh.spark, ref.uri)
-    if version is not None:
-        table.restoreToVersion(int(version))
-    else:
-        table.restoreToTimestamp(timestamp)
-    return bulk.current_version(lh.spark, ref)
+
+    def roll_back() -> None:
+        table = DeltaTable.forPath(lh.spark, ref.uri)
+        if version is not None:
+            table.restoreToVersion(int(version))
+        else:
+            table.restoreToTimestamp(timestamp)
+
+    return tagged_delta_operation(lh.spark, ref, roll_back, CommitTag(run_id))
 
 
 def nightly_maintenance(lh: Lakehouse, batch_date: str, run: JobRun) -> None:
     """Compact what the night wrote and vacuum every table with the configured retention
     (the tables concurrently).
 
-    A table is recorded as an output of the run only when maintenance committed a new version.
+    A table is recorded as an output of the run only when maintenance committed a new version
+    (its last one), never another writer's commit.
     """
     settings = lh.settings.maintenance
     refs = {name: lh.resolve(name) for name in lh.tables.names()}
     names = [name for name, ref in refs.items() if ref.format == "delta" and bulk.exists(lh.spark, ref)]
-    before = [bulk.current_version(lh.spark, refs[name]) for name in names]
-    after = before
+    committed: dict[str, bulk.TableVersion] = {}
     if settings.optimize:
-        after = optimize_tables(lh, names, batch_date)
+        committed.update(zip(names, optimize_tables(lh, names, batch_date, run_id=run.run_id)))
     if settings.vacuum:
-        after = run_concurrently(lh.spark, [partial(vacuum, lh, name) for name in names], "vacuum")
-    for name, old, new in zip(names, before, after):
-        if new.version != old.version:
-            run.add_output(name, format="delta", path=refs[name].uri, version=new.version)
+        vacuums = [partial(vacuum, lh, name, run_id=run.run_id) for name in names]
+        vacuumed = run_concurrently(lh.spark, vacuums, "vacuum")
+        committed.update((n, v) for n, v in zip(names, vacuumed) if v.operation != "NONE")
+    for name, version in committed.items():
+        if version.operation != "NONE":
+            run.add_output(name, format="delta", path=refs[name].uri, version=version.version)

@@ -1,7 +1,8 @@
 """Credentials out of messages: every URL is masked before it reaches an error, a log or output.
 
 A catalog URL (``postgresql+psycopg://user:password@host/db``), an HTTP backend URL
-(``https://user:token@marquez``) or a libpq URI with ``?password=`` carries a secret.
+(``https://user:token@marquez``) or a libpq URI with ``?password=`` carries a secret, and
+so does a mistyped one (``postgresql//user:password@host``).
 :func:`mask_credentials` replaces the password of every URL in a text (and the value of
 query parameters named like secrets) with ``***``, keeping user, host and path, so a
 message still says which backend failed. Apply it to anything built from a URL or from a
@@ -19,7 +20,7 @@ import re
 
 MASK = "***"
 
-_USERINFO = re.compile(r"(?P<prefix>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@\s]*@")
+_USERINFO = re.compile(r"(?P<prefix>(?:\b[A-Za-z][A-Za-z0-9+.-]*:)?//[^:/@\s]*):[^@\s]*@")
 _SECRET_PARAMETER = re.compile(
     r"(?P<prefix>[?&;](?:password|passwd|pwd|sslpassword|secret|token|access_token|api_?key)=)[^&#\s]*",
     re.IGNORECASE,

@@ -22,7 +22,6 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from neurolake_spark import bulk
 from neurolake_spark.errors import PipelineError
 from neurolake_spark.ingest import (
     QUARANTINE_TABLE,
@@ -35,6 +34,7 @@ from neurolake_spark.ingest import (
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.run_model import ColumnSource, schema_of
 from neurolake_spark.runs import JobRun
+from neurolake_spark.table_formats import CommitTag, DeltaFormat, TableVersion
 from neurolake_spark.tables import TableRef
 from neurolake_spark.transforms import CORRUPT_COLUMN, split_malformed, with_ingest_metadata
 
@@ -83,13 +83,11 @@ def _with_metadata(rows: DataFrame, name: str, run_id: str, today: str) -> DataF
     )
 
 
-def _append_once(rows: DataFrame, ref: TableRef, app_id: str, batch_id: int, exists: bool) -> None:
-    writer = (
-        rows.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
-    )
-    if ref.definition.partition_by and not exists:
-        writer = writer.partitionBy(*ref.definition.partition_by)
-    writer.save(ref.uri)
+def _append_once(rows: DataFrame, ref: TableRef, app_id: str, batch_id: int, run_id: str) -> TableVersion:
+    """Append a micro-batch once (Delta skips a ``txnVersion`` it committed before); the commit
+    it made, found by its tag (operation ``NONE`` for a skipped replay)."""
+    tag = CommitTag(run_id)
+    return DeltaFormat().write(ref, rows, "append", tag, txnAppId=app_id, txnVersion=str(batch_id))
 
 
 def stream_source(
@@ -122,10 +120,8 @@ def stream_source(
             good, bad = split_malformed(parsed, data_columns)
             bronze_rows = _with_metadata(good, name, run.run_id, today)
             quarantine_rows = _with_metadata(bad, name, run.run_id, today).withColumn("source", F.lit(name))
-            _append_once(bronze_rows, bronze_ref, app_id, batch_id, bulk.exists(lh.spark, bronze_ref))
-            _append_once(
-                quarantine_rows, quarantine_ref, app_id, batch_id, bulk.exists(lh.spark, quarantine_ref)
-            )
+            bronze = _append_once(bronze_rows, bronze_ref, app_id, batch_id, run.run_id)
+            quarantine = _append_once(quarantine_rows, quarantine_ref, app_id, batch_id, run.run_id)
             quarantined = bad.count()
         finally:
             parsed.unpersist()
@@ -133,6 +129,10 @@ def stream_source(
         totals.quarantined += quarantined
         totals.accepted += read - quarantined
         totals.batches += 1
+        if bronze.operation != "NONE":
+            totals.bronze_version = bronze.version
+        if quarantine.operation != "NONE":
+            totals.quarantine_version = quarantine.version
         schemas["bronze"], schemas["quarantine"] = bronze_rows.schema, quarantine_rows.schema
 
     writer = (
@@ -162,23 +162,22 @@ def stream_source(
         rows=totals.read,
         schema=schema_of(source_schema(name, source)),
     )
-    if totals.batches:
-        bronze_version = bulk.current_version(lh.spark, bronze_ref)
-        quarantine_version = bulk.current_version(lh.spark, quarantine_ref)
+    if totals.bronze_version is not None:
         run.add_output(
             source.bronze,
             format="delta",
             path=bronze_ref.uri,
-            version=bronze_version.version,
+            version=totals.bronze_version,
             rows=totals.accepted,
             schema=schema_of(schemas["bronze"]),
             column_lineage={c: [ColumnSource(f"raw.{name}", c)] for c in data_columns},
         )
+    if totals.quarantine_version is not None:
         run.add_output(
             QUARANTINE_TABLE,
             format="delta",
             path=quarantine_ref.uri,
-            version=quarantine_version.version,
+            version=totals.quarantine_version,
             rows=totals.quarantined,
             schema=schema_of(schemas["quarantine"]),
         )

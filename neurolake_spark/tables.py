@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ncf_datasource.table.paths import UnsafePathError, inside
 from neurolake_spark.errors import TableNameError
 from neurolake_spark.pipeline_config import TABLE_NAME, PipelineDefinition, TableDefinition
 
@@ -59,9 +60,10 @@ class TableResolver:
             known = ", ".join(sorted(self.definition.tables))
             raise TableNameError(f"unknown table '{name}' (known tables: {known})")
         layer, short = name.split(".", 1)
-        path = (self.warehouse / layer / short).resolve()
-        if self.warehouse.resolve() not in path.parents:
-            raise TableNameError(f"table '{name}' resolves outside the warehouse")
+        try:
+            path = inside(self.warehouse, f"{layer}/{short}").resolve()
+        except UnsafePathError:
+            raise TableNameError(f"table '{name}' resolves outside the warehouse") from None
         return TableRef(name=name, path=path, definition=table)
 
     def names(self, layer: str | None = None) -> list[str]:

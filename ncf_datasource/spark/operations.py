@@ -1,16 +1,19 @@
 """Row-level operations on NCF tables with Spark: delete, update and merge, each one commit.
 
-Conditions are Spark SQL expressions. Each operation finds the files that hold matching
-rows with one scan of the table through the ``ncf`` source (so Spark's pushed filters
-prune files by statistics and the learned index), rewrites only those files (copy on
-write) with Spark, and commits "remove those files, add the rewritten ones" atomically.
+Conditions and new values of delete and update are pyspark ``Column`` objects, never SQL
+text; ``predicate`` is how the commit describes the condition (the caller's own text, e.g.
+``conditions.to_text`` of a parsed condition). Each operation finds the files that hold
+matching rows with one scan of the table through the ``ncf`` source (so Spark's pushed
+filters prune files by statistics and the learned index), rewrites only those files (copy
+on write) with Spark, and commits "remove those files, add the rewritten ones" atomically.
 A conflicting concurrent commit makes the operation start again from the new version.
 
 Example::
 
+    from pyspark.sql import functions as F
     from ncf_datasource.spark import operations as ops
-    ops.delete(spark, "/lake/orders", "status = 'test'")
-    ops.update(spark, "/lake/orders", "order_id = 42", {"status": "'cancelled'"})
+    ops.delete(spark, "/lake/orders", F.col("status") == "test", "status = 'test'")
+    ops.update(spark, "/lake/orders", F.col("order_id") == 42, {"status": F.lit("void")}, "order_id = 42")
     ops.merge(spark, "/lake/orders", updates_df, keys=["order_id"],
               when_matched="update", when_not_matched="insert")
 """
@@ -120,24 +123,30 @@ def _commit(
 
 
 def delete(
-    spark: SparkSession, path: str, condition: str, retries: int = DEFAULT_RETRIES, **commit_info: Any
+    spark: SparkSession,
+    path: str,
+    condition: Column,
+    predicate: str,
+    retries: int = DEFAULT_RETRIES,
+    **commit_info: Any,
 ) -> int | None:
-    """Delete the rows where ``condition`` is true; the committed version, or None if none matched."""
+    """Delete the rows where ``condition`` is true; the committed version, or None if none matched.
+
+    ``predicate`` describes the condition in the commit."""
     table = NCFTable.open(path)
 
     def attempt() -> int | None:
         snapshot = table.snapshot()
-        cond = F.expr(condition)
-        hits = _matching_files(spark, snapshot, cond)
+        hits = _matching_files(spark, snapshot, condition)
         if not hits:
             return None
         files = sorted(hits)
-        kept = scan(spark, snapshot, files).where(~F.coalesce(cond, F.lit(False)))
+        kept = scan(spark, snapshot, files).where(~F.coalesce(condition, F.lit(False)))
         return _commit(
             table,
             snapshot,
             "DELETE",
-            {"predicate": condition, **commit_info},
+            {"predicate": predicate, **commit_info},
             files,
             [kept],
             sum(hits.values()),
@@ -149,12 +158,15 @@ def delete(
 def update(
     spark: SparkSession,
     path: str,
-    condition: str,
-    assignments: dict[str, str],
+    condition: Column,
+    assignments: dict[str, Column],
+    predicate: str,
     retries: int = DEFAULT_RETRIES,
     **commit_info: Any,
 ) -> int | None:
-    """Set columns (``{"status": "'void'"}``, SQL expressions) on rows where ``condition`` is true."""
+    """Set columns (``{"status": F.lit("void")}``) on rows where ``condition`` is true.
+
+    ``predicate`` describes the condition in the commit, which also lists the columns set."""
     table = NCFTable.open(path)
     if not assignments:
         raise NCFTableError(f"{path}: update needs at least one column to set")
@@ -164,7 +176,7 @@ def update(
         unknown = sorted(set(assignments) - set(snapshot.schema.names))
         if unknown:
             raise SchemaMismatchError(f"{path}: update sets unknown columns {unknown}")
-        cond = F.coalesce(F.expr(condition), F.lit(False))
+        cond = F.coalesce(condition, F.lit(False))
         hits = _matching_files(spark, snapshot, cond)
         if not hits:
             return None
@@ -173,7 +185,7 @@ def update(
         types = {f.name: f.dataType for f in data.schema.fields}
         new = data.select(
             *[
-                F.when(cond, F.expr(assignments[c]).cast(types[c])).otherwise(F.col(c)).alias(c)
+                F.when(cond, assignments[c].cast(types[c])).otherwise(F.col(c)).alias(c)
                 if c in assignments
                 else F.col(c)
                 for c in data.columns
@@ -183,7 +195,7 @@ def update(
             table,
             snapshot,
             "UPDATE",
-            {"predicate": condition, "set": assignments, **commit_info},
+            {"predicate": predicate, "set": sorted(assignments), **commit_info},
             files,
             [new],
             sum(hits.values()),
@@ -315,13 +327,17 @@ def replace_where(
     """Atomically replace the rows where ``condition`` is true by ``df`` (creating the table).
 
     Re-running with the same input leaves the same rows, which makes batch loads idempotent.
+    ``condition`` is Spark SQL text that the caller writes itself (a batch date and names from
+    its settings, as Delta's ``replaceWhere``), never text from a user.
     """
     if not NCFTable.is_table(path):
         writer = df.write.format("ncf").mode("append")
         for key, value in commit_info.items():
             writer = writer.option(f"commitInfo.{key}", str(value))
         writer.save(str(path))
-        return NCFTable(path).version
+        created = NCFTable(path)
+        found = created.find_commit({key: str(value) for key, value in commit_info.items()})
+        return created.version if found is None else found
     table = NCFTable.open(path)
 
     def attempt() -> int:

@@ -138,7 +138,7 @@ class NCFStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         for version, snapshot, index, f in self._pending(start, last):
             if (version, snapshot) == (stop_version, stop_snapshot) and index >= stop_index:
                 break
-            parts.append(FilePart(str(self.table.path / f.path), None, f.rows, f.path))
+            parts.append(FilePart(self.batch.snapshot.absolute(f), None, f.rows, f.path))
         return pack(parts, self.max_rows_per_partition)
 
     def read(self, partition):

@@ -280,6 +280,16 @@ class NCFTable:
             )
         return out
 
+    def find_commit(self, parameters: dict[str, Any], after: int = -1) -> int | None:
+        """The newest version after ``after`` whose commit parameters include all of ``parameters``
+        (e.g. a writer's ``commitInfo.*`` options): a writer finds its own commit, whatever other
+        writers committed meanwhile. None when there is none."""
+        for version in range(self.version, after, -1):
+            recorded = self.log.read(version).get("parameters") or {}
+            if all(recorded.get(key) == value for key, value in parameters.items()):
+                return version
+        return None
+
     def begin(
         self, operation: str, snapshot: Snapshot | None = None, parameters: dict[str, Any] | None = None
     ) -> Transaction:

@@ -23,11 +23,11 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import Connection, Engine, Row, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from neurolake_spark.catalog import schema
 from neurolake_spark.catalog.errors import CatalogError
+from neurolake_spark.redaction import mask_credentials
 
 BUSY_TIMEOUT_SECONDS = 30
 WRITE_LOCK_KEY = 4242  # the PostgreSQL advisory lock every catalog writer takes
@@ -49,7 +49,7 @@ class CatalogDatabase:
                 with self.write() as conn:
                     schema.migrate(conn)
         except OperationalError as exc:
-            raise CatalogError(f"cannot open the catalog at {safe_url(url)}: {exc.orig}") from None
+            raise CatalogError(mask_credentials(f"cannot open the catalog at {url}: {exc.orig}")) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -82,14 +82,6 @@ def insert_ignore(conn: Connection, table: Table) -> Any:
     return dialect.insert(table).on_conflict_do_nothing()
 
 
-def safe_url(url: str) -> str:
-    """The URL without its password (for error messages)."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return "<unparsable URL>"
-
-
 def _engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
@@ -99,7 +91,7 @@ def _engine(url: str) -> Engine:
             return engine
         return create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
-        raise CatalogError(f"cannot use catalog URL {safe_url(url)}: {exc}") from None
+        raise CatalogError(mask_credentials(f"cannot use catalog URL {url}: {exc}")) from None
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

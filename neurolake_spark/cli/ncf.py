@@ -54,12 +54,20 @@ def _add_table_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_step(
-    args: argparse.Namespace, job: str, path: str, action, what: str | None, exclusive: bool = False
+    args: argparse.Namespace,
+    job: str,
+    path: str,
+    action,
+    what: str | None,
+    exclusive: bool = False,
+    committed=lambda result: None,
 ):
     """Run ``action(lh)`` inside a JobRun (metrics and lineage) and record the table it changed.
 
-    Unless ``what`` is None (a dry run), the table's lock is held meanwhile (see
-    :mod:`neurolake_spark.locks`); ``what`` describes this command to whoever it stops."""
+    ``committed(result)`` is the version the action committed (None when it committed none:
+    then the table's current version is recorded). Unless ``what`` is None (a dry run), the
+    table's lock is held meanwhile (see :mod:`neurolake_spark.locks`); ``what`` describes this
+    command to whoever it stops."""
 
     lh = open_lakehouse(args)
     run = lh.run(job)
@@ -71,12 +79,14 @@ def _run_step(
     with lock, run:
         result = action(lh)
         table = NCFTable.open(path)
+        version = committed(result)
+        version = table.version if version is None else version
         run.add_output(
             args.table,
             format="ncf",
             path=str(table.path),
-            version=table.version,
-            rows=table.snapshot().num_rows,
+            version=version,
+            rows=table.snapshot(version).num_rows,
         )
     return result
 
@@ -90,6 +100,7 @@ def _compact(args: argparse.Namespace) -> int:
         path,
         lambda lh: compact(table, target_file_mb=args.target_file_mb, sort_by=args.sort_by),
         f"an NCF compaction of {args.table}",
+        committed=lambda version: version,
     )
     if version is None:
         print(f"{path}: nothing to compact ({len(table.snapshot().files)} files)")
@@ -184,7 +195,7 @@ def _row_operation(args: argparse.Namespace, job: str, verb: str, assignments: d
     # lazy: Spark and the data source's modules stay out of CLI start-up
     from ncf_datasource.spark import operations
     from neurolake_spark.bulk_guard import check_rows, table_columns
-    from neurolake_spark.conditions import bind, bind_assignments, parse_condition, to_spark_sql
+    from neurolake_spark.conditions import bind, bind_assignments, parse_condition, to_column, to_text
 
     path = _table_path(args)
     where = parse_condition(args.where, "--where")
@@ -209,14 +220,16 @@ def _row_operation(args: argparse.Namespace, job: str, verb: str, assignments: d
         return 0
 
     def operate(lh):
-        # The NCF operations take SQL text: to_spark_sql generates it from the checked tree.
         condition, sets, impact = checked(lh)
+        predicate = to_text(condition)
         if assignments is None:
-            return operations.delete(lh.spark, path, to_spark_sql(condition)), impact
-        sql_sets = {column: to_spark_sql(node) for column, node in sets.items()}
-        return operations.update(lh.spark, path, to_spark_sql(condition), sql_sets), impact
+            return operations.delete(lh.spark, path, to_column(condition), predicate), impact
+        values = {column: to_column(node) for column, node in sets.items()}
+        return operations.update(lh.spark, path, to_column(condition), values, predicate), impact
 
-    version, impact = _run_step(args, job, path, operate, f"an NCF {verb} on {args.table}")
+    version, impact = _run_step(
+        args, job, path, operate, f"an NCF {verb} on {args.table}", committed=lambda result: result[0]
+    )
     print(
         f"{path}: no row matches"
         if version is None

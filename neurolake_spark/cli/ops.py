@@ -89,9 +89,10 @@ def _backup(args: argparse.Namespace) -> int:
     lh = open_lakehouse(args)
     names = _chosen_tables(lh, args)
     run = lh.run("backup", run_date=args.date)
-    # Registered like every command that reads table files: no forced vacuum or restore meanwhile,
-    # and a backup killed mid-copy is reported aborted by the next command that takes these locks.
-    tables = [lh.resolve(name).path for name in names]
+    # Registered like every command that reads table files, and under the lock of its folder: no
+    # forced vacuum, erasure or restore meanwhile, and a backup killed mid-copy is reported aborted
+    # by the next command that takes these locks.
+    tables = [lh.resolve(name).path for name in names] + [Path(args.to)]
     with run_lock(lh.settings, f"a backup of {_listed(names)}", run, tables=tables), run:
         manifest = backup.backup_tables(lh, names, args.to, version=args.version, catalog=not args.no_catalog)
         for name, entry in manifest["tables"].items():
@@ -234,7 +235,9 @@ def _table_restore(args: argparse.Namespace) -> int:
         run_lock(lh.settings, f"a restore of {args.table}", run, tables=[ref.path], exclusive=True),
         run,
     ):
-        version = maintenance.restore(lh, args.table, version=args.version, timestamp=args.timestamp)
+        version = maintenance.restore(
+            lh, args.table, version=args.version, timestamp=args.timestamp, run_id=run.run_id
+        )
         run.add_output(args.table, format="delta", path=ref.uri, version=version.version)
     source = f"version {args.version}" if args.version is not None else f"timestamp {args.timestamp}"
     print(f"restored {args.table} to {source}: new version {version.version}")
@@ -253,7 +256,9 @@ def _vacuum(args: argparse.Namespace) -> int:
     # uncommitted ones: it runs only while no other command holds a lock (see docs/security.md).
     with run_lock(lh.settings, what, run, tables=tables, exclusive=args.force), run:
         for name in [_delta_only(lh, n) for n in _existing(lh, chosen)]:
-            version = maintenance.vacuum(lh, name, retention_hours=args.retention_hours, force=args.force)
+            version = maintenance.vacuum(
+                lh, name, retention_hours=args.retention_hours, force=args.force, run_id=run.run_id
+            )
             run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)
             print(f"vacuumed {name} (version {version.version})")
     return 0
@@ -274,7 +279,7 @@ def _optimize(args: argparse.Namespace) -> int:
     # OPTIMIZE writes files before it commits them: registered, so no forced vacuum runs meanwhile.
     tables = [lh.resolve(name).path for name in names]
     with run_lock(lh.settings, f"a compaction of {_listed(names)}", run, tables=tables), run:
-        versions = maintenance.optimize_tables(lh, names, batch_date, zorder_by=args.zorder_by)
+        versions = maintenance.optimize_tables(lh, names, batch_date, args.zorder_by, run.run_id)
         for name, version in zip(names, versions):
             run.add_output(name, format="delta", path=lh.resolve(name).uri, version=version.version)
             where = maintenance.night_filter(lh, name, batch_date)
@@ -327,15 +332,14 @@ def key_values(text: str, column_type: str) -> list[Any]:
 
 
 def tables_with_column(lh: Lakehouse, column: str) -> dict[str, str]:
-    """``{table: column type}`` of every existing Delta table of the pipeline that has ``column``."""
+    """``{table: column type}`` of every existing table of the pipeline (Delta or NCF) that has
+    ``column``."""
     found = {}
     for name in _existing(lh, lh.tables.names()):
         ref = lh.resolve(name)
-        if ref.format != "delta":
-            continue
         types = {
             f.name: f.dataType.simpleString()
-            for f in lh.spark.read.format("delta").load(ref.uri).schema.fields
+            for f in lh.spark.read.format(ref.format).load(ref.uri).schema.fields
         }
         if column in types:
             found[name] = types[column]
@@ -361,26 +365,101 @@ def erasure_impact(lh: Lakehouse, anchor: str, key: str, values_text: str) -> li
     return [measure(lh.spark, lh.resolve(n).format, lh.resolve(n).uri, n, condition) for n in names]
 
 
-def erase_everywhere(
-    lh: Lakehouse, anchor: str, key: str, values_text: str, run: JobRun, vacuum: bool = False
-) -> dict[str, int]:
-    """Erase the rows whose ``key`` is in ``values_text`` from every table with that column.
+def _erase_quarantined(lh: Lakehouse, key: str, values: list[Any], run: JobRun):
+    """Delete the malformed raw records whose ``key`` field is in ``values`` from the ingest
+    quarantine (see :func:`~neurolake_spark.erasure.quarantined_with_key`); its new version, or
+    None when there is no such table or no source with the column."""
+    from neurolake_spark import bulk
+    from neurolake_spark.erasure import quarantined_with_key
+    from neurolake_spark.ingest import QUARANTINE_TABLE
 
+    condition = quarantined_with_key(lh.settings.pipeline_definition(), key, values)
+    ref = lh.resolve(QUARANTINE_TABLE)
+    if condition is None or not bulk.exists(lh.spark, ref):
+        return None
+    return bulk.delete(lh.spark, ref, condition, run_id=run.run_id)
+
+
+def _vacuum_erased(lh: Lakehouse, name: str, run: JobRun, erased):
+    """Vacuum ``name`` with retention 0 (Delta or NCF), then drop string statistics from its log,
+    so neither an old file nor a log entry keeps an erased value. The table's version to record:
+    the vacuum's commit (Delta), else ``erased`` (an NCF vacuum commits nothing)."""
+    from ncf_datasource.table import NCFTable
+    from ncf_datasource.table.maintenance import vacuum as ncf_vacuum
+    from neurolake_spark import maintenance
+    from neurolake_spark.erasure import scrub_statistics
+
+    ref = lh.resolve(name)
+    if ref.format == "ncf":
+        ncf_vacuum(NCFTable.open(ref.path), 0, force=True)
+        version = erased
+    else:
+        version = maintenance.vacuum(lh, name, retention_hours=0, force=True, run_id=run.run_id)
+    scrub_statistics(ref)
+    return version
+
+
+def erase_everywhere(
+    lh: Lakehouse,
+    anchor: str,
+    key: str,
+    values_text: str,
+    run: JobRun,
+    vacuum: bool = False,
+    origin: str | None = "neurolake erase",
+) -> dict[str, int]:
+    """Erase the rows whose ``key`` is in ``values_text`` from every table with that column (Delta
+    and NCF) and the quarantined raw records with that key, and keep the request in the erasure
+    register (unless ``origin`` is None: a request re-applied from the register).
+
+    With ``vacuum``, old files are deleted and string statistics dropped from the tables' logs.
     Returns ``{table: rows deleted}``; each table's new version is recorded on ``run``.
     """
-    from neurolake_spark import bulk, maintenance
+    from neurolake_spark import bulk
+    from neurolake_spark.erasure import ErasureRegister
+    from neurolake_spark.ingest import QUARANTINE_TABLE
 
     names, values = _erasure_targets(lh, anchor, key, values_text)
+    if origin is not None:
+        ErasureRegister(lh.settings.warehouse).record(anchor, key, values, origin, run.run_id)
     deleted = {}
     for name in names:
         ref = lh.resolve(name)
         version = bulk.erase_keys(lh.spark, ref, key, values, run_id=run.run_id)
         deleted[name] = version.metric("numTargetRowsDeleted", "numDeletedRows")
         if vacuum:
-            version = maintenance.vacuum(lh, name, retention_hours=0, force=True)
-        run.add_output(name, format="delta", path=ref.uri, version=version.version, rows=deleted[name])
+            version = _vacuum_erased(lh, name, run, version)
+        run.add_output(name, format=ref.format, path=ref.uri, version=version.version, rows=deleted[name])
+    quarantined = _erase_quarantined(lh, key, values, run)
+    if quarantined is not None:
+        ref = lh.resolve(QUARANTINE_TABLE)
+        deleted[QUARANTINE_TABLE] = quarantined.metric("numDeletedRows")
+        if vacuum:
+            quarantined = _vacuum_erased(lh, QUARANTINE_TABLE, run, quarantined)
+        run.add_output(
+            QUARANTINE_TABLE,
+            format=ref.format,
+            path=ref.uri,
+            version=quarantined.version,
+            rows=deleted[QUARANTINE_TABLE],
+        )
     run.facts["erasure"] = {"key": key, "values": len(values), "vacuumed": vacuum}
     return deleted
+
+
+def reapply_erasures(lh: Lakehouse, run: JobRun) -> list[str]:
+    """Erase again every request of the erasure register (rows a source re-sent since), without
+    vacuuming; one line per request."""
+    from neurolake_spark.erasure import ErasureRegister
+
+    applied = []
+    for request in ErasureRegister(lh.settings.warehouse).requests():
+        values = ",".join(str(v) for v in request.values)
+        erase_everywhere(lh, request.anchor, request.key, values, run, origin=None)
+        applied.append(
+            f"erasure register: erase {request.key} ({len(request.values)} values, {request.origin})"
+        )
+    return applied
 
 
 def _erase(args: argparse.Namespace) -> int:
@@ -560,24 +639,28 @@ def apply_fixes(lh: Lakehouse, batch_date: str, run: JobRun) -> list[str]:
     which changes nothing (updates and deletes are by condition, erasures by key).
 
     All files are parsed and their tables checked fixable first; each condition is then checked
-    against its table just before it is applied (one that matches every row needs ``all_rows``)."""
+    against its table just before it is applied (one that matches every row needs ``all_rows``).
+    Every request of the erasure register is applied again first (rows a source re-sent), and
+    each erase fix is added to the register, so later nights erase its keys again."""
     from neurolake_spark import bulk
-    from neurolake_spark.conditions import to_spark_sql
+    from neurolake_spark.conditions import to_column
 
     applied = []
-    for fix in load_fixes(lh, batch_date):
+    fixes = load_fixes(lh, batch_date)
+    applied.extend(reapply_erasures(lh, run))
+    for fix in fixes:
         if fix.op == "erase":
-            erase_everywhere(lh, fix.table, fix.key, ",".join(str(v) for v in fix.values), run)
+            origin = f"fix {fix.file} of {batch_date}"
+            erase_everywhere(lh, fix.table, fix.key, ",".join(str(v) for v in fix.values), run, origin=origin)
         else:
             where, assignments = _bound_fix(lh, fix)
             _fix_impact(lh, fix, where)
             ref = lh.resolve(fix.table)
-            # bulk.update/delete take SQL text today: to_spark_sql generates it from the checked trees.
             if fix.op == "update":
-                sets = {column: to_spark_sql(node) for column, node in assignments.items()}
-                version = bulk.update(lh.spark, ref, to_spark_sql(where), sets, run_id=run.run_id)
+                values = {column: to_column(node) for column, node in assignments.items()}
+                version = bulk.update(lh.spark, ref, to_column(where), values, run_id=run.run_id)
             else:
-                version = bulk.delete(lh.spark, ref, to_spark_sql(where), run_id=run.run_id)
+                version = bulk.delete(lh.spark, ref, to_column(where), run_id=run.run_id)
             run.add_output(ref.name, format=ref.format, path=ref.uri, version=version.version)
         applied.append(f"{fix.file}: {fix.op} {fix.table}")
     return applied

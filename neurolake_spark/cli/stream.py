@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from neurolake_spark.cli.common import add_environment_options, open_lakehouse
+from neurolake_spark.locks import run_lock
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,10 +30,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _stream(args: argparse.Namespace) -> int:
     # lazy: Delta, the ncf source and OpenLineage stay out of CLI start-up
-    from neurolake_spark.stream_ingest import stream_source
+    from neurolake_spark.stream_ingest import checkpoint_dir, stream_source
 
     lh = open_lakehouse(args)
-    with lh.run("stream_ingest") as run:
+    run = lh.run("stream_ingest")
+    # Registered under the lock of its checkpoint folder (one query per source): a forced vacuum
+    # or an erasure waits until it stops instead of deleting files it has not committed yet.
+    lock = run_lock(
+        lh.settings, f"a stream of source {args.source}", run.run_id, tables=[checkpoint_dir(lh, args.source)]
+    )
+    with lock, run:
         counts = stream_source(
             lh,
             args.source,

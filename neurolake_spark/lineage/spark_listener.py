@@ -53,10 +53,11 @@ from typing import TYPE_CHECKING, Any
 from openlineage.client.facet_v2 import datasource_dataset, symlinks_dataset
 from openlineage.client.serde import Serde
 
+from neurolake_spark.atomic_files import file_lock, write_atomic
 from neurolake_spark.config import Settings
 from neurolake_spark.lineage import LineageEventError
 from neurolake_spark.lineage.events import _is_uri, parent_facet, parse_event, producer
-from neurolake_spark.lineage.spool import CORRUPT_DIR, file_lock, write_atomic
+from neurolake_spark.lineage.spool import CORRUPT_DIR
 from neurolake_spark.pipeline_config import TABLE_NAME
 from neurolake_spark.run_model import JOB_NAMESPACE
 from neurolake_spark.runs import JobRun

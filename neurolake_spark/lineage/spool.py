@@ -16,17 +16,16 @@ Everything is plain files with ``flock`` locks, so separate processes (a job, th
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from neurolake_spark.atomic_files import file_lock, write_atomic
 from neurolake_spark.lineage import LineageEventError
 from neurolake_spark.lineage.events import parse_event
 from neurolake_spark.redaction import mask_credentials
@@ -35,37 +34,6 @@ log = logging.getLogger(__name__)
 
 EVENT_SUFFIX = ".event.json"
 CORRUPT_DIR = "corrupt"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old content or the whole new one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(temporary, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-@contextmanager
-def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
-    """Hold an exclusive ``flock`` on ``path``; yields False if ``blocking`` is off and it is taken."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def move_aside(path: Path, spool_root: Path, reason: str, prefix: str = "") -> Path:

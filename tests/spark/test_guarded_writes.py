@@ -323,3 +323,41 @@ def test_a_forced_vacuum_never_deletes_a_running_writers_uncommitted_file(lh, ev
     assert ids(events) == list(range(11))
     assert cli(lh, "ncf", "vacuum", str(events.path), "--retention-hours", "0", "--force") == 0
     assert ids(events) == list(range(11))
+
+
+def test_a_forced_vacuum_waits_for_a_running_stream_and_a_running_backup(lh, tmp_path, capsys, monkeypatch):
+    """``neurolake stream`` writes files before it commits them and a backup copies the files of
+    one version: both are registered under a lock while they run, so a forced vacuum (which
+    would delete those files) stops at once, naming them. The vacuum is tried from inside each
+    command, at the moment it writes or copies."""
+    from neurolake_spark import backup, stream_ingest
+
+    tried: list[int] = []
+    vacuum = ["table", "vacuum", "--all", "--retention-hours", "0", "--force"]
+
+    def during(original):
+        """``original``, trying a forced vacuum the first time it is called."""
+        calls = []
+
+        def hooked(*args, **kwargs):
+            if not calls:
+                tried.append(cli(lh, *vacuum))
+            calls.append(1)
+            return original(*args, **kwargs)
+
+        return hooked
+
+    folder = lh.settings.raw_dir / "orders" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "part-0.csv").write_text(
+        "order_id,customer_id,order_ts,status,updated_at\n1,5,2026-11-24 10:00:00,paid,2026-11-24 10:00:00\n"
+    )
+    monkeypatch.setattr(stream_ingest, "_append_once", during(stream_ingest._append_once))
+    assert cli(lh, "stream", "--source", "orders", "--available-now") == 0
+    assert tried == [75]
+    assert "a stream of source orders is running (run " in one_line_error(capsys)
+
+    monkeypatch.setattr(backup, "backup_table", during(backup.backup_table))
+    assert cli(lh, "backup", "bronze.orders", "--to", str(tmp_path / "b1")) == 0
+    assert tried == [75, 75]
+    assert f"a backup to {tmp_path / 'b1'} is running (run " in one_line_error(capsys)

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 from ncf_datasource.spark import operations as ops
 from ncf_datasource.table import NCFTable, NCFTableError
@@ -38,8 +39,8 @@ def apply_pipeline(spark, ref):
         keys=["order_id"],
         newer_than="updated_at",
     )
-    bulk.update(spark, ref, "order_id IN (3, 4)", {"status": "'cancelled'"})
-    bulk.delete(spark, ref, "order_id BETWEEN 18 AND 19")
+    bulk.update(spark, ref, F.col("order_id").isin(3, 4), {"status": F.lit("cancelled")})
+    bulk.delete(spark, ref, F.col("order_id").between(18, 19))
     bulk.erase_keys(spark, ref, "order_id", [5, 6])
     bulk.overwrite_where(spark, ref, orders(spark, [(7, "replaced", 2)]), "order_id = 7", run_id="r2")
     return spark.read.format(ref.format).load(ref.uri)
@@ -64,7 +65,7 @@ def test_bulk_gives_the_same_table_on_ncf_as_on_delta(spark, tmp_path):
 def test_no_match_commits_nothing(spark, tmp_path):
     ref = ref_for(tmp_path / "t", "ncf")
     bulk.insert(spark, ref, orders(spark, [(1, "new", 0)]))
-    result = bulk.delete(spark, ref, "order_id = 999")
+    result = bulk.delete(spark, ref, F.col("order_id") == 999)
     assert result.operation == "NONE" and result.version == 0 == NCFTable(ref.path).version
 
 
@@ -74,11 +75,14 @@ def test_operations_rewrite_only_files_that_can_match(spark, tmp_path):
         spark.range(start, start + 100, numPartitions=1).selectExpr("id", "'x' as s").write.format(
             "ncf"
         ).mode("append").option("sortKey", "id").save(path)
-    version = ops.delete(spark, path, "id BETWEEN 150 AND 160")
+    version = ops.delete(spark, path, F.col("id").between(150, 160), "id BETWEEN 150 AND 160")
     commit = NCFTable(path).log.read(version)
     assert len(commit["remove"]) == 1 and commit["metrics"]["num_affected_rows"] == 11
-    version = ops.update(spark, path, "s = 'x' AND id = 305", {"s": "concat(s, '!')"})
-    assert len(NCFTable(path).log.read(version)["remove"]) == 1
+    assert commit["parameters"]["predicate"] == "id BETWEEN 150 AND 160"
+    condition = (F.col("s") == "x") & (F.col("id") == 305)
+    version = ops.update(spark, path, condition, {"s": F.concat("s", F.lit("!"))}, "s = 'x' AND id = 305")
+    commit = NCFTable(path).log.read(version)
+    assert len(commit["remove"]) == 1 and commit["parameters"]["set"] == ["s"]
     source = spark.createDataFrame([(5, "merged"), (1000, "inserted")], "id long, s string")
     version = ops.merge(spark, path, source, ["id"], when_matched="update", when_not_matched="insert")
     assert len(NCFTable(path).log.read(version)["remove"]) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pyarrow as pa
 import pytest
@@ -140,3 +141,31 @@ def test_a_bad_starting_version_is_a_clear_error(spark, tmp_path):
     reader = spark.readStream.format("ncf").option("startingVersion", "yesterday")
     with pytest.raises(Exception, match="startingVersion must be a version number or 'latest'"):
         reader.load(str(source.path))  # at once: the source parses its options when it is created
+
+
+def test_a_commit_naming_a_file_outside_the_table_stops_the_stream_without_reading_it(spark, tmp_path):
+    """A commit made after the query started whose ``add`` path climbs out of the table (here
+    into a neighbour table's file) is a corrupt table, not a micro-batch of the neighbour's rows."""
+    source = NCFTable.create(tmp_path / "source", SCHEMA)
+    append(source, 0)
+    neighbour = NCFTable.create(tmp_path / "neighbour", SCHEMA)
+    append(neighbour, 7)
+    query = (
+        spark.readStream.format("ncf")
+        .load(str(source.path))
+        .writeStream.format("memory")
+        .queryName("escape_probe")
+        .option("checkpointLocation", str(tmp_path / "chk"))
+        .start()
+    )
+    try:
+        query.processAllAvailable()
+        (outside,) = neighbour.snapshot().files.values()
+        tx = source.begin("APPEND")
+        tx.add(replace(outside, path=f"../neighbour/{outside.path}"))
+        tx.commit()
+        with pytest.raises(Exception, match="corrupt table"):
+            query.processAllAvailable()
+        assert sorted(r["batch"] for r in spark.table("escape_probe").collect()) == [0, 0, 0]
+    finally:
+        query.stop()

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("https://u:p%40ss/w:rd@marquez/api", "https://u:***@marquez/api"),
         ("catalog sqlite:////srv/wh/catalog.db: locked", "catalog sqlite:////srv/wh/catalog.db: locked"),
         ("http://host:8080/x and a@b.org", "http://host:8080/x and a@b.org"),
+        ("postgresql+psycopg//lake:s3cr3t@db/cat", "postgresql+psycopg//lake:***@db/cat"),
         ("a postgresql://x:1@h/d, b http://y:2@h2/", "a postgresql://x:***@h/d, b http://y:***@h2/"),
         (
             "postgresql://h/db?sslmode=require&password=pw&x=1",
@@ -86,3 +87,21 @@ def test_a_catalog_on_a_closed_port_never_shows_its_password(tmp_path, caplog, c
     evidence += [p.read_text(errors="replace") for p in settings.lineage_spool_dir.rglob("*") if p.is_file()]
     for secret in (password, http_token):
         assert not [text for text in evidence if secret in text]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg//lake:s3cr3t-pw@db/cat",  # "://" mistyped: SQLAlchemy cannot parse it
+        "postgresql+psycopg://lake:s3cr3t-pw@db:notaport/cat",  # a port that is not a number
+    ],
+)
+def test_a_catalog_url_that_cannot_be_used_is_a_one_line_error_without_its_password(url):
+    from neurolake_spark.catalog.db import CatalogDatabase
+    from neurolake_spark.catalog.errors import CatalogError
+
+    with pytest.raises(CatalogError) as raised:
+        CatalogDatabase(url)
+    message = str(raised.value)
+    assert "s3cr3t-pw" not in message and "\n" not in message
+    assert "lake:***@db" in message

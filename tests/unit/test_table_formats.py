@@ -33,8 +33,12 @@ def test_a_table_gets_the_format_of_its_definition_which_does_every_operation(fm
         )
 
 
-def test_a_commit_tag_is_the_run_id_under_one_key_for_every_format():
+def test_a_commit_tag_is_the_run_id_and_an_id_of_its_own_under_one_key_each_for_every_format():
     tag = CommitTag("run-1")
-    assert tag.fields == {"neurolake_run_id": "run-1"}
+    assert tag.fields == {"neurolake_run_id": "run-1", "neurolake_commit": tag.commit}
     assert json.loads(tag.user_metadata) == tag.fields
-    assert CommitTag().fields == {} and CommitTag().user_metadata is None
+    assert tag.marks(json.loads(tag.user_metadata)) and not CommitTag("run-1").marks(tag.fields)
+    untagged = CommitTag()
+    assert (
+        untagged.fields == {"neurolake_commit": untagged.commit} and len({untagged.commit, tag.commit}) == 2
+    )

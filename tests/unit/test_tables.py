@@ -56,3 +56,12 @@ def test_validate_table_name_returns_good_names():
 
 def test_names_by_layer(resolver):
     assert resolver.names("gold") == ["gold.customer_ltv", "gold.daily_revenue"]
+
+
+def test_a_layer_folder_symlinked_out_of_the_warehouse_does_not_resolve(resolver, tmp_path):
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    outside.mkdir()
+    (tmp_path / "silver").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(TableNameError, match="resolves outside the warehouse"):
+        resolver.resolve("silver.orders")
+    assert resolver.resolve("gold.daily_revenue").path == tmp_path.resolve() / "gold" / "daily_revenue"
