@@ -117,7 +117,7 @@ class Relation:
 
     @property
     def name(self) -> str:
-        return ".".join(self.parts)
+        return ".".join(self.parts).lower()
 
 
 @dataclass
