@@ -66,7 +66,7 @@ class Caller:
 
 @dataclass
 class Chunk:
-    index: int
+    chunk_index: int
     row_offset: int
     row_count: int
     byte_count: int
@@ -283,6 +283,8 @@ class StatementRunner:
             spark = statement.session
             with self.engine.tagged(statement.tag, spark), self.engine.pool(f"tenant-{tenant}"):
                 frame = self._frame(spark, statement, checked, parameters)
+                if statement.cancel_requested:
+                    raise InterruptedError("canceled before it ran")
                 self._spool(statement, frame, limited=checked.kind == "query")
             self._finish(statement, SUCCEEDED)
         except Exception as exc:  # any failure ends the statement, never the worker
@@ -379,18 +381,18 @@ class StatementRunner:
             self.engine.release(session)
         if state != SUCCEEDED:
             shutil.rmtree(self.spool_dir / statement.id, ignore_errors=True)
-        statement.done.set()
         if self.record is not None:
             try:
                 self.record(statement)
             except Exception:  # the history is a record, not a reason to fail the statement
                 log.exception("statement %s: history not recorded", statement.id)
+        statement.done.set()
 
     def explain(
         self, checked: CheckedStatement, parameters: dict[str, Any], caller: Caller
     ) -> dict[str, Any]:
-        """Spark's formatted plan of a checked statement, the tables and versions it reads and
-        the files it reads after pruning (runs no query; PII detection may sample a table)."""
+        """Spark's formatted plan of a checked statement (warehouse paths shown as ``warehouse:``),
+        and the tables and versions it reads (runs no query; PII detection may sample a table)."""
         statement = Statement(uuid.uuid4().hex, checked.text, caller, 0, 0)
         spark = self.engine.isolated()
         try:
@@ -400,10 +402,11 @@ class StatementRunner:
                     plan = frame._explain_string("formatted")
                 else:
                     plan = spark._jvm.PythonSQLUtils.explainString(frame._jdf.queryExecution(), "formatted")
-                files = len(frame.inputFiles())
             for i, table in enumerate(statement.tables):
                 plan = plan.replace(f"nl_table_{i}", table["name"])
-            return {"plan": plan, "tables": statement.tables, "files_read": files}
+            warehouse = self.access.settings.warehouse.resolve()
+            plan = plan.replace(f"file:{warehouse}", "warehouse:").replace(str(warehouse), "warehouse:")
+            return {"plan": plan, "tables": statement.tables}
         finally:
             self.engine.release(spark)
 
@@ -429,7 +432,17 @@ class StatementRunner:
         if waiting:
             self._finish(statement, CANCELED)
         elif session is not None:
+            threading.Thread(
+                target=self._interrupt_until_done, args=(statement, session), daemon=True
+            ).start()
+
+    def _interrupt_until_done(self, statement: Statement, session: SparkSession) -> None:
+        """Interrupt the statement's tag until it ends: a job it starts just after one interrupt
+        (it was still planning) is caught by the next."""
+        deadline = time.monotonic() + 120
+        while not statement.done.is_set() and time.monotonic() < deadline:
             self.engine.interrupt(statement.tag, session)
+            statement.done.wait(0.25)
 
     def chunk(self, statement: Statement, index: int) -> tuple[Chunk, Path] | None:
         if statement.state != SUCCEEDED or not 0 <= index < len(statement.chunks):
