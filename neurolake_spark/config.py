@@ -172,6 +172,7 @@ class OidcSettings(_Section):
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     role_claim: str = "neurolake_role"
     tenant_claim: str = "neurolake_tenant"
+    grants_claim: str = "neurolake_grants"
     leeway_seconds: int = Field(default=30, ge=0)
 
 
@@ -219,6 +220,13 @@ class ServiceSettings(_Section):
     graph_node_limit: int = Field(default=500, ge=2)
     max_page_size: int = Field(default=500, ge=1)
     spark_remote: str | None = Field(default=None, pattern=r"^sc://[^\s]+$")
+    statement_concurrency: int = Field(default=4, ge=1)
+    statement_queue: int = Field(default=16, ge=0)
+    statement_chunk_rows: int = Field(default=10_000, ge=1)
+    statement_row_limit: int = Field(default=1_000_000, ge=1)
+    statement_byte_limit: int = Field(default=256 * 1024 * 1024, ge=1024)
+    statement_retention_seconds: float = Field(default=3600.0, gt=0)
+    preview_max_rows: int = Field(default=1000, ge=1)
 
     @field_validator("tenants")
     @classmethod

@@ -41,6 +41,7 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
 )
 
 metadata = MetaData()
@@ -251,6 +252,7 @@ api_keys = Table(
     Column("expires_at", DateTime),
     Column("revoked_at", DateTime),
     Column("last_used_at", DateTime),
+    Column("grants", String(200)),
 )
 
 service_sessions = Table(
@@ -266,6 +268,7 @@ service_sessions = Table(
     Column("created_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
     Column("revoked_at", DateTime),
+    Column("grants", String(200)),
 )
 
 audit_log = Table(
@@ -321,11 +324,43 @@ def _runs_by_start(conn: Connection) -> None:
     runs_by_start.create(conn, checkfirst=True)  # a new catalog has it from migration 1
 
 
+# Statements run through ``POST /api/v1/queries`` (the caller's history), and grants on keys
+# and sessions (``pii``: see PII columns unmasked).
+statement_history = Table(
+    "statement_history",
+    service_metadata,
+    Column("id", Id, primary_key=True),
+    Column("statement_id", String(64), nullable=False, unique=True),
+    Column("subject", String(200), nullable=False, index=True),
+    Column("key_id", String(32)),
+    Column("tenant", String(100), nullable=False, index=True),
+    Column("statement", Text, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("error", Text),
+    Column("submitted_at", DateTime, nullable=False, index=True),
+    Column("started_at", DateTime),
+    Column("ended_at", DateTime),
+    Column("duration_ms", Integer),
+    Column("rows", Integer),
+    Column("bytes", Integer),
+    Column("tables", Text),
+)
+GRANTS_COLUMN = "grants"
+
+
+def _statements_and_grants(conn: Connection) -> None:
+    statement_history.create(conn, checkfirst=True)
+    for table in (api_keys.name, service_sessions.name):
+        if GRANTS_COLUMN not in {c["name"] for c in inspect(conn).get_columns(table)}:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {GRANTS_COLUMN} VARCHAR(200)"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, assets, runs, column lineage, quality results and the lineage edge table", _initial),
     (2, "service: API keys, console sessions and the audit log", _service_tables),
     (3, "service: idempotency keys of bulk writes and their first answers", _idempotency_keys),
     (4, "an index of runs by start time for run lists", _runs_by_start),
+    (5, "service: statement history; grants on API keys and sessions", _statements_and_grants),
 ]
 """Ordered ``(version, description, function)``; append new ones, never edit applied ones."""
 

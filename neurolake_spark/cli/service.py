@@ -22,7 +22,7 @@ from neurolake_spark.cli.common import add_environment_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from neurolake_spark.service.keys import ROLES
+    from neurolake_spark.service.keys import GRANTS, ROLES
 
     serve = subparsers.add_parser(
         "serve",
@@ -43,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--tenant", help="the key's tenant (default: the first of service.tenants)")
     create.add_argument("--expires-days", type=float, metavar="N", help="the key stops working after N days")
+    create.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        choices=GRANTS,
+        help="a grant beside the role (pii: see PII columns unmasked); repeat for several",
+    )
     create.set_defaults(handler=_create)
     listing = key_commands.add_parser("list", help="every key: id, name, role, tenant, state, last use")
     listing.add_argument("--format", choices=("text", "json"), default="text")
@@ -134,9 +141,11 @@ def _create(args: argparse.Namespace) -> int:
     settings = _settings(args)
     store = _store(settings)
     key, token = KeyStore(store, settings.service.tenants).create(
-        args.name, args.role, args.tenant, args.expires_days, created_by=_actor()
+        args.name, args.role, args.tenant, args.expires_days, created_by=_actor(), grants=args.grant
     )
-    _record(store, "key.create", key.key_id, name=key.name, role=key.role, tenant=key.tenant)
+    _record(
+        store, "key.create", key.key_id, name=key.name, role=key.role, tenant=key.tenant, grants=key.grants
+    )
     expiry = f", expires {key.expires_at:%Y-%m-%d %H:%M} UTC" if key.expires_at else ""
     print(f"created key {key.key_id} '{key.name}' (role {key.role}, tenant {key.tenant}{expiry})")
     print("store it now: it is shown only once")

@@ -37,7 +37,7 @@ from neurolake_spark.config import Settings, load_settings
 from neurolake_spark.errors import NeuroLakeError
 from neurolake_spark.service.audit import AuditLog
 from neurolake_spark.service.auth import CSRF_HEADER, Authenticator
-from neurolake_spark.service.catalog_gate import CatalogGate
+from neurolake_spark.service.catalog_gate import CatalogGate, service_state_dir
 from neurolake_spark.service.console import add_console
 from neurolake_spark.service.deps import ServiceContext
 from neurolake_spark.service.engine import ServiceEngine
@@ -45,7 +45,19 @@ from neurolake_spark.service.middleware import BodyTooLarge, EdgeMiddleware, rou
 from neurolake_spark.service.observability import HttpMetrics, current_trace_id, tracer_provider
 from neurolake_spark.service.problems import Problem, problem_response, problem_schema
 from neurolake_spark.service.ratelimit import RateLimiter
-from neurolake_spark.service.routers import access, catalog, data_write, intake, lineage, probes, runs
+from neurolake_spark.service.routers import (
+    access,
+    catalog,
+    data_read,
+    data_write,
+    intake,
+    lineage,
+    probes,
+    queries,
+    runs,
+)
+from neurolake_spark.service.statements import StatementRunner, record_history
+from neurolake_spark.service.table_access import TableAccess, UnknownTableError
 from neurolake_spark.service.tenants import TenantScope
 
 log = logging.getLogger("neurolake.service")
@@ -59,6 +71,8 @@ ROUTERS = [
     runs.router,
     intake.router,
     access.router,
+    queries.router,
+    data_read.router,
     data_write.router,
 ]
 
@@ -69,6 +83,17 @@ def create_app(settings: Settings) -> FastAPI:
     provider = tracer_provider(settings)
     gate = CatalogGate(settings, provider)
     engine = ServiceEngine(settings)
+    tables = TableAccess(settings)
+    statements = StatementRunner(
+        engine,
+        tables,
+        service_state_dir(settings) / "statements" / str(os.getpid()),
+        record=lambda statement: gate.call(record_history, statement),
+        concurrency=service.statement_concurrency,
+        queue=service.statement_queue,
+        chunk_rows=service.statement_chunk_rows,
+        retention_seconds=service.statement_retention_seconds,
+    )
     ctx = ServiceContext(
         settings=settings,
         gate=gate,
@@ -76,11 +101,14 @@ def create_app(settings: Settings) -> FastAPI:
         authenticator=Authenticator(service),
         key_limiter=RateLimiter(service.rate_limit_per_key) if service.rate_limit_enabled else None,
         scopes={name: TenantScope.from_settings(name, tenant) for name, tenant in service.tenants.items()},
+        tables=tables,
+        statements=statements,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        statements.close()
         engine.close()
         gate.close()
         provider.shutdown()
@@ -217,7 +245,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NeuroLakeError)
     async def on_library_error(request: Request, exc: NeuroLakeError):
         slug = "not-found" if isinstance(exc, UnknownAssetError) else "invalid-parameter"
-        return answer(request, Problem(slug, " ".join(str(exc).split())))
+        extra = {"suggestions": exc.suggestions} if isinstance(exc, UnknownTableError) else {}
+        return answer(request, Problem(slug, " ".join(str(exc).split()), **extra))
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception):

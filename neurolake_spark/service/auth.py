@@ -24,7 +24,16 @@ from sqlalchemy import select, update
 
 from neurolake_spark.catalog import schema as s
 from neurolake_spark.config import OidcSettings, ServiceSettings
-from neurolake_spark.service.keys import ROLES, KeyStore, ServiceError, role_rank, utc_now
+from neurolake_spark.service.keys import (
+    GRANTS,
+    ROLES,
+    KeyStore,
+    ServiceError,
+    format_grants,
+    parse_grants,
+    role_rank,
+    utc_now,
+)
 from neurolake_spark.service.problems import Problem
 
 SESSION_COOKIE = "neurolake_session"
@@ -42,9 +51,14 @@ class Principal:
     tenant: str
     via: str  # key | jwt | session
     key_id: str | None = None
+    grants: tuple[str, ...] = ()
 
     def allows(self, role: str) -> bool:
         return role_rank(self.role) >= role_rank(role)
+
+    def granted(self, grant: str) -> bool:
+        """True if the caller holds ``grant`` (e.g. ``pii``)."""
+        return grant in self.grants
 
 
 def set_session_cookies(response, token: str, csrf: str, lifetime: int, secure: bool) -> None:
@@ -109,7 +123,9 @@ class OidcVerifier:
             raise AuthFailure(f"JWT claim {self.oidc.role_claim} is not a role")
         if tenant not in tenants:
             raise AuthFailure(f"JWT claim {self.oidc.tenant_claim} is not a configured tenant")
-        return Principal(subject=str(claims["sub"])[:200], role=role, tenant=tenant, via="jwt")
+        grants = claims.get(self.oidc.grants_claim) or []
+        grants = tuple(sorted(g for g in grants if g in GRANTS)) if isinstance(grants, list) else ()
+        return Principal(subject=str(claims["sub"])[:200], role=role, tenant=tenant, via="jwt", grants=grants)
 
 
 def _hash(text: str) -> str:
@@ -132,7 +148,14 @@ class Authenticator:
                 raise AuthFailure("unknown, revoked or expired API key")
             if key.tenant not in self.tenants:
                 raise AuthFailure("the key's tenant is no longer configured")
-            return Principal(subject=key.name, role=key.role, tenant=key.tenant, via="key", key_id=key.key_id)
+            return Principal(
+                subject=key.name,
+                role=key.role,
+                tenant=key.tenant,
+                via="key",
+                key_id=key.key_id,
+                grants=key.grants,
+            )
         if self.oidc is not None and token.count(".") == 2:
             return self.oidc.verify(token, self.tenants)
         raise AuthFailure("not an API key" + (" or a JWT" if self.oidc else ""))
@@ -155,6 +178,7 @@ class Authenticator:
                     tenant=principal.tenant,
                     created_at=now,
                     expires_at=now + lifetime,
+                    grants=format_grants(principal.grants),
                 )
             )
         return token, csrf, int(lifetime.total_seconds())
@@ -180,7 +204,12 @@ class Authenticator:
         ):
             raise Problem("csrf-failed", f"a {method} on a session cookie needs the X-CSRF-Token header")
         return Principal(
-            subject=row.subject, role=row.role, tenant=row.tenant, via="session", key_id=row.key_id
+            subject=row.subject,
+            role=row.role,
+            tenant=row.tenant,
+            via="session",
+            key_id=row.key_id,
+            grants=parse_grants(row.grants),
         )
 
     def close_session(self, store, token: str) -> bool:

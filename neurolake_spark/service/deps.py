@@ -30,6 +30,8 @@ from neurolake_spark.service.engine import ServiceEngine
 from neurolake_spark.service.keys import KeyStore
 from neurolake_spark.service.problems import Problem
 from neurolake_spark.service.ratelimit import RateLimiter
+from neurolake_spark.service.statements import StatementRunner
+from neurolake_spark.service.table_access import TableAccess
 from neurolake_spark.service.tenants import TenantScope
 
 log = logging.getLogger("neurolake.service")
@@ -43,7 +45,8 @@ SessionCookie = Annotated[str | None, Depends(session_scheme)]
 
 @dataclass
 class ServiceContext:
-    """The state of one app: settings, catalog gate, Spark engine, authenticator, limiters."""
+    """The state of one app: settings, catalog gate, Spark engine, tables and statements,
+    authenticator, limiters."""
 
     settings: Settings
     gate: CatalogGate
@@ -51,6 +54,8 @@ class ServiceContext:
     authenticator: Authenticator
     key_limiter: RateLimiter | None
     scopes: dict[str, TenantScope]
+    tables: TableAccess
+    statements: StatementRunner
     _touched: dict[str, float] = field(default_factory=dict)
     _touch_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -4,7 +4,11 @@ On the embedded default the session is a local one started lazily at first use (
 answers its catalog routes without a JVM until someone asks for data); with
 ``service.spark_remote: sc://host:15002`` it is a Spark Connect session instead. Work is run
 under a tag (:meth:`ServiceEngine.tagged`) so that a cancel or a timeout can stop its Spark jobs
-with :meth:`ServiceEngine.interrupt`.
+with :meth:`ServiceEngine.interrupt`. Statements run in an isolated session each
+(:meth:`ServiceEngine.isolated`: own temporary views and SQL settings) and in the FAIR scheduler
+pool of their tenant (:meth:`ServiceEngine.pool`). :meth:`ServiceEngine.parser` is Spark's SQL
+parser: in the local session's JVM, or with Spark Connect in a JVM of the local pyspark install
+started for parsing only (Spark Connect offers no parse-without-running call).
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from contextlib import contextmanager
 from pyspark.sql import SparkSession
 
 from neurolake_spark.config import Settings
+from neurolake_spark.service.readonly import SqlParser
 from neurolake_spark.session import build_spark, register_ncf
+
+FAIR_CONF = {"spark.scheduler.mode": "FAIR"}
+POOL_PROPERTY = "spark.scheduler.pool"
+STATEMENT_CONF = {"spark.sql.legacy.parameterSubstitution.constantsOnly": "true"}
+"""Per statement session: bind parameter markers in the analyzer (Spark 4.2's binding in the
+parser does not reach through Delta's SQL parser extension: ``:name`` stays unbound)."""
 
 
 class ServiceEngine:
@@ -26,6 +37,8 @@ class ServiceEngine:
         self._settings = settings
         self._lock = threading.Lock()
         self._spark: SparkSession | None = None
+        self._parser: SqlParser | None = None
+        self._gateway = None
 
     @property
     def remote(self) -> str | None:
@@ -48,24 +61,85 @@ class ServiceEngine:
             spark = SparkSession.builder.remote(self.remote).getOrCreate()
             register_ncf(spark)
             return spark
-        return build_spark(self._settings)
+        spark = self._settings.spark
+        fair = self._settings.model_copy(
+            update={"spark": spark.model_copy(update={"conf": {**FAIR_CONF, **spark.conf}})}
+        )
+        return build_spark(fair)
+
+    def parser(self) -> SqlParser:
+        """Spark's SQL parser (see the module docstring); it never runs anything."""
+        if self._parser is None:
+            parser = SqlParser(self._parsing_jvm())
+            with self._lock:
+                self._parser = self._parser or parser
+        return self._parser
+
+    def _parsing_jvm(self):
+        if not self.remote:
+            return self.session()._jvm
+        from pyspark.java_gateway import launch_gateway
+
+        with self._lock:
+            if self._gateway is None:
+                self._gateway = launch_gateway()
+            return self._gateway.jvm
+
+    def isolated(self) -> SparkSession:
+        """A session of its own for one statement: its temporary views and settings stay in it."""
+        spark = (
+            SparkSession.builder.remote(self.remote).create() if self.remote else self.session().newSession()
+        )
+        for key, value in STATEMENT_CONF.items():
+            spark.conf.set(key, value)
+        return spark
+
+    def release(self, spark: SparkSession) -> None:
+        """Give back a session :meth:`isolated` made (a Spark Connect one is closed on the server)."""
+        if self.remote:
+            spark.stop()
 
     @contextmanager
-    def tagged(self, tag: str) -> Iterator[SparkSession]:
-        """Run the block's Spark jobs under ``tag`` (tags are per thread: enter it in the thread
-        that runs the jobs)."""
-        spark = self.session()
+    def tagged(self, tag: str, spark: SparkSession | None = None) -> Iterator[SparkSession]:
+        """Run the block's Spark jobs under ``tag`` in ``spark`` (default: the service's session);
+        tags are per thread: enter it in the thread that runs the jobs.
+
+        A local session also tags the SparkContext's jobs: the jobs a ``toLocalIterator`` runs
+        from its serving thread carry the context's (inherited) tags, not the session's."""
+        spark = spark or self.session()
         spark.addTag(tag)
+        if not self.remote:
+            spark.sparkContext.addJobTag(tag)
         try:
             yield spark
         finally:
             spark.removeTag(tag)
+            if not self.remote:
+                spark.sparkContext.removeJobTag(tag)
 
-    def interrupt(self, tag: str) -> list[str]:
-        """Stop the Spark jobs running under ``tag``; the ids of the operations interrupted."""
+    @contextmanager
+    def pool(self, name: str) -> Iterator[None]:
+        """Run this thread's Spark jobs in the FAIR scheduler pool ``name`` (local sessions; a
+        Spark Connect server schedules by its own settings)."""
+        if self.remote:
+            yield
+            return
+        context = self.session().sparkContext
+        context.setLocalProperty(POOL_PROPERTY, name)
+        try:
+            yield
+        finally:
+            context.setLocalProperty(POOL_PROPERTY, None)
+
+    def interrupt(self, tag: str, spark: SparkSession | None = None) -> list[str]:
+        """Stop the Spark jobs running under ``tag`` in ``spark`` (default: the service's
+        session); the ids of the operations interrupted."""
         if self._spark is None:
             return []
-        return list(self._spark.interruptTag(tag))
+        interrupted = list((spark or self._spark).interruptTag(tag))
+        if not self.remote:
+            self._spark.sparkContext.cancelJobsWithTag(tag)
+        return interrupted
 
     def close(self) -> None:
         """Stop a Spark Connect session (a local one belongs to the process and stays)."""
@@ -73,3 +147,6 @@ class ServiceEngine:
             if self._spark is not None and self.remote:
                 self._spark.stop()
             self._spark = None
+            if self._gateway is not None:
+                self._gateway.shutdown()
+                self._gateway = None

@@ -31,6 +31,9 @@ from neurolake_spark.errors import BadInputError
 ROLES = ("viewer", "auditor", "engineer", "admin")
 """Each role may do what the ones before it may."""
 
+GRANTS = ("pii",)
+"""Grants beside the role: ``pii`` sees PII columns of tables unmasked (statements, previews)."""
+
 KEY_PREFIX = "nlk_"
 _TOKEN = re.compile(r"^nlk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
@@ -67,6 +70,7 @@ class ApiKey:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    grants: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -90,8 +94,10 @@ class KeyStore:
         tenant: str | None = None,
         expires_days: float | None = None,
         created_by: str | None = None,
+        grants: Iterable[str] = (),
     ) -> tuple[ApiKey, str]:
         """A new key and its token (the only time the token exists in clear)."""
+        grants = check_grants(grants)
         name = (name or "").strip()
         if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
             raise ServiceError("a key needs a name of 1 to 200 printable characters")
@@ -115,6 +121,7 @@ class KeyStore:
             expires_at=now + timedelta(days=expires_days) if expires_days else None,
             revoked_at=None,
             last_used_at=None,
+            grants=grants,
         )
         with self.store.write() as conn:
             conn.execute(
@@ -128,6 +135,7 @@ class KeyStore:
                     created_at=now,
                     created_by=created_by,
                     expires_at=key.expires_at,
+                    grants=format_grants(grants),
                 )
             )
         return key, f"{KEY_PREFIX}{key_id}_{secret}"
@@ -186,6 +194,25 @@ class KeyStore:
             )
 
 
+def check_grants(grants: Iterable[str]) -> tuple[str, ...]:
+    """``grants`` sorted and checked; raises ServiceError for an unknown one."""
+    given = tuple(sorted(set(grants)))
+    unknown = [g for g in given if g not in GRANTS]
+    if unknown:
+        raise ServiceError(f"unknown grant {unknown[0]!r}: choose from {', '.join(GRANTS)}")
+    return given
+
+
+def format_grants(grants: Iterable[str]) -> str | None:
+    """The stored form of grants (comma-separated, None for none)."""
+    return ",".join(grants) or None
+
+
+def parse_grants(stored: str | None) -> tuple[str, ...]:
+    """Grants as stored, read back (unknown ones dropped)."""
+    return tuple(g for g in (stored or "").split(",") if g in GRANTS)
+
+
 def looks_like_key(text: str) -> bool:
     """True for text shaped like a NeuroLake API key (so logs and audit records can drop it)."""
     return bool(_TOKEN.match(text))
@@ -202,4 +229,5 @@ def _key(row) -> ApiKey:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        grants=parse_grants(row.grants),
     )

@@ -26,6 +26,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "malformed-json": (400, "The request body is not valid JSON"),
     "invalid-parameter": (422, "A parameter or field is invalid"),
     "invalid-event": (422, "The OpenLineage event is invalid"),
+    "statement-refused": (422, "The statement may not run"),
     "unauthenticated": (401, "Authentication required"),
     "forbidden": (403, "Not allowed for this role"),
     "csrf-failed": (403, "CSRF token missing or wrong"),

@@ -51,6 +51,18 @@ ROUTE_ROLES = {
     ("GET", "/api/v1/keys"): "admin",
     ("POST", "/api/v1/keys"): "admin",
     ("DELETE", "/api/v1/keys/{key_id}"): "admin",
+    ("POST", "/api/v1/queries"): "engineer",
+    ("POST", "/api/v1/queries/explain"): "engineer",
+    ("GET", "/api/v1/queries/history"): "engineer",
+    ("GET", "/api/v1/queries/{statement_id}"): "engineer",
+    ("GET", "/api/v1/queries/{statement_id}/result/chunks/{chunk_index}"): "engineer",
+    ("POST", "/api/v1/queries/{statement_id}/cancel"): "engineer",
+    ("DELETE", "/api/v1/queries/{statement_id}/cancel"): "engineer",
+    ("GET", "/api/v1/data/schemas"): "viewer",
+    ("GET", "/api/v1/data/tables"): "viewer",
+    ("GET", "/api/v1/data/tables/{name}/schema"): "viewer",
+    ("GET", "/api/v1/data/tables/{name}/history"): "viewer",
+    ("GET", "/api/v1/data/tables/{name}/preview"): "viewer",
 }
 ROLES = ("viewer", "auditor", "engineer", "admin")
 
@@ -230,6 +242,8 @@ def _request_for(api, method: str, path: str, run_id: str) -> tuple[str, str, di
         "tag": "role-table",
         "run_id": run_id,
         "key_id": "0000000000000000",
+        "statement_id": "0" * 32,
+        "chunk_index": 0,
     }
     url = path.format(**values)
     kwargs: dict = {}
@@ -241,6 +255,12 @@ def _request_for(api, method: str, path: str, run_id: str) -> tuple[str, str, di
         kwargs["json"] = {"name": "role-table", "role": "viewer"}
     if path == "/api/v1/lineage":
         kwargs["json"] = {"not": "an event"}
+    if path in ("/api/v1/queries", "/api/v1/queries/explain"):
+        kwargs["json"] = (
+            {"statement": "VALUES (1)", "wait_timeout": "0s"}
+            if path.endswith("queries")
+            else {"statement": "VALUES (1)"}
+        )
     return method, url, kwargs
 
 

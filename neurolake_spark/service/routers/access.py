@@ -35,6 +35,7 @@ class KeyOut(BaseModel):
     revoked_at: UtcTime | None
     last_used_at: UtcTime | None
     active: bool
+    grants: list[Literal["pii"]] = Field(default_factory=list, description="grants beside the role")
 
 
 class KeyList(BaseModel):
@@ -46,6 +47,7 @@ class KeyCreate(BaseModel):
     role: Role
     tenant: str | None = Field(default=None, max_length=100)
     expires_days: float | None = Field(default=None, gt=0, le=3650)
+    grants: list[Literal["pii"]] = Field(default_factory=list, max_length=5)
 
 
 class KeyCreated(KeyOut):
@@ -103,7 +105,11 @@ async def create_key(request: Request, body: KeyCreate, principal: Admin) -> Key
     tenant = body.tenant or principal.tenant
     if tenant != principal.tenant and not ctx.scope(principal).unrestricted:
         raise Problem("forbidden", "an admin can create keys for its own tenant only")
-    audit_note(request, "key.create", body.name, name=body.name, role=body.role, tenant=tenant)
+    audit_note(
+        request, "key.create", body.name, name=body.name, role=body.role, tenant=tenant, grants=body.grants
+    )
+    if "pii" in body.grants and not principal.granted("pii"):
+        raise Problem("forbidden", "only an admin holding the pii grant may grant pii")
     try:
         key, token = await ctx.gate.run(
             "keys.create",
@@ -113,6 +119,7 @@ async def create_key(request: Request, body: KeyCreate, principal: Admin) -> Key
                 tenant,
                 body.expires_days,
                 created_by=f"{principal.via}:{principal.subject}",
+                grants=body.grants,
             ),
         )
     except ServiceError as exc:

@@ -1,0 +1,142 @@
+"""The service's statement runner in process on the nightly warehouse: results spooled in chunks,
+Arrow chunks, parameters bound by Spark, PII masked without the grant, tenants, and a cancel
+that really stops the Spark jobs (Spark's status tracker)."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+import pytest
+
+from neurolake_spark.service.engine import ServiceEngine
+from neurolake_spark.service.statements import (
+    CANCELED,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    Busy,
+    Caller,
+    StatementRunner,
+)
+from neurolake_spark.service.table_access import TableAccess
+from neurolake_spark.service.tenants import TenantScope
+
+EVERYTHING = TenantScope("default", tables=("*",))
+
+
+@pytest.fixture(scope="module")
+def runner(nightly_warehouse, tmp_path_factory):
+    lh, _ = nightly_warehouse
+    engine = ServiceEngine(lh.settings)
+    runner = StatementRunner(
+        engine,
+        TableAccess(lh.settings),
+        tmp_path_factory.mktemp("spool"),
+        concurrency=2,
+        queue=1,
+        chunk_rows=30_000,
+    )
+    yield runner
+    runner.close()
+
+
+def caller(scope=EVERYTHING, pii=False):
+    return Caller("tester", None, scope, pii)
+
+
+def run(runner, text, parameters=None, who=None, row_limit=1_000_000, wait=120):
+    statement = runner.submit(runner.check(text), parameters or {}, who or caller(), row_limit, 1 << 30)
+    assert statement.done.wait(wait), f"{text} did not finish"
+    return statement
+
+
+def rows(runner, statement):
+    return [r for i in range(len(statement.chunks)) for r in runner.chunk_json(statement, i)["data_array"]]
+
+
+def test_a_result_of_100k_rows_comes_in_chunks_json_and_arrow(runner):
+    statement = run(runner, "SELECT id, id * 2 AS twice FROM range(100000)")
+    assert statement.state == SUCCEEDED, statement.error
+    assert [c.row_count for c in statement.chunks] == [30_000, 30_000, 30_000, 10_000]
+    assert [c.row_offset for c in statement.chunks] == [0, 30_000, 60_000, 90_000]
+    second = runner.chunk_json(statement, 1)
+    assert second["data_array"][0] == [30_000, 60_000] and second["next_chunk_index"] == 2
+    _, path = runner.chunk(statement, 3)
+    with pa.OSFile(str(path), "rb") as source:
+        table = pa.ipc.open_stream(source).read_all()
+    assert table.column_names == ["id", "twice"] and table.num_rows == 10_000
+    assert table.column("id")[-1].as_py() == 99_999
+
+
+def test_row_limit_truncates(runner):
+    statement = run(runner, "SELECT id FROM range(1000)", row_limit=10)
+    assert statement.state == SUCCEEDED and statement.total_rows == 10 and statement.truncated
+
+
+def test_an_aggregate_on_silver_orders_matches_spark(runner, spark, nightly_warehouse):
+    lh, _ = nightly_warehouse
+    statement = run(runner, "SELECT status, count(*) AS n FROM silver.orders GROUP BY status ORDER BY status")
+    assert statement.state == SUCCEEDED, statement.error
+    expected = lh.table("silver.orders").groupBy("status").count().orderBy("status").collect()
+    assert rows(runner, statement) == [[r["status"], r["count"]] for r in expected]
+    assert statement.tables[0]["name"] == "silver.orders" and statement.tables[0]["version"] >= 0
+
+
+def test_parameters_with_quotes_are_bound_by_spark_not_pasted(runner):
+    tricky = 'O\'Brien "x"; DROP TABLE silver.orders --'
+    statement = run(runner, "SELECT :v AS v, :n + 1 AS n", {"v": tricky, "n": 41})
+    assert statement.state == SUCCEEDED, statement.error
+    assert rows(runner, statement) == [[tricky, 42]]
+
+
+def test_pii_columns_are_masked_without_the_grant_and_shown_with_it(runner):
+    text = "SELECT email, customer_id FROM bronze.customers WHERE email IS NOT NULL LIMIT 5"
+    masked = run(runner, text)
+    assert masked.state == SUCCEEDED, masked.error
+    assert {r[0] for r in rows(runner, masked)} == {"[REDACTED]"}
+    assert "email" in masked.tables[0]["masked_columns"]
+    shown = run(runner, text, who=caller(pii=True))
+    assert all("@" in r[0] for r in rows(runner, shown))
+
+
+def test_a_table_outside_the_tenant_fails_like_an_unknown_one(runner):
+    finance = TenantScope("finance", tables=("gold.*",))
+    hidden = run(runner, "SELECT count(*) FROM silver.orders", who=caller(finance))
+    unknown = run(runner, "SELECT count(*) FROM silver.nope", who=caller(finance))
+    assert hidden.state == unknown.state == FAILED
+    assert hidden.error["message"] == "unknown table 'silver.orders'"
+    assert unknown.error["message"].startswith("unknown table 'silver.nope'")
+
+
+LONG = "SELECT sum(hash(id)) FROM range(0, 100000000000, 1, 4)"
+
+
+def test_cancel_stops_the_spark_jobs_of_a_long_statement(runner, spark):
+    tracker = spark.sparkContext.statusTracker()
+    statement = runner.submit(runner.check(LONG), {}, caller(), 10, 1 << 20)
+    deadline = time.monotonic() + 120
+    while not tracker.getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert tracker.getActiveJobsIds(), "the long statement never started a Spark job"
+    runner.cancel(statement)
+    assert statement.done.wait(60) and statement.state == CANCELED
+    deadline = time.monotonic() + 30
+    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert tracker.getActiveJobsIds() == []
+
+
+def test_a_full_tenant_queue_is_refused_and_waiting_statements_cancel_at_once(runner):
+    who = caller(TenantScope("busy", tables=("*",)))
+    long = [runner.submit(runner.check(LONG), {}, who, 10, 1 << 20) for _ in range(3)]
+    assert long[2].state == PENDING
+    with pytest.raises(Busy, match="busy has 2 statements running and 1 waiting"):
+        runner.submit(runner.check("VALUES (1)"), {}, who, 10, 1 << 20)
+    other = runner.submit(runner.check("VALUES (1)"), {}, caller(), 10, 1 << 20)
+    runner.cancel(other)
+    runner.cancel(long[2])
+    assert long[2].state == CANCELED and long[2].started is None
+    for statement in long[:2]:
+        runner.cancel(statement)
+        assert statement.done.wait(60) and statement.state == CANCELED
