@@ -33,7 +33,8 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from neurolake_spark import bulk
-from neurolake_spark.conditions import Node
+from neurolake_spark.bulk_guard import check_rows, table_columns
+from neurolake_spark.conditions import Node, bind, bind_assignments, to_column
 from neurolake_spark.errors import BadInputError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.locks import LockHeldError, date_lock_holders, run_lock
@@ -236,9 +237,6 @@ def change_rows(
     """Update (``assignments``) or delete the rows ``where`` (an unbound condition tree) matches,
     in one commit inside a JobRun; with ``dry_run`` only count them. A condition that matches
     every row is refused unless ``all_rows`` (:class:`~neurolake_spark.bulk_guard.EveryRowError`)."""
-    from neurolake_spark.bulk_guard import check_rows, table_columns
-    from neurolake_spark.conditions import bind, bind_assignments, to_spark_sql
-
     if operation not in CONDITION_OPERATIONS:
         raise BadInputError(f"operation must be one of {', '.join(CONDITION_OPERATIONS)}")
     if operation == "update" and not assignments:
@@ -272,10 +270,10 @@ def change_rows(
         counted = impact()
         with run:
             if operation == "update":
-                sql_sets = {column: to_spark_sql(node) for column, node in sets.items()}
-                version = bulk.update(lh.spark, ref, to_spark_sql(bound), sql_sets, run_id=run.run_id)
+                changes = {column: to_column(node) for column, node in sets.items()}
+                version = bulk.update(lh.spark, ref, to_column(bound), changes, run_id=run.run_id)
             else:
-                version = bulk.delete(lh.spark, ref, to_spark_sql(bound), run_id=run.run_id)
+                version = bulk.delete(lh.spark, ref, to_column(bound), run_id=run.run_id)
             run.add_output(
                 name,
                 format=ref.format,
