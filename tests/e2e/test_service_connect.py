@@ -88,7 +88,7 @@ def connect_api(service_site, connect_url, tmp_path_factory):
         {"spark_remote": connect_url, "state_dir": str(folder / "state"), "rate_limit_enabled": False},
     )
     with serve(conf, folder) as app, httpx.Client(base_url=app.url, timeout=180) as client:
-        client.headers.update(service_site.headers("viewer"))
+        client.headers.update(service_site.headers("engineer"))
         yield client
 
 
