@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -79,6 +81,40 @@ async def load(
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return latencies, errors, time.perf_counter() - started
+
+
+@contextmanager
+def serving(conf: Path, folder: Path) -> Iterator[str]:
+    """A ``neurolake serve`` on ``conf`` at a free loopback port (its log in ``folder``); its URL."""
+    port = free_port()
+    with open(folder / "serve.log", "wb") as log:
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "neurolake"),
+                "serve",
+                "--conf-file",
+                str(conf),
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(f"the server did not start; see {folder / 'serve.log'}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def in_process(action, count: int) -> list[float]:
@@ -160,50 +196,25 @@ def main(argv: list[str] | None = None) -> int:
         "runs list (50)": lambda: pages.run_page(store, limit=50),
     }
 
-    port = free_port()
-    with open(folder / "serve.log", "wb") as log:
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "neurolake"),
-                "serve",
-                "--conf-file",
-                str(conf),
-                "--port",
-                str(port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"the server did not start; see {folder / 'serve.log'}") from None
-                time.sleep(0.3)
-        print(f"catalog {path} ({path.stat().st_size / 1e6:,.0f} MB); {args.requests} requests per row")
-        print(f"\n{'query':<42}{'conc.':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}")
-        for label, request in requests:
-            for concurrency in args.concurrency:
-                latencies, errors, seconds = asyncio.run(
-                    load(url, headers, request, args.requests, concurrency)
-                )
+        with serving(conf, folder) as url:
+            print(f"catalog {path} ({path.stat().st_size / 1e6:,.0f} MB); {args.requests} requests per row")
+            print(f"\n{'query':<42}{'conc.':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}")
+            for label, request in requests:
+                for concurrency in args.concurrency:
+                    latencies, errors, seconds = asyncio.run(
+                        load(url, headers, request, args.requests, concurrency)
+                    )
+                    print(
+                        f"{label:<42}{concurrency:>6}{statistics.median(latencies):>9.1f}"
+                        f"{percentile(latencies, 0.99):>9.1f}{len(latencies) / seconds:>9.0f}{errors:>8}"
+                    )
+                times = in_process(local[label], args.requests)
                 print(
-                    f"{label:<42}{concurrency:>6}{statistics.median(latencies):>9.1f}"
-                    f"{percentile(latencies, 0.99):>9.1f}{len(latencies) / seconds:>9.0f}{errors:>8}"
+                    f"{label + ' (in process)':<42}{1:>6}{statistics.median(times):>9.1f}"
+                    f"{percentile(times, 0.99):>9.1f}"
                 )
-            times = in_process(local[label], args.requests)
-            print(
-                f"{label + ' (in process)':<42}{1:>6}{statistics.median(times):>9.1f}"
-                f"{percentile(times, 0.99):>9.1f}"
-            )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         store.close()
     return 0
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from service_load import free_port, in_process, load, percentile  # noqa: E402
+from service_load import in_process, load, percentile, serving  # noqa: E402
 
 from neurolake_spark.catalog.store import CatalogStore  # noqa: E402
 from neurolake_spark.config import load_settings  # noqa: E402
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     settings = load_settings(conf)
     store = CatalogStore.from_settings(settings)
-    _, token = KeyStore(store, settings.service.tenants).create("service-queries", "viewer")
+    _, token = KeyStore(store, settings.service.tenants).create("service-queries", "engineer")
     store.close()
     headers = {"Authorization": f"Bearer {token}"}
 
@@ -128,31 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     lh.table("silver.orders").createOrReplaceTempView("orders_in_process")
     local = AGGREGATE.replace("silver.orders", "orders_in_process")
 
-    port = free_port()
-    with open(folder / "serve.log", "wb") as log:
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "neurolake"),
-                "serve",
-                "--conf-file",
-                str(conf),
-                "--port",
-                str(port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"the server did not start; see {folder / 'serve.log'}") from None
-                time.sleep(0.3)
+    with serving(conf, folder) as url:
         with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
             started = time.perf_counter()
             warm = client.post("/api/v1/queries", json={"statement": AGGREGATE, "wait_timeout": "50s"}).json()
@@ -191,9 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         rows = sum(1 for _ in spark.sql(large).toLocalIterator())
         seconds = time.perf_counter() - started
         print(f"{'toLocalIterator in process':<36}{'':>12}{seconds:>9.2f}{rows / seconds:>12,.0f}")
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
     return 0
 
 
