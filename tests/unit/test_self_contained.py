@@ -24,7 +24,8 @@ CHECKED = [
     ".ci",
     "pyproject.toml",
 ]
-OUTSIDE_MARKERS = ["../shared", "..\\shared", '/ "shared"', "openlineage-spec"]
+SIBLING = "shared"  # the folder beside the checkout that a user's clone does not have
+OUTSIDE_MARKERS = [f"../{SIBLING}", f"..\\{SIBLING}", f'/ "{SIBLING}"', "openlineage-spec"]
 
 
 def _tracked_files() -> list[Path]:
@@ -88,7 +89,7 @@ def test_no_python_file_climbs_above_the_repository_root():
 
 
 def test_the_climb_check_sees_an_escape():
-    """The AST check above must recognise the shape that once read ../shared."""
+    """The AST check above must recognise the shape that once read the sibling folder."""
     node = ast.parse('Path(__file__).resolve().parents[1].parent / "x"').body[0].value.left
     assert _file_anchored_climb(node) == 2
     assert _file_anchored_climb(ast.parse("Path(__file__).parent").body[0].value) == 0
