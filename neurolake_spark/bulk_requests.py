@@ -24,6 +24,8 @@ bound to the table's columns; one that matches every row needs ``all_rows``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +41,7 @@ from neurolake_spark.errors import BadInputError, PipelineError
 from neurolake_spark.lakehouse import Lakehouse
 from neurolake_spark.locks import LockHeldError, date_lock_holders, run_lock
 from neurolake_spark.run_model import schema_of
+from neurolake_spark.runs import JobRun
 from neurolake_spark.tables import TableRef
 
 ROW_OPERATIONS = ("insert", "upsert")
@@ -184,6 +187,16 @@ def _no_nightly_running(lh: Lakehouse) -> None:
         raise LockHeldError(holders[0])
 
 
+@contextmanager
+def _guarded_run(lh: Lakehouse, operation: str, name: str, ref: TableRef) -> Iterator[JobRun]:
+    """The JobRun of one bulk request, entered under the session's write lock and the table's
+    lock, refused while a nightly or a step runs."""
+    run = lh.run(f"api_bulk_{operation}")
+    with SESSION_LOCK, run_lock(lh.settings, f"a bulk {operation} of {name}", run.run_id, tables=[ref.path]):
+        _no_nightly_running(lh)
+        yield run
+
+
 def write_rows(
     lh: Lakehouse,
     operation: str,
@@ -198,12 +211,7 @@ def write_rows(
     ref = existing_table(lh, name)
     schema = lh.spark.read.format(ref.format).load(ref.uri).schema
     merge_keys = _upsert_keys(lh, name, keys, schema) if operation == "upsert" else []
-    run = lh.run(f"api_bulk_{operation}")
-    with (
-        SESSION_LOCK,
-        run_lock(lh.settings, f"a bulk {operation} into {name}", run.run_id, tables=[ref.path]),
-    ):
-        _no_nightly_running(lh)
+    with _guarded_run(lh, operation, name, ref) as run:
         with run:
             frame = lh.spark.createDataFrame(rows).select(*[f"`{c}`" for c in schema.fieldNames()])
             if operation == "insert":
@@ -264,9 +272,7 @@ def change_rows(
         return BulkResult(
             operation, name, None, False, current, rows_matched=counted.matched, rows_total=counted.rows
         )
-    run = lh.run(f"api_bulk_{operation}")
-    with SESSION_LOCK, run_lock(lh.settings, f"a bulk {operation} of {name}", run.run_id, tables=[ref.path]):
-        _no_nightly_running(lh)
+    with _guarded_run(lh, operation, name, ref) as run:
         counted = impact()
         with run:
             if operation == "update":
