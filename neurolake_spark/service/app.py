@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import Scope
 
 from neurolake_spark import __version__
@@ -56,7 +56,7 @@ from neurolake_spark.service.routers import (
     queries,
     runs,
 )
-from neurolake_spark.service.statements import StatementRunner, record_history
+from neurolake_spark.service.statements import ARROW_STREAM, StatementRunner, record_history
 from neurolake_spark.service.table_access import TableAccess, UnknownTableError
 from neurolake_spark.service.tenants import TenantScope
 
@@ -134,7 +134,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def audit(scope: Scope, status: int, client: str) -> None:
         await _audit_request(ctx, scope, status, client)
 
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=1024,
+        compresslevel=6,
+        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, ARROW_STREAM),
+    )
     if service.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -16,15 +16,17 @@ spool is removed); each finished one is a row of ``statement_history`` in the ca
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import decimal
 import json
 import logging
+import math
 import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import ArrayType, MapType, Row, StructType, TimestampType
 
 from neurolake_spark.catalog import schema as s
@@ -48,6 +51,8 @@ FINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
 PARAMETER_TYPES = ("STRING", "INT", "BIGINT", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT", "DECIMAL", "BOOLEAN")
 PARAMETER_TYPES += ("DATE", "TIMESTAMP")
 TAG_PREFIX = "neurolake-statement-"
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+"""The media type of Arrow IPC streams (result chunks, bulk bodies)."""
 
 
 class Busy(NeuroLakeError):
@@ -91,6 +96,7 @@ class Statement:
     truncated: bool = False
     tables: list[dict[str, Any]] = field(default_factory=list)
     session: SparkSession | None = None
+    views: list[str] = field(default_factory=list)
     cancel_requested: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -192,26 +198,81 @@ def rows_to_batch(rows: list[Row], spark_schema: StructType, arrow_schema: pa.Sc
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
 
 
+def result_batches(
+    frame: DataFrame, arrow_schema: pa.Schema, rows_per_batch: int, remote: bool
+) -> Generator[pa.RecordBatch, None, None]:
+    """The rows of ``frame`` as Arrow batches of ``arrow_schema``, partition after partition in
+    order, one partition on the driver at a time (close the generator to stop early).
+
+    A local session encodes the batches in the JVM (Spark's own Arrow writer: no Python rows,
+    no Python worker; columns renamed by position first, so duplicate names are fine); Spark
+    Connect streams rows, gathered here ``rows_per_batch`` at a time."""
+    if remote:
+        rows: list[Row] = []
+        for row in frame.toLocalIterator():
+            rows.append(row)
+            if len(rows) == rows_per_batch:
+                yield rows_to_batch(rows, frame.schema, arrow_schema)
+                rows = []
+        if rows:
+            yield rows_to_batch(rows, frame.schema, arrow_schema)
+        return
+    from pyspark.serializers import NoOpSerializer
+    from pyspark.util import _local_iterator_from_socket
+
+    positional = frame.toDF(*(f"c{i}" for i in range(len(frame.columns))))
+    served = frame.sparkSession._jvm.PythonRDD.toLocalIteratorAndServe(
+        positional._jdf.toArrowBatchRdd(), False
+    )
+    for message in _local_iterator_from_socket(served, NoOpSerializer()):
+        yield pa.ipc.read_record_batch(pa.py_buffer(message), arrow_schema)
+
+
+def _take_rows(
+    batches: list[pa.RecordBatch], count: int
+) -> tuple[list[pa.RecordBatch], list[pa.RecordBatch]]:
+    """The first ``count`` rows of ``batches`` (as batches), and the rest."""
+    taken: list[pa.RecordBatch] = []
+    for i, batch in enumerate(batches):
+        if batch.num_rows >= count:
+            taken.append(batch.slice(0, count))
+            rest = [batch.slice(count)] if batch.num_rows > count else []
+            return taken, rest + batches[i + 1 :]
+        taken.append(batch)
+        count -= batch.num_rows
+    return taken, []
+
+
 def json_value(value: Any) -> Any:
-    """A JSON-friendly value of an Arrow scalar's Python form (decimals and big ints as strings)."""
+    """A JSON-friendly value of an Arrow scalar's Python form (decimals, times and non-finite
+    floats as strings, bytes as base64)."""
     if isinstance(value, (decimal.Decimal, dt.date, dt.datetime, dt.time)):
         return value.isoformat() if not isinstance(value, decimal.Decimal) else str(value)
     if isinstance(value, bytes):
-        import base64
-
         return base64.b64encode(value).decode()
     if isinstance(value, dict):
         return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return "NaN"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     return value
+
+
+def _json_ready(data_type: pa.DataType) -> bool:
+    """True when every Python value of ``data_type`` is already JSON (no conversion needed)."""
+    return any(
+        check(data_type)
+        for check in (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_boolean)
+    )
 
 
 def batch_rows(batch: pa.RecordBatch) -> list[list[Any]]:
     """The rows of ``batch`` as JSON-ready lists."""
-    columns = [[json_value(v) for v in column.to_pylist()] for column in batch.columns]
+    columns = [
+        column.to_pylist() if _json_ready(column.type) else [json_value(v) for v in column.to_pylist()]
+        for column in batch.columns
+    ]
     return [list(row) for row in zip(*columns, strict=True)] if columns else []
 
 
@@ -285,7 +346,7 @@ class StatementRunner:
                 frame = self._frame(spark, statement, checked, parameters)
                 if statement.cancel_requested:
                     raise InterruptedError("canceled before it ran")
-                self._spool(statement, frame, limited=checked.kind == "query")
+                self._spool(statement, frame)
             self._finish(statement, SUCCEEDED)
         except Exception as exc:  # any failure ends the statement, never the worker
             if statement.cancel_requested:
@@ -310,6 +371,7 @@ class StatementRunner:
             statement.tables.append(_table_entry(read))
             views[name] = f"nl_table_{i}"
             read.frame.createOrReplaceTempView(views[name])
+            statement.views.append(views[name])
         text = checked.rewrite(views)
         unexpected = set(self.engine.parser().relation_names(text)) - set(views.values())
         if unexpected:
@@ -318,9 +380,7 @@ class StatementRunner:
             )
         return spark.sql(text, args=parameters or None)
 
-    def _spool(self, statement: Statement, frame: DataFrame, limited: bool) -> None:
-        from pyspark.sql.pandas.types import to_arrow_schema
-
+    def _spool(self, statement: Statement, frame: DataFrame) -> None:
         spark_schema = frame.schema
         arrow_schema = to_arrow_schema(spark_schema, timezone="UTC")
         statement.columns = [
@@ -329,36 +389,46 @@ class StatementRunner:
         ]
         folder = self.spool_dir / statement.id
         folder.mkdir(parents=True, exist_ok=True)
-        source = frame.limit(statement.row_limit + 1) if limited else frame
-        rows: list[Row] = []
-        written_bytes = 0
-        for seen, row in enumerate(source.toLocalIterator()):
-            if seen >= statement.row_limit:
-                statement.truncated = True
-                break
-            rows.append(row)
-            if len(rows) >= self.chunk_rows:
-                written_bytes += self._write_chunk(statement, folder, rows, spark_schema, arrow_schema)
-                rows = []
-                if written_bytes >= statement.byte_limit:
-                    statement.truncated = True
+        pending: list[pa.RecordBatch] = []
+        pending_rows = seen = written_bytes = 0
+        batches = result_batches(frame, arrow_schema, self.chunk_rows, remote=bool(self.engine.remote))
+        try:
+            for batch in batches:
+                if statement.cancel_requested:
+                    raise InterruptedError("canceled")
+                if seen + batch.num_rows > statement.row_limit:
+                    batch, statement.truncated = batch.slice(0, statement.row_limit - seen), True
+                seen += batch.num_rows
+                pending.append(batch)
+                pending_rows += batch.num_rows
+                while pending_rows >= self.chunk_rows:
+                    chunk, pending = _take_rows(pending, self.chunk_rows)
+                    pending_rows -= self.chunk_rows
+                    written_bytes += self._write_chunk(statement, folder, chunk, arrow_schema)
+                    if written_bytes >= statement.byte_limit:
+                        statement.truncated = True
+                        break
+                if statement.truncated:
                     break
-            if statement.cancel_requested:
-                raise InterruptedError("canceled")
-        if rows or not statement.chunks:
-            self._write_chunk(statement, folder, rows, spark_schema, arrow_schema)
+        finally:
+            batches.close()
+        if (pending_rows and written_bytes < statement.byte_limit) or not statement.chunks:
+            self._write_chunk(statement, folder, pending, arrow_schema)
         if statement.truncated:
             self.engine.interrupt(statement.tag, statement.session)
 
-    def _write_chunk(self, statement, folder, rows, spark_schema, arrow_schema) -> int:
-        batch = rows_to_batch(rows, spark_schema, arrow_schema)
+    def _write_chunk(
+        self, statement: Statement, folder: Path, batches: list[pa.RecordBatch], arrow_schema: pa.Schema
+    ) -> int:
         index = len(statement.chunks)
         path = folder / f"chunk-{index:06d}.arrows"
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, arrow_schema) as writer:
-            writer.write_batch(batch)
+            for batch in batches:
+                writer.write_batch(batch)
         size = path.stat().st_size
         with statement.lock:
-            statement.chunks.append(Chunk(index, statement.total_rows, batch.num_rows, size))
+            rows = sum(b.num_rows for b in batches)
+            statement.chunks.append(Chunk(index, statement.total_rows, rows, size))
         return size
 
     def _error(self, exc: Exception, statement: Statement) -> dict[str, str]:
@@ -376,8 +446,8 @@ class StatementRunner:
             statement.state, statement.error, statement.ended = state, error, time.time()
             session, statement.session = statement.session, None
         if session is not None:
-            for name in session.catalog.listTables():
-                session.catalog.dropTempView(name.name)
+            for view in statement.views:
+                session.catalog.dropTempView(view)
             self.engine.release(session)
         if state != SUCCEEDED:
             shutil.rmtree(self.spool_dir / statement.id, ignore_errors=True)

@@ -8,6 +8,7 @@ import time
 
 import pyarrow as pa
 import pytest
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from neurolake_spark.service.engine import ServiceEngine
 from neurolake_spark.service.statements import (
@@ -18,6 +19,7 @@ from neurolake_spark.service.statements import (
     Busy,
     Caller,
     StatementRunner,
+    rows_to_batch,
 )
 from neurolake_spark.service.table_access import TableAccess
 from neurolake_spark.service.tenants import TenantScope
@@ -67,6 +69,35 @@ def test_a_result_of_100k_rows_comes_in_chunks_json_and_arrow(runner):
         table = pa.ipc.open_stream(source).read_all()
     assert table.column_names == ["id", "twice"] and table.num_rows == 10_000
     assert table.column("id")[-1].as_py() == 99_999
+
+
+EVERY_TYPE = """
+SELECT id, CAST(id AS TINYINT) AS b, CAST(id AS SMALLINT) AS s, CAST(id AS INT) AS i,
+       CAST(id / 3 AS FLOAT) AS f, IF(id = 2, CAST('NaN' AS DOUBLE), id / 7) AS d,
+       CAST(id / 3 AS DECIMAL(38, 10)) AS big_decimal, IF(id = 1, NULL, concat('é', id)) AS text,
+       CAST(concat('b', id) AS BINARY) AS raw, id % 2 = 0 AS flag, DATE'2026-12-05' + CAST(id AS INT) AS day,
+       TIMESTAMP'2026-12-05 10:00:00+02:00' + make_interval(0, 0, 0, 0, CAST(id AS INT)) AS at,
+       TIMESTAMP_NTZ'2026-12-05 10:00:00' AS local_at, array(id, NULL) AS values,
+       map('k', id) AS pairs, named_struct('x', id, 'y', array(named_struct('z', 'w'))) AS nested,
+       INTERVAL '3' DAY AS span, id AS id
+FROM range(5)
+"""
+
+
+def test_every_spark_type_and_duplicate_names_spool_as_spark_collects_them(runner, spark):
+    statement = run(runner, EVERY_TYPE)
+    assert statement.state == SUCCEEDED, statement.error
+    _, path = runner.chunk(statement, 0)
+    with pa.OSFile(str(path), "rb") as source:
+        spooled = pa.ipc.open_stream(source).read_all()
+    frame = spark.sql(EVERY_TYPE)
+    schema = to_arrow_schema(frame.schema, timezone="UTC")
+    expected = pa.Table.from_batches([rows_to_batch(frame.collect(), frame.schema, schema)])
+    assert spooled.column_names[0] == spooled.column_names[-1] == "id"
+    nan_column = spooled.column_names.index("d")  # NaN equals nothing: compared as text below
+    assert spooled.remove_column(nan_column).equals(expected.remove_column(nan_column))
+    assert str(spooled.column(nan_column).to_pylist()) == str(expected.column(nan_column).to_pylist())
+    assert runner.chunk_json(statement, 0)["data_array"][2][5] == "NaN"
 
 
 def test_row_limit_truncates(runner):

@@ -31,10 +31,10 @@ from neurolake_spark.service.auth import Principal
 from neurolake_spark.service.deps import Engineer, ServiceContext, audit_note, context
 from neurolake_spark.service.idempotency import HEADER, IdempotencyStore, Replay, checked_key, fingerprint
 from neurolake_spark.service.problems import Problem
+from neurolake_spark.service.statements import ARROW_STREAM
 from neurolake_spark.tables import validate_table_name
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"])
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 LOCK_RETRY_SECONDS = "30"
 
 

@@ -1,4 +1,4 @@
-"""``/api/v1/queries``: read-only SQL statements over the lakehouse (viewer), after Databricks'
+"""``/api/v1/queries``: read-only SQL statements over the lakehouse (engineer), after Databricks'
 Statement Execution API.
 
 ``POST /api/v1/queries`` checks the statement with Spark's parser (422 ``statement-refused``
@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
@@ -28,12 +28,19 @@ from neurolake_spark.service.deps import Engineer, ServiceContext, audit_note, c
 from neurolake_spark.service.pagination import MaxResults, PageToken, decode_token, encode_token, page_size
 from neurolake_spark.service.problems import Problem
 from neurolake_spark.service.readonly import StatementRefused
-from neurolake_spark.service.statements import FINAL, Busy, Caller, Statement, bind_parameters, spark_message
+from neurolake_spark.service.statements import (
+    ARROW_STREAM,
+    FINAL,
+    Busy,
+    Caller,
+    Statement,
+    bind_parameters,
+    spark_message,
+)
 from neurolake_spark.service.table_access import PII_GRANT
 from neurolake_spark.service.times import UtcTime
 
 router = APIRouter(prefix="/api/v1/queries", tags=["queries"])
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_STATEMENT = 100_000
 WAIT = re.compile(r"^([0-9]{1,2})s$")
 StatementId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="the statement_id")]
@@ -105,11 +112,13 @@ async def _checked(ctx: ServiceContext, principal: Principal, text: str, paramet
     return checked, bound
 
 
-def _answer(ctx: ServiceContext, statement: Statement) -> dict[str, Any]:
+def _answer(ctx: ServiceContext, statement: Statement) -> JSONResponse:
+    """The statement with its first chunk of rows, as JSON (rows are JSON-ready already: no
+    second encoding pass over them)."""
     answer = statement.describe()
     if statement.state == "SUCCEEDED":
         answer["result"] = ctx.statements.chunk_json(statement, 0)
-    return answer
+    return JSONResponse(answer)
 
 
 def _own(ctx: ServiceContext, principal: Principal, statement_id: str) -> Statement:
@@ -121,8 +130,8 @@ def _own(ctx: ServiceContext, principal: Principal, statement_id: str) -> Statem
     return statement
 
 
-@router.post("", summary="Run a read-only SQL statement (viewer)")
-async def submit(request: Request, body: StatementRequest, principal: Engineer) -> dict[str, Any]:
+@router.post("", response_model=dict[str, Any], summary="Run a read-only SQL statement (engineer)")
+async def submit(request: Request, body: StatementRequest, principal: Engineer) -> JSONResponse:
     ctx = context(request)
     service = ctx.settings.service
     audit_note(request, "statement.submit", statement=body.statement[:500])
@@ -143,7 +152,7 @@ async def submit(request: Request, body: StatementRequest, principal: Engineer) 
     return _answer(ctx, statement)
 
 
-@router.post("/explain", summary="Spark's plan of a statement, the tables and versions it reads (viewer)")
+@router.post("/explain", summary="Spark's plan of a statement, the tables and versions it reads (engineer)")
 async def explain(request: Request, body: ExplainRequest, principal: Engineer) -> dict[str, Any]:
     ctx = context(request)
     audit_note(request, "statement.explain", statement=body.statement[:500])
@@ -160,7 +169,9 @@ async def explain(request: Request, body: ExplainRequest, principal: Engineer) -
         raise Problem("invalid-parameter", spark_message(exc)) from None
 
 
-@router.get("/history", response_model=HistoryPage, summary="The caller's statements, newest first (viewer)")
+@router.get(
+    "/history", response_model=HistoryPage, summary="The caller's statements, newest first (engineer)"
+)
 async def history(
     request: Request, principal: Engineer, max_results: MaxResults = None, page_token: PageToken = None
 ) -> HistoryPage:
@@ -184,8 +195,12 @@ async def history(
     return HistoryPage(statements=entries, next_page_token=token)
 
 
-@router.get("/{statement_id}", summary="A statement's state, manifest and first chunk (viewer)")
-async def get_statement(request: Request, statement_id: StatementId, principal: Engineer) -> dict[str, Any]:
+@router.get(
+    "/{statement_id}",
+    response_model=dict[str, Any],
+    summary="A statement's state, manifest and first chunk (engineer)",
+)
+async def get_statement(request: Request, statement_id: StatementId, principal: Engineer) -> JSONResponse:
     ctx = context(request)
     return _answer(ctx, _own(ctx, principal, statement_id))
 
@@ -211,7 +226,7 @@ async def get_chunk(
     chunk = await anyio.to_thread.run_sync(ctx.statements.chunk_json, statement, chunk_index)
     if chunk is None:
         raise Problem("not-found", f"statement {statement_id} has no chunk {chunk_index}")
-    return chunk
+    return JSONResponse(chunk)
 
 
 async def _cancel(request: Request, statement_id: str, principal: Principal) -> dict[str, Any]:
@@ -225,13 +240,13 @@ async def _cancel(request: Request, statement_id: str, principal: Principal) -> 
     return statement.describe()
 
 
-@router.post("/{statement_id}/cancel", summary="Cancel a statement (viewer)")
+@router.post("/{statement_id}/cancel", summary="Cancel a statement (engineer)")
 async def cancel(request: Request, statement_id: StatementId, principal: Engineer) -> dict[str, Any]:
     return await _cancel(request, statement_id, principal)
 
 
 @router.delete(
-    "/{statement_id}/cancel", summary="Cancel a statement, as the origin document names it (viewer)"
+    "/{statement_id}/cancel", summary="Cancel a statement, as the origin document names it (engineer)"
 )
 async def cancel_delete(request: Request, statement_id: StatementId, principal: Engineer) -> dict[str, Any]:
     return await _cancel(request, statement_id, principal)
