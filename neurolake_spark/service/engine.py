@@ -133,12 +133,14 @@ class ServiceEngine:
 
     def interrupt(self, tag: str, spark: SparkSession | None = None) -> list[str]:
         """Stop the Spark jobs running under ``tag`` in ``spark`` (default: the service's
-        session); the ids of the operations interrupted."""
-        if self._spark is None:
+        session); the ids of the operations interrupted. A statement's own Spark Connect session
+        must be given: Spark Connect interrupts per session."""
+        spark = spark or self._spark
+        if spark is None:
             return []
-        interrupted = list((spark or self._spark).interruptTag(tag))
+        interrupted = list(spark.interruptTag(tag))
         if not self.remote:
-            self._spark.sparkContext.cancelJobsWithTag(tag)
+            spark.sparkContext.cancelJobsWithTag(tag)
         return interrupted
 
     def close(self) -> None:

@@ -120,15 +120,26 @@ class Relation:
         return ".".join(self.parts).lower()
 
 
+@dataclass(frozen=True)
+class Marker:
+    """A named parameter marker (``:name``) and its span in the text."""
+
+    name: str
+    start: int
+    stop: int
+
+
 @dataclass
 class CheckedStatement:
-    """A statement that passed the checks: its kind, the relations it names, its CTE names."""
+    """A statement that passed the checks: its kind, the relations it names, its CTE names and
+    its parameter markers."""
 
     text: str
     kind: str  # query | show_tables | describe | explain
     relations: list[Relation] = field(default_factory=list)
     ctes: set[str] = field(default_factory=set)
     show_namespace: str | None = None
+    markers: set[Marker] = field(default_factory=set)
 
     @property
     def tables(self) -> list[str]:
@@ -139,12 +150,19 @@ class CheckedStatement:
                 names.append(r.name)
         return names
 
-    def rewrite(self, views: dict[str, str]) -> str:
-        """The text with each table name replaced by its view name (``views``: logical name → view)."""
+    def rewrite(self, views: dict[str, str], parameters_view: str | None = None) -> str:
+        """The text with each table name replaced by its view name (``views``: logical name →
+        view) and, given ``parameters_view`` (a one-row view with a column per parameter), each
+        parameter marker by a scalar subquery on it: parameters bound through data where Spark
+        cannot bind markers (Spark Connect 4.2 with Delta's SQL extension), never pasted."""
+        spans = [(r.start, r.stop, f"`{views[r.name]}`") for r in self.relations if r.name in views]
+        if parameters_view is not None:
+            spans += [
+                (m.start, m.stop, f"(SELECT `{m.name}` FROM `{parameters_view}`)") for m in self.markers
+            ]
         text = self.text
-        for r in sorted(self.relations, key=lambda r: r.start, reverse=True):
-            if r.name in views:
-                text = f"{text[: r.start]}`{views[r.name]}`{text[r.stop + 1 :]}"
+        for start, stop, replacement in sorted(spans, reverse=True):
+            text = f"{text[:start]}{replacement}{text[stop + 1 :]}"
         return text
 
 
@@ -206,6 +224,7 @@ class _Walker:
         )
         self.relations: list[Relation] = []
         self.ctes: set[str] = set()
+        self.markers: set[Marker] = set()
 
     @staticmethod
     def _seq(seq) -> list:
@@ -253,6 +272,11 @@ class _Walker:
             function = str(self._seq(expression.nameParts())[-1]).lower()
             if function in REFUSED_FUNCTIONS:
                 raise StatementRefused(f"the function {function} is not allowed")
+        elif name == "NamedParameter":
+            origin = expression.origin()
+            if not origin.startIndex().isEmpty() and not origin.stopIndex().isEmpty():
+                start, stop = int(origin.startIndex().get()), int(origin.stopIndex().get())
+                self.markers.add(Marker(str(expression.name()), start, stop))
         if self.subquery.isInstance(expression):
             self.plan(expression.plan())
         for child in self._seq(expression.children()):
@@ -302,7 +326,7 @@ class SqlParser:
             walker.plan(plan.logicalPlan())
         else:
             walker.plan(plan)
-        return CheckedStatement(text, kind, walker.relations, walker.ctes, show_namespace)
+        return CheckedStatement(text, kind, walker.relations, walker.ctes, show_namespace, walker.markers)
 
     def relation_names(self, text: str) -> list[str]:
         """Every relation name of a rewritten statement (the second look before it runs)."""

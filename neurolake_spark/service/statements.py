@@ -34,6 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import ArrayType, MapType, Row, StructType, TimestampType
 
@@ -51,6 +52,9 @@ FINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
 PARAMETER_TYPES = ("STRING", "INT", "BIGINT", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT", "DECIMAL", "BOOLEAN")
 PARAMETER_TYPES += ("DATE", "TIMESTAMP")
 TAG_PREFIX = "neurolake-statement-"
+PARAMETERS_VIEW = "nl_parameters"
+"""With Spark Connect: the one-row view whose columns carry the parameters (see
+:meth:`~.readonly.CheckedStatement.rewrite`)."""
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 """The media type of Arrow IPC streams (result chunks, bulk bodies)."""
 
@@ -372,13 +376,20 @@ class StatementRunner:
             views[name] = f"nl_table_{i}"
             read.frame.createOrReplaceTempView(views[name])
             statement.views.append(views[name])
-        text = checked.rewrite(views)
-        unexpected = set(self.engine.parser().relation_names(text)) - set(views.values())
+        parameters_view = None
+        if self.engine.remote and checked.markers:
+            parameters_view = PARAMETERS_VIEW
+            values = spark.range(1).select(*(F.lit(v).alias(k) for k, v in parameters.items()))
+            values.createOrReplaceTempView(parameters_view)
+            statement.views.append(parameters_view)
+        text = checked.rewrite(views, parameters_view)
+        allowed = {*views.values(), parameters_view}
+        unexpected = set(self.engine.parser().relation_names(text)) - allowed
         if unexpected:
             raise StatementRefused(
                 f"the statement names tables it may not read: {', '.join(sorted(unexpected))}"
             )
-        return spark.sql(text, args=parameters or None)
+        return spark.sql(text, args=None if parameters_view else parameters or None)
 
     def _spool(self, statement: Statement, frame: DataFrame) -> None:
         spark_schema = frame.schema

@@ -1,11 +1,9 @@
 """Spark Connect mode: a real Spark Connect server started from the pyspark install (its
 ``spark-connect`` jar ships in ``pyspark/jars``), a ``neurolake serve`` with
-``service.spark_remote`` on it, and the statement tests' core run through it: a result, chunks
-and refusals (parsed in a local JVM, never sent to the server).
-
-Not yet passing on Spark Connect, so not asserted here: named parameters (the server leaves
-``:name`` unbound, as the local session did before ``STATEMENT_CONF``) and cancel (the statement
-stays RUNNING after ``interruptTag``)."""
+``service.spark_remote`` on it, and the statement tests run through it: a result, chunks,
+refusals (parsed in a local JVM, never sent to the server), parameters with quotes (bound through
+a one-row view: Spark Connect 4.2 with Delta's SQL extension binds no markers) and a cancel whose
+Spark jobs stop (the server's own status API, ``/api/v1/applications/.../jobs``)."""
 
 from __future__ import annotations
 
@@ -14,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -42,17 +41,29 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: flo
     raise TimeoutError(f"the Spark Connect server did not listen within {seconds} s")
 
 
+@dataclass(frozen=True)
+class ConnectServer:
+    url: str
+    ui: str
+
+    def running_jobs(self) -> list[int]:
+        """The ids of the server's running Spark jobs, from Spark's status REST API."""
+        application = httpx.get(f"{self.ui}/api/v1/applications", timeout=10).json()[0]["id"]
+        jobs = httpx.get(f"{self.ui}/api/v1/applications/{application}/jobs?status=running", timeout=10)
+        return [job["jobId"] for job in jobs.json()]
+
+
 @pytest.fixture(scope="module")
-def connect_url(service_site, tmp_path_factory):
+def connect_server(service_site, tmp_path_factory):
     settings = service_site.settings
     folder = tmp_path_factory.mktemp("connect")
-    port = free_port()
+    port, ui_port = free_port(), free_port()
     delta_jars = jars.resolve_all(jvm_coordinates(settings), settings.jvm.jars_dir)
     conf = {
         **DELTA_CONF,
         "spark.connect.grpc.binding.port": str(port),
         "spark.connect.grpc.binding.address": "127.0.0.1",
-        "spark.ui.enabled": "false",
+        "spark.ui.port": str(ui_port),
         "spark.sql.shuffle.partitions": "2",
         "spark.driver.memory": "1g",
     }
@@ -67,7 +78,7 @@ def connect_url(service_site, tmp_path_factory):
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         _wait_for_port(port, process, log)
-        yield f"sc://127.0.0.1:{port}"
+        yield ConnectServer(f"sc://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}")
     finally:
         process.terminate()
         try:
@@ -78,14 +89,14 @@ def connect_url(service_site, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def connect_api(service_site, connect_url, tmp_path_factory):
+def connect_api(service_site, connect_server, tmp_path_factory):
     lh, _ = service_site.nightly
     folder = tmp_path_factory.mktemp("serve-connect")
     conf = write_service_conf(
         folder / "serve.yaml",
         lh.settings.warehouse,
         service_site.settings.catalog_url,
-        {"spark_remote": connect_url, "state_dir": str(folder / "state"), "rate_limit_enabled": False},
+        {"spark_remote": connect_server.url, "state_dir": str(folder / "state"), "rate_limit_enabled": False},
     )
     with serve(conf, folder) as app, httpx.Client(base_url=app.url, timeout=180) as client:
         client.headers.update(service_site.headers("engineer"))
@@ -115,3 +126,37 @@ def test_refusals_on_spark_connect(connect_api):
         answer = connect_api.post("/api/v1/queries", json={"statement": text})
         assert answer.status_code == 422 and reason.lower() in answer.json()["detail"].lower(), text
     assert post(connect_api, "VALUES (1)")["status"]["state"] == "SUCCEEDED"
+
+
+def test_parameters_with_quotes_are_bound_on_spark_connect(connect_api, service_site):
+    tricky = 'O\'Brien "x"; DROP TABLE silver.orders --'
+    parameters = [{"name": "v", "value": tricky}, {"name": "n", "value": 41, "type": "INT"}]
+    body = post(connect_api, "SELECT :v AS v, :n + 1 AS n", parameters=parameters)
+    assert body["result"]["data_array"] == [[tricky, 42]], body
+    lh, _ = service_site.nightly
+    orders = lh.table("silver.orders")
+    status = orders.first()["status"]
+    expected = orders.where(orders["status"] == status).count()
+    counted = post(
+        connect_api,
+        "SELECT count(*) AS n FROM silver.orders WHERE status = :s AND :s = status",
+        parameters=[{"name": "s", "value": status}],
+    )
+    assert counted["result"]["data_array"] == [[expected]], counted
+    missing = connect_api.post("/api/v1/queries", json={"statement": "SELECT :nothing"})
+    assert missing.status_code == 422 and "nothing" in missing.json()["detail"]
+
+
+def test_cancel_on_spark_connect_stops_the_spark_jobs(connect_api, connect_server):
+    body = post(connect_api, "SELECT count(*) FROM range(100000000000) a", wait_timeout="0s")
+    statement = body["statement_id"]
+    deadline = time.monotonic() + 120
+    while not connect_server.running_jobs() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert connect_server.running_jobs(), "the long statement never started a Spark job"
+    canceled = connect_api.post(f"/api/v1/queries/{statement}/cancel")
+    assert canceled.status_code == 200 and canceled.json()["status"]["state"] == "CANCELED", canceled.text
+    deadline = time.monotonic() + 30
+    while connect_server.running_jobs() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert connect_server.running_jobs() == []

@@ -118,6 +118,22 @@ def test_rewrite_replaces_exactly_the_table_names_also_after_non_ascii_text(pars
     assert parser.relation_names(text) == ["nl_table_0"]
 
 
+def test_rewrite_binds_markers_in_ctes_and_subqueries_through_a_view(parser):
+    checked = parser.check(
+        "WITH c AS (SELECT :v AS a) SELECT ':v', x FROM silver.orders "
+        "WHERE y > :n AND z IN (SELECT a FROM c WHERE a = :v) LIMIT 5"
+    )
+    assert {m.name for m in checked.markers} == {"v", "n"} and len(checked.markers) == 3
+    text = checked.rewrite({"silver.orders": "nl_table_0"}, "nl_parameters")
+    assert text == (
+        "WITH c AS (SELECT (SELECT `v` FROM `nl_parameters`) AS a) SELECT ':v', x FROM `nl_table_0` "
+        "WHERE y > (SELECT `n` FROM `nl_parameters`) AND z IN (SELECT a FROM c WHERE a = "
+        "(SELECT `v` FROM `nl_parameters`)) LIMIT 5"
+    )
+    assert sorted(set(parser.relation_names(text))) == ["nl_parameters", "nl_table_0"]
+    assert checked.rewrite({"silver.orders": "nl_table_0"}).count(":v") == 3
+
+
 def test_the_lexical_check_alone_needs_no_spark():
     lexical_check("SELECT ';' AS semicolon, \"a;b\" FROM t -- ; trailing\n")
     with pytest.raises(StatementRefused, match="several statements"):

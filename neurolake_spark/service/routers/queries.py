@@ -107,6 +107,9 @@ async def _checked(ctx: ServiceContext, principal: Principal, text: str, paramet
         raise Problem("statement-refused", str(exc)) from None
     except BadInputError as exc:
         raise Problem("invalid-parameter", str(exc)) from None
+    unbound = sorted({m.name for m in checked.markers} - bound.keys())
+    if unbound:
+        raise Problem("invalid-parameter", f"no value for the parameter(s) {', '.join(unbound)}")
     for name in checked.tables:
         ctx.tables.ref(ctx.scope(principal), name)
     return checked, bound
