@@ -22,6 +22,7 @@ import decimal
 import json
 import logging
 import math
+import os
 import shutil
 import threading
 import time
@@ -473,7 +474,9 @@ class StatementRunner:
         self, checked: CheckedStatement, parameters: dict[str, Any], caller: Caller
     ) -> dict[str, Any]:
         """Spark's formatted plan of a checked statement (warehouse paths shown as ``warehouse:``),
-        and the tables and versions it reads (runs no query; PII detection may sample a table)."""
+        the tables and versions it reads and, on a local session, what each Delta scan of the
+        plan reads after partition pruning and data skipping (runs no query; PII detection may
+        sample a table; with Spark Connect ``scans`` is None: the plan stays on the server)."""
         statement = Statement(uuid.uuid4().hex, checked.text, caller, 0, 0)
         spark = self.engine.isolated()
         try:
@@ -483,13 +486,49 @@ class StatementRunner:
                     plan = frame._explain_string("formatted")
                 else:
                     plan = spark._jvm.PythonSQLUtils.explainString(frame._jdf.queryExecution(), "formatted")
+                scans = None if self.engine.remote else self._scans(frame, statement, caller)
             for i, table in enumerate(statement.tables):
                 plan = plan.replace(f"nl_table_{i}", table["name"])
             warehouse = self.access.settings.warehouse.resolve()
             plan = plan.replace(f"file:{warehouse}", "warehouse:").replace(str(warehouse), "warehouse:")
-            return {"plan": plan, "tables": statement.tables}
+            return {"plan": plan, "tables": statement.tables, "scans": scans}
         finally:
             self.engine.release(spark)
+
+    def _scans(self, frame: DataFrame, statement: Statement, caller: Caller) -> list[dict[str, Any]]:
+        """The Delta scans of ``frame``'s physical plan: files (and bytes) of the table version,
+        after partition filters, and read after data skipping, from Delta's prepared scan."""
+        paths = {
+            os.path.realpath(self.access.ref(caller.scope, table["name"]).path): table["name"]
+            for table in statement.tables
+        }
+        plan = frame._jdf.queryExecution().executedPlan()
+        if plan.getClass().getSimpleName() == "AdaptiveSparkPlanExec":
+            plan = plan.initialPlan()
+        leaves = plan.collectLeaves()
+        scans = []
+        for i in range(leaves.size()):
+            leaf = leaves.apply(i)
+            if leaf.getClass().getSimpleName() != "FileSourceScanExec":
+                continue
+            index = leaf.relation().location()
+            if not hasattr(index, "preparedScan"):
+                continue
+            prepared = index.preparedScan()
+            total, partition, scanned = prepared.total(), prepared.partition(), prepared.scanned()
+            files = [_option(size.files()) for size in (total, partition, scanned)]
+            scans.append(
+                {
+                    "table": paths.get(os.path.realpath(str(index.path().toUri().getPath()))),
+                    "files_total": files[0],
+                    "files_after_partition_filters": files[1],
+                    "files_read": files[2],
+                    "files_pruned": files[0] - files[2] if None not in (files[0], files[2]) else None,
+                    "bytes_total": _option(total.bytesCompressed()),
+                    "bytes_read": _option(scanned.bytesCompressed()),
+                }
+            )
+        return scans
 
     # ------------------------------------------------------------------ read and cancel
 
@@ -568,6 +607,11 @@ def spark_message(exc: Exception) -> str:
     """The first line of a Spark error (no JVM stack trace), at most 1000 characters."""
     message = getattr(exc, "getMessage", lambda: None)() or str(exc)
     return message.split("\n", 1)[0].split("JVM stacktrace")[0][:1000]
+
+
+def _option(value) -> int | None:
+    """A Scala ``Option[Long]`` from py4j as an int or None."""
+    return None if value.isEmpty() else int(value.get())
 
 
 def _table_entry(read: TableRead) -> dict[str, Any]:

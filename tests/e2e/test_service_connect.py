@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pyspark
 import pytest
 
@@ -24,7 +25,7 @@ from neurolake_spark.session import DELTA_CONF, jvm_coordinates
 
 from .cluster import free_port
 from .service import serve, write_service_conf
-from .test_service_queries import HOSTILE
+from .test_service_queries import ARROW, HOSTILE
 
 CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
 
@@ -119,6 +120,11 @@ def test_statements_run_on_spark_connect(connect_api, service_site):
     assert body["result"]["data_array"] == [[r["status"], r["count"]] for r in expected]
     large = post(connect_api, "SELECT id FROM range(25000)")
     assert large["manifest"]["total_row_count"] == 25_000 and large["manifest"]["total_chunk_count"] == 3
+    chunk = connect_api.get(
+        f"/api/v1/queries/{large['statement_id']}/result/chunks/2", headers={"Accept": ARROW}
+    )
+    table = pa.ipc.open_stream(chunk.content).read_all()
+    assert table.column("id").to_pylist() == list(range(20_000, 25_000))
 
 
 def test_refusals_on_spark_connect(connect_api):
@@ -145,6 +151,17 @@ def test_parameters_with_quotes_are_bound_on_spark_connect(connect_api, service_
     assert counted["result"]["data_array"] == [[expected]], counted
     missing = connect_api.post("/api/v1/queries", json={"statement": "SELECT :nothing"})
     assert missing.status_code == 422 and "nothing" in missing.json()["detail"]
+
+
+def test_a_wait_timeout_with_cancel_on_spark_connect_cancels(connect_api, connect_server):
+    body = post(
+        connect_api, "SELECT count(*) FROM range(100000000000) a", wait_timeout="2s", on_wait_timeout="CANCEL"
+    )
+    assert body["status"]["state"] == "CANCELED", body
+    deadline = time.monotonic() + 30
+    while connect_server.running_jobs() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert connect_server.running_jobs() == []
 
 
 def test_cancel_on_spark_connect_stops_the_spark_jobs(connect_api, connect_server):

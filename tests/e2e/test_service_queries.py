@@ -222,6 +222,8 @@ def test_explain_and_history(api, engineer):
         and body["tables"][0]["name"] == "silver.orders"
     )
     assert body["tables"][0]["version"] >= 0
+    scan = body["scans"][0]
+    assert scan["table"] == "silver.orders" and 0 <= scan["files_read"] <= scan["files_total"]
     ran = submit(api, engineer, "SELECT count(*) FROM silver.orders")
     history = api.get("/api/v1/queries/history", headers=engineer).json()["statements"]
     assert history[0]["statement_id"] == ran["statement_id"] and history[0]["rows"] == 1

@@ -8,6 +8,7 @@ import time
 
 import pyarrow as pa
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from neurolake_spark.service.engine import ServiceEngine
@@ -112,6 +113,29 @@ def test_an_aggregate_on_silver_orders_matches_spark(runner, spark, nightly_ware
     expected = lh.table("silver.orders").groupBy("status").count().orderBy("status").collect()
     assert rows(runner, statement) == [[r["status"], r["count"]] for r in expected]
     assert statement.tables[0]["name"] == "silver.orders" and statement.tables[0]["version"] >= 0
+
+
+def test_explain_reports_the_files_each_delta_scan_reads_after_data_skipping(
+    runner, spark, nightly_warehouse
+):
+    lh, _ = nightly_warehouse
+    files = DeltaTable.forPath(spark, lh.resolve("silver.orders").uri).detail().first()["numFiles"]
+    highest = lh.table("silver.orders").agg({"order_id": "max"}).first()[0]
+    everything = runner.explain(runner.check("SELECT * FROM silver.orders"), {}, caller())["scans"]
+    assert everything == [
+        {
+            "table": "silver.orders",
+            "files_total": files,
+            "files_after_partition_filters": files,
+            "files_read": files,
+            "files_pruned": 0,
+            "bytes_total": everything[0]["bytes_total"],
+            "bytes_read": everything[0]["bytes_total"],
+        }
+    ]
+    beyond = runner.check("SELECT * FROM silver.orders WHERE order_id > :highest")
+    skipped = runner.explain(beyond, {"highest": highest}, caller())["scans"]
+    assert [(s["files_read"], s["files_pruned"], s["bytes_read"]) for s in skipped] == [(0, files, 0)]
 
 
 def test_parameters_with_quotes_are_bound_by_spark_not_pasted(runner):
