@@ -177,10 +177,14 @@ class OidcSettings(_Section):
 
 
 class TenantSettings(_Section):
-    """What one tenant sees: whole namespaces and/or table name patterns (``silver.*``, ``*``)."""
+    """What one tenant sees: whole namespaces and/or table name patterns (``silver.*``, ``*``);
+    optionally its own statement limits (default: the service's ``statement_concurrency`` and
+    ``statement_queue``)."""
 
     namespaces: list[str] = Field(default_factory=list)
     tables: list[str] = Field(default_factory=list)
+    statement_concurrency: int | None = Field(default=None, ge=1)
+    statement_queue: int | None = Field(default=None, ge=0)
 
 
 class ServiceSettings(_Section):

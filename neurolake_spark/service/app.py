@@ -91,6 +91,10 @@ def create_app(settings: Settings) -> FastAPI:
         record=lambda statement: gate.call(record_history, statement),
         concurrency=service.statement_concurrency,
         queue=service.statement_queue,
+        tenant_limits={
+            name: (tenant.statement_concurrency, tenant.statement_queue)
+            for name, tenant in service.tenants.items()
+        },
         chunk_rows=service.statement_chunk_rows,
         retention_seconds=service.statement_retention_seconds,
     )

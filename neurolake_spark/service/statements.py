@@ -2,11 +2,11 @@
 Execution API: submit, wait a little, poll, fetch result chunks, cancel.
 
 A statement is checked with Spark's parser (:mod:`.readonly`), then runs in a worker thread of
-its tenant (at most ``statement_concurrency`` at once, ``statement_queue`` more waiting; beyond
-that :class:`Busy`), in an isolated session where each table it names is a temporary view over
+its tenant (at most ``statement_concurrency`` at once, ``statement_queue`` more waiting, the
+service's or the tenant's own; beyond that :class:`Busy`), in an isolated session where each table it names is a temporary view over
 :class:`~.table_access.TableAccess` (tenant checked, PII masked), under the Spark tag
 ``neurolake-statement-<id>`` and in the tenant's FAIR pool. Its rows stream to the driver one
-partition at a time and are spooled as Arrow IPC chunk files of ``statement_chunk_rows`` rows
+partition at a time (as Arrow batches Spark's JVM encodes) and are spooled as Arrow IPC chunk files of ``statement_chunk_rows`` rows
 under ``<state_dir>/statements/<id>``, up to the row and byte limits; nothing holds the whole
 result in memory. Cancel and timeouts interrupt the tag, so the Spark jobs stop.
 
@@ -294,10 +294,12 @@ class StatementRunner:
         queue: int = 16,
         chunk_rows: int = 10_000,
         retention_seconds: float = 3600.0,
+        tenant_limits: dict[str, tuple[int | None, int | None]] | None = None,
     ):
         self.engine, self.access, self.spool_dir = engine, access, Path(spool_dir)
         self.record = record
         self.concurrency, self.queue, self.chunk_rows = concurrency, queue, chunk_rows
+        self.tenant_limits = tenant_limits or {}
         self.retention_seconds = retention_seconds
         self._statements: dict[str, Statement] = {}
         self._pools: dict[str, ThreadPoolExecutor] = {}
@@ -322,21 +324,27 @@ class StatementRunner:
         self._expire()
         statement = Statement(uuid.uuid4().hex, checked.text, caller, row_limit, byte_limit)
         tenant = caller.scope.name
+        concurrency, queue = self.limits(tenant)
         with self._lock:
-            if self._active.get(tenant, 0) >= self.concurrency + self.queue:
+            if self._active.get(tenant, 0) >= concurrency + queue:
                 raise Busy(
-                    f"tenant {tenant} has {self.concurrency} statements running and "
-                    f"{self.queue} waiting: try again later"
+                    f"tenant {tenant} has {concurrency} statements running and "
+                    f"{queue} waiting: try again later"
                 )
             self._active[tenant] = self._active.get(tenant, 0) + 1
             pool = self._pools.get(tenant)
             if pool is None:
                 pool = self._pools[tenant] = ThreadPoolExecutor(
-                    self.concurrency, thread_name_prefix=f"statement-{tenant}"
+                    concurrency, thread_name_prefix=f"statement-{tenant}"
                 )
             self._statements[statement.id] = statement
         pool.submit(self._run, statement, checked, parameters)
         return statement
+
+    def limits(self, tenant: str) -> tuple[int, int]:
+        """(statements at once, statements waiting) for ``tenant``."""
+        concurrency, queue = self.tenant_limits.get(tenant, (None, None))
+        return concurrency or self.concurrency, self.queue if queue is None else queue
 
     def _run(self, statement: Statement, checked: CheckedStatement, parameters: dict[str, Any]) -> None:
         tenant = statement.caller.scope.name

@@ -32,7 +32,10 @@ class ServiceSite:
         return {"Authorization": f"Bearer {self.keys[(role, tenant)]}"}
 
 
-SITE_TENANTS = {"default": {"tables": ["*"]}, "finance": {"tables": ["gold.*"]}}
+SITE_TENANTS = {
+    "default": {"tables": ["*"]},
+    "finance": {"tables": ["gold.*"], "statement_concurrency": 1, "statement_queue": 1},
+}
 OIDC_ISSUER = "https://issuer.example.invalid"
 
 

@@ -229,3 +229,25 @@ def test_explain_and_history(api, engineer):
     assert history[0]["statement_id"] == ran["statement_id"] and history[0]["rows"] == 1
     assert history and {h["state"] for h in history} >= {"SUCCEEDED"}
     assert all(h["statement"] for h in history)
+
+
+def test_a_full_tenant_queue_answers_429_and_frees_up_after_cancel(api, service_site):
+    finance = service_site.headers("engineer", "finance")  # one statement at once, one waiting
+    long = {"statement": "SELECT count(*) FROM range(100000000000) a", "wait_timeout": "0s"}
+    running = api.post("/api/v1/queries", json=long, headers=finance).json()["statement_id"]
+    waiting = api.post("/api/v1/queries", json=long, headers=finance).json()["statement_id"]
+    full = api.post("/api/v1/queries", json=long, headers=finance)
+    assert full.status_code == 429 and full.headers["Retry-After"] == "1", full.text
+    assert "finance" in full.json()["detail"]
+    other = submit(api, service_site.headers("engineer"), "SELECT 1 AS one")
+    assert other["status"]["state"] == "SUCCEEDED"  # another tenant is not held up
+    for statement in (waiting, running):
+        canceled = api.post(f"/api/v1/queries/{statement}/cancel", headers=finance)
+        assert canceled.json()["status"]["state"] == "CANCELED", canceled.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        again = api.post("/api/v1/queries", json={"statement": "SELECT 2 AS two"}, headers=finance)
+        if again.status_code != 429:
+            break
+        time.sleep(0.2)
+    assert again.status_code == 200 and again.json()["result"]["data_array"] == [[2]], again.text
