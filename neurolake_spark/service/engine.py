@@ -13,16 +13,19 @@ started for parsing only (Spark Connect offers no parse-without-running call).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from neurolake_spark.config import Settings
 from neurolake_spark.service.readonly import SqlParser
 from neurolake_spark.session import build_spark, register_ncf
 
+log = logging.getLogger("neurolake.service.engine")
 FAIR_CONF = {"spark.scheduler.mode": "FAIR"}
 POOL_PROPERTY = "spark.scheduler.pool"
 STATEMENT_CONF = {"spark.sql.legacy.parameterSubstitution.constantsOnly": "true"}
@@ -50,11 +53,31 @@ class ServiceEngine:
         return self._spark is not None
 
     def session(self) -> SparkSession:
-        """The service's session (started on first call, then shared)."""
+        """The service's session (started on first call, then shared; a local session whose JVM
+        has died is replaced by a new one)."""
         with self._lock:
+            if self._spark is not None and not self.alive():
+                log.warning("the service's Spark JVM has exited: starting a new one")
+                self._forget_dead_jvm()
             if self._spark is None:
                 self._spark = self._start()
             return self._spark
+
+    def alive(self) -> bool:
+        """False when the JVM of a local session this process launched has exited."""
+        gateway = SparkContext._gateway
+        process = getattr(gateway, "proc", None)
+        return self.remote is not None or process is None or process.poll() is None
+
+    def _forget_dead_jvm(self) -> None:
+        """Drop every reference pyspark keeps to a dead JVM, so the next start launches one."""
+        SparkSession._instantiatedSession = None
+        SparkSession._activeSession = None
+        SparkContext._active_spark_context = None
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+        self._spark = None
+        self._parser = None
 
     def _start(self) -> SparkSession:
         if self.remote:
@@ -69,6 +92,8 @@ class ServiceEngine:
 
     def parser(self) -> SqlParser:
         """Spark's SQL parser (see the module docstring); it never runs anything."""
+        if not self.remote:
+            self.session()  # a local parser lives in the session's JVM: replaced with it
         if self._parser is None:
             parser = SqlParser(self._parsing_jvm())
             with self._lock:

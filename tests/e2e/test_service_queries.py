@@ -4,6 +4,8 @@ refusals leaving every table unchanged, parameters, tenants, PII and previews wi
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import pyarrow as pa
 import pytest
 
 from tests.spark.test_service_readonly import HOSTILE
+
+from .service import serve
 
 ARROW = "application/vnd.apache.arrow.stream"
 LONG = "SELECT sum(hash(id)) FROM range(0, 100000000000, 1, 4)"
@@ -251,3 +255,34 @@ def test_a_full_tenant_queue_answers_429_and_frees_up_after_cancel(api, service_
             break
         time.sleep(0.2)
     assert again.status_code == 200 and again.json()["result"]["data_array"] == [[2]], again.text
+
+
+def _spark_jvms(parent: int) -> list[int]:
+    """The pids of the Spark JVMs ``parent`` launched (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"java" in command and b"SparkSubmit" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_dead_spark_jvm_is_replaced_and_statements_run_again(service_site, tmp_path):
+    engineer = service_site.headers("engineer")
+    with serve(service_site.conf, tmp_path) as app, httpx.Client(base_url=app.url, timeout=120) as api:
+        assert submit(api, engineer, "SELECT 1 AS one")["result"]["data_array"] == [[1]]
+        assert api.get("/ready").json()["checks"]["spark"]["status"] == "ok"
+        (jvm,) = _spark_jvms(app.process.pid)
+        os.kill(jvm, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{jvm}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        after = submit(api, engineer, "SELECT count(*) AS n FROM silver.orders")
+        assert after["status"]["state"] == "SUCCEEDED", after
+        assert _spark_jvms(app.process.pid) not in ([], [jvm])
+        assert api.get("/ready").json()["checks"]["spark"]["status"] == "ok"
+        assert "starting a new one" in app.logs(200)

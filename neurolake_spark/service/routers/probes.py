@@ -3,8 +3,9 @@
 ``/health`` and ``/live`` answer as long as the process serves requests (no dependency is
 checked). ``/ready`` checks what requests need: the catalog database answers a query, the
 warehouse is readable and writable (a probe file is created and removed), the lineage spool is below
-``service.ready_max_spooled_events``; each check reports its status and latency, and any
-failure makes the answer 503. ``/ready`` and ``/metrics`` need no credential unless
+``service.ready_max_spooled_events`` and, once the query API has started Spark, the Spark session
+answers (a local session whose JVM has died is replaced first); each check reports its status
+and latency, and any failure makes the answer 503. ``/ready`` and ``/metrics`` need no credential unless
 ``service.anonymous_ready`` / ``service.anonymous_metrics`` are off.
 """
 
@@ -107,18 +108,24 @@ async def _timed(name: str, call, timeout: float, results: dict[str, Check]) -> 
     )
 
 
+def _spark_check(engine) -> None:
+    engine.session().version  # noqa: B018 - a round trip to the JVM (or the Spark Connect server)
+
+
 def _reason(name: str, exc: Exception) -> str:
     if name == "catalog":
         return "the catalog database does not answer"
     if name == "warehouse":
         return f"the warehouse is not readable and writable ({type(exc).__name__})"
+    if name == "spark":
+        return f"Spark does not answer ({type(exc).__name__})"
     return str(exc)
 
 
 @router.get(
     "/ready",
     response_model=Readiness,
-    summary="Readiness: catalog database, warehouse, lineage spool",
+    summary="Readiness: catalog database, warehouse, lineage spool, Spark once started",
     responses={503: {"model": Readiness, "description": "a check failed"}},
     dependencies=[Depends(_optional_auth)],
 )
@@ -148,6 +155,14 @@ async def ready(request: Request) -> JSONResponse:
             timeout,
             results,
         )
+        if ctx.engine.started:
+            group.start_soon(
+                _timed,
+                "spark",
+                lambda: anyio.to_thread.run_sync(_spark_check, ctx.engine, abandon_on_cancel=True),
+                timeout,
+                results,
+            )
     if results["catalog"].status == "failed" and ctx.gate.breaker_open():
         results["catalog"].detail = "the catalog database does not answer (circuit breaker open)"
     healthy = all(check.status == "ok" for check in results.values())
