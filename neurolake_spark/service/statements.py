@@ -3,12 +3,13 @@ Execution API: submit, wait a little, poll, fetch result chunks, cancel.
 
 A statement is checked with Spark's parser (:mod:`.readonly`), then runs in a worker thread of
 its tenant (at most ``statement_concurrency`` at once, ``statement_queue`` more waiting, the
-service's or the tenant's own; beyond that :class:`Busy`), in an isolated session where each table it names is a temporary view over
-:class:`~.table_access.TableAccess` (tenant checked, PII masked), under the Spark tag
-``neurolake-statement-<id>`` and in the tenant's FAIR pool. Its rows stream to the driver one
-partition at a time (as Arrow batches Spark's JVM encodes) and are spooled as Arrow IPC chunk files of ``statement_chunk_rows`` rows
-under ``<state_dir>/statements/<id>``, up to the row and byte limits; nothing holds the whole
-result in memory. Cancel and timeouts interrupt the tag, so the Spark jobs stop.
+service's or the tenant's own; beyond that :class:`Busy`), in an isolated session where each
+table it names is a temporary view over :class:`~.table_access.TableAccess` (tenant checked, PII
+masked), under the Spark tag ``neurolake-statement-<id>`` and in the tenant's FAIR pool. Its rows
+stream to the driver one partition at a time (as Arrow batches Spark's JVM encodes) and are
+spooled as Arrow IPC chunk files of ``statement_chunk_rows`` rows under
+``<state_dir>/statements/<id>``, up to the row and byte limits; nothing holds the whole result in
+memory. Cancel and timeouts interrupt the tag, so the Spark jobs stop.
 
 Statements live in the process that ran them for ``statement_retention_seconds`` (then their
 spool is removed); each finished one is a row of ``statement_history`` in the catalog.
