@@ -58,6 +58,9 @@ PARAMETERS_VIEW = "nl_parameters"
 """With Spark Connect: the one-row view whose columns carry the parameters (see
 :meth:`~.readonly.CheckedStatement.rewrite`)."""
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+LARGE_VAR_TYPES = "spark.sql.execution.arrow.useLargeVarTypes"
+"""Spark's setting for 64-bit string/binary offsets in Arrow (the spool's schema follows it, as
+Spark's JVM writer does)."""
 """The media type of Arrow IPC streams (result chunks, bulk bodies)."""
 
 
@@ -403,7 +406,8 @@ class StatementRunner:
 
     def _spool(self, statement: Statement, frame: DataFrame) -> None:
         spark_schema = frame.schema
-        arrow_schema = to_arrow_schema(spark_schema, timezone="UTC")
+        large = frame.sparkSession.conf.get(LARGE_VAR_TYPES, "false").lower() == "true"
+        arrow_schema = to_arrow_schema(spark_schema, timezone="UTC", prefers_large_types=large)
         statement.columns = [
             {"name": f.name, "type_text": f.dataType.simpleString().upper(), "position": i}
             for i, f in enumerate(spark_schema.fields)
