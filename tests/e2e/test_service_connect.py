@@ -24,6 +24,7 @@ from neurolake_spark import jars
 from neurolake_spark.session import DELTA_CONF, jvm_coordinates
 
 from .cluster import free_port
+from .conftest import SITE_TENANTS
 from .service import serve, write_service_conf
 from .test_service_queries import ARROW, HOSTILE
 
@@ -97,7 +98,12 @@ def connect_api(service_site, connect_server, tmp_path_factory):
         folder / "serve.yaml",
         lh.settings.warehouse,
         service_site.settings.catalog_url,
-        {"spark_remote": connect_server.url, "state_dir": str(folder / "state"), "rate_limit_enabled": False},
+        {
+            "spark_remote": connect_server.url,
+            "tenants": SITE_TENANTS,
+            "state_dir": str(folder / "state"),
+            "rate_limit_enabled": False,
+        },
     )
     with serve(conf, folder) as app, httpx.Client(base_url=app.url, timeout=180) as client:
         client.headers.update(service_site.headers("engineer"))
@@ -125,6 +131,15 @@ def test_statements_run_on_spark_connect(connect_api, service_site):
     )
     table = pa.ipc.open_stream(chunk.content).read_all()
     assert table.column("id").to_pylist() == list(range(20_000, 25_000))
+
+
+def test_pii_and_tenants_on_spark_connect(connect_api, service_site):
+    statement = "SELECT email FROM bronze.customers WHERE email IS NOT NULL LIMIT 5"
+    masked = post(connect_api, statement)["result"]["data_array"]
+    assert masked and {r[0] for r in masked} == {"[REDACTED]"}
+    finance = service_site.headers("engineer", "finance")
+    hidden = connect_api.post("/api/v1/queries", json={"statement": statement}, headers=finance)
+    assert hidden.status_code == 404, hidden.text
 
 
 def test_refusals_on_spark_connect(connect_api):
