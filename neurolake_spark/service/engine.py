@@ -29,8 +29,10 @@ log = logging.getLogger("neurolake.service.engine")
 FAIR_CONF = {"spark.scheduler.mode": "FAIR"}
 POOL_PROPERTY = "spark.scheduler.pool"
 STATEMENT_CONF = {"spark.sql.legacy.parameterSubstitution.constantsOnly": "true"}
-"""Per statement session: bind parameter markers in the analyzer (Spark 4.2's binding in the
-parser does not reach through Delta's SQL parser extension: ``:name`` stays unbound)."""
+"""Per local statement session: bind parameter markers in the analyzer (Spark 4.2's binding in
+the parser does not reach through Delta's SQL parser extension: ``:name`` stays unbound). Not
+sent to Spark Connect, where it unbinds markers even without Delta: there parameters travel as
+a view (:meth:`~.readonly.CheckedStatement.rewrite`)."""
 
 
 class ServiceEngine:
@@ -112,9 +114,9 @@ class ServiceEngine:
 
     def isolated(self) -> SparkSession:
         """A session of its own for one statement: its temporary views and settings stay in it."""
-        spark = (
-            SparkSession.builder.remote(self.remote).create() if self.remote else self.session().newSession()
-        )
+        if self.remote:
+            return SparkSession.builder.remote(self.remote).create()
+        spark = self.session().newSession()
         for key, value in STATEMENT_CONF.items():
             spark.conf.set(key, value)
         return spark

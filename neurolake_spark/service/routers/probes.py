@@ -2,11 +2,11 @@
 
 ``/health`` and ``/live`` answer as long as the process serves requests (no dependency is
 checked). ``/ready`` checks what requests need: the catalog database answers a query, the
-warehouse is readable and writable (a probe file is created and removed), the lineage spool is below
-``service.ready_max_spooled_events`` and, once the query API has started Spark, the Spark session
-answers (a local session whose JVM has died is replaced first); each check reports its status
-and latency, and any failure makes the answer 503. ``/ready`` and ``/metrics`` need no credential unless
-``service.anonymous_ready`` / ``service.anonymous_metrics`` are off.
+warehouse is readable and writable (a probe file is created and removed), the lineage spool is
+below ``service.ready_max_spooled_events`` and, once the query API has started Spark, the Spark
+session answers (a local session whose JVM has died is replaced first); each check reports its
+status and latency, and any failure makes the answer 503. ``/ready`` and ``/metrics`` need no
+credential unless ``service.anonymous_ready`` / ``service.anonymous_metrics`` are off.
 """
 
 from __future__ import annotations

@@ -115,12 +115,12 @@ async def _checked(ctx: ServiceContext, principal: Principal, text: str, paramet
     return checked, bound
 
 
-def _answer(ctx: ServiceContext, statement: Statement) -> JSONResponse:
+async def _answer(ctx: ServiceContext, statement: Statement) -> JSONResponse:
     """The statement with its first chunk of rows, as JSON (rows are JSON-ready already: no
-    second encoding pass over them)."""
+    second encoding pass over them); the chunk is read off the event loop."""
     answer = statement.describe()
     if statement.state == "SUCCEEDED":
-        answer["result"] = ctx.statements.chunk_json(statement, 0)
+        answer["result"] = await anyio.to_thread.run_sync(ctx.statements.chunk_json, statement, 0)
     return JSONResponse(answer)
 
 
@@ -152,7 +152,7 @@ async def submit(request: Request, body: StatementRequest, principal: Engineer) 
     if statement.state not in FINAL and body.on_wait_timeout == "CANCEL":
         ctx.statements.cancel(statement)
         await anyio.to_thread.run_sync(statement.done.wait, 30)
-    return _answer(ctx, statement)
+    return await _answer(ctx, statement)
 
 
 @router.post("/explain", summary="Spark's plan of a statement, the tables and versions it reads (engineer)")
@@ -205,7 +205,7 @@ async def history(
 )
 async def get_statement(request: Request, statement_id: StatementId, principal: Engineer) -> JSONResponse:
     ctx = context(request)
-    return _answer(ctx, _own(ctx, principal, statement_id))
+    return await _answer(ctx, _own(ctx, principal, statement_id))
 
 
 @router.get(
